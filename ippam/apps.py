@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_roles(sender: AppConfig, **kwargs: Any) -> None:
+    # Permissions are created by post_migrate too, so the groups come after them.
+    from ippam.roles import roles_ensure
+
+    roles_ensure()
+
+
+class IppamConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "ippam"
+    verbose_name = "IP address management"
+
+    def ready(self) -> None:
+        post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="ippam_roles")

@@ -1,0 +1,11 @@
+from django.core.management.base import BaseCommand
+
+from ippam.roles import roles_ensure
+
+
+class Command(BaseCommand):
+    help = "Create the viewer, operator and admin groups with their permissions."
+
+    def handle(self, *args: object, **options: object) -> None:
+        groups = roles_ensure()
+        self.stdout.write("roles: " + ", ".join(groups))

@@ -1,0 +1,508 @@
+"""The domain model: what ippam knows about each cluster.
+
+Every synced row belongs to a Cluster and is keyed by the Kubernetes identity of its object
+(namespace + name, or name for cluster-scoped objects); `uid` and `resource_version` are kept
+so that watches and reclamation can tell one incarnation of an object from the next.
+Full syncs stamp every row they see with `sync_generation`; rows left with an older
+generation after *all* lists completed are the objects that are gone (see ippam.sync).
+Addresses are IPAddressField: sortable and comparable in the database (ippam.fields).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from ippam.fields import IPAddressField
+
+BIG_COUNT = {"max_digits": 40, "decimal_places": 0}  # an IPv6 /64 holds 2**64 addresses
+
+
+class Cluster(models.Model):
+    class SyncState(models.TextChoices):
+        NEVER = "never", "never synced"
+        SYNCING = "syncing", "syncing"
+        OK = "ok", "in sync"
+        FAILED = "failed", "sync failed"
+        UNREACHABLE = "unreachable", "unreachable"
+
+    name = models.SlugField(max_length=63, unique=True)
+    kubeconfig = models.CharField(max_length=500, blank=True, help_text="Path to a kubeconfig file")
+    context = models.CharField(max_length=253, blank=True)
+    in_cluster = models.BooleanField(default=False, help_text="Use the pod's service account")
+    simulated = models.BooleanField(default=False, help_text="Served by simcluster")
+    enabled = models.BooleanField(default=True)
+    sync_state = models.CharField(max_length=16, choices=SyncState.choices, default=SyncState.NEVER)
+    sync_error = models.TextField(blank=True)
+    last_sync_started = models.DateTimeField(null=True, blank=True)
+    last_sync_finished = models.DateTimeField(null=True, blank=True)
+    last_good_sync = models.DateTimeField(null=True, blank=True)
+    sync_generation = models.PositiveBigIntegerField(default=0)
+    # resourceVersion per resource kind at the end of the last list, where watches resume.
+    resource_versions = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(in_cluster=True) | ~Q(kubeconfig=""),
+                name="cluster_has_a_way_to_connect",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SyncRun(models.Model):
+    class Outcome(models.TextChoices):
+        RUNNING = "running"
+        OK = "ok"
+        FAILED = "failed"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="sync_runs")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.RUNNING)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["cluster", "-started_at"])]
+
+
+class KubeObject(models.Model):
+    """Fields every synced Kubernetes object has."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=253)
+    uid = models.CharField(max_length=64)
+    resource_version = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+    sync_generation = models.PositiveBigIntegerField(default=0)
+    synced_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Node(KubeObject):
+    labels = models.JSONField(default=dict, blank=True)
+    ready = models.BooleanField(default=False)
+    addresses = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "name"], name="node_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Pod(KubeObject):
+    namespace = models.CharField(max_length=63)
+    node_name = models.CharField(max_length=253, blank=True)
+    phase = models.CharField(max_length=16, blank=True)
+    deletion_timestamp = models.DateTimeField(null=True, blank=True)
+    disruption_target = models.BooleanField(default=False)
+    # The raw annotations, kept so a person can see exactly what Multus wrote.
+    networks_annotation = models.TextField(blank=True)
+    network_status_annotation = models.TextField(blank=True)
+    requested_networks = models.JSONField(default=list, blank=True)
+    annotation_problems = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="pod_unique")
+        ]
+        indexes = [
+            models.Index(fields=["cluster", "node_name"]),
+            models.Index(fields=["cluster", "uid"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def podref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class NetworkAttachmentDefinition(KubeObject):
+    namespace = models.CharField(max_length=63)
+    annotations = models.JSONField(default=dict, blank=True)
+    config_raw = models.TextField(blank=True)
+    config = models.JSONField(null=True, blank=True, help_text="spec.config parsed; null if invalid")
+    config_on_node = models.BooleanField(default=False, help_text="spec.config empty")
+    is_conflist = models.BooleanField(default=False)
+    cni_version = models.CharField(max_length=16, blank=True)
+    cni_type = models.CharField(max_length=64, blank=True)
+    ipam_type = models.CharField(max_length=64, blank=True)
+    master = models.CharField(max_length=64, blank=True)
+    mode = models.CharField(max_length=32, blank=True)
+    resource_name = models.CharField(max_length=253, blank=True)
+    node_selector = models.CharField(max_length=253, blank=True)
+    problems = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        verbose_name = "NetworkAttachmentDefinition"
+        permissions = [("create_nad", "Can create NetworkAttachmentDefinitions in a cluster")]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="nad_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.problems
+
+
+class IPPool(KubeObject):
+    namespace = models.CharField(max_length=63)
+    range = models.CharField(max_length=64)
+    first_ip = IPAddressField(null=True, blank=True, help_text="network address of spec.range")
+    last_ip = IPAddressField(null=True, blank=True, help_text="last address of spec.range")
+    network_name = models.CharField(max_length=253, blank=True)
+    node_name = models.CharField(max_length=253, blank=True, help_text="node-slice pools only")
+    usable = models.DecimalField(**BIG_COUNT, default=0)
+    allocated = models.PositiveIntegerField(default=0)
+    utilization = models.FloatField(default=0.0, help_text="allocated / usable, 0..1")
+    problems = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        verbose_name = "IPPool"
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="ippool_unique"),
+            models.CheckConstraint(condition=Q(utilization__gte=0), name="ippool_utilization_positive"),
+        ]
+        indexes = [models.Index(fields=["cluster", "-utilization"])]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def free(self) -> int:
+        return max(int(self.usable) - self.allocated, 0)
+
+
+class NADRange(models.Model):
+    """One whereabouts range a NAD declares (a NAD with ipRanges declares several)."""
+
+    nad = models.ForeignKey(NetworkAttachmentDefinition, on_delete=models.CASCADE, related_name="ranges")
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+    range = models.CharField(max_length=64)
+    range_start = IPAddressField(null=True, blank=True)
+    range_end = IPAddressField(null=True, blank=True)
+    first_ip = IPAddressField(null=True, blank=True)
+    last_ip = IPAddressField(null=True, blank=True)
+    exclude = models.JSONField(default=list, blank=True)
+    gateway = IPAddressField(null=True, blank=True)
+    network_name = models.CharField(max_length=253, blank=True)
+    enable_overlapping_ranges = models.BooleanField(default=True)
+    node_slice_size = models.CharField(max_length=8, blank=True)
+    usable = models.DecimalField(**BIG_COUNT, default=0)
+    pool_name = models.CharField(max_length=253, help_text="the IPPool whereabouts keeps for it")
+    pool = models.ForeignKey(IPPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="nad_ranges")
+
+    class Meta:
+        ordering = ["nad", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["nad", "position"], name="nadrange_unique")
+        ]
+        indexes = [models.Index(fields=["cluster", "pool_name"])]
+
+
+class Allocation(models.Model):
+    pool = models.ForeignKey(IPPool, on_delete=models.CASCADE, related_name="allocations")
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=40, help_text="offset from the network address, decimal")
+    ip = IPAddressField()
+    container_id = models.CharField(max_length=128, blank=True)
+    podref = models.CharField(max_length=317, blank=True)
+    pod_namespace = models.CharField(max_length=63, blank=True)
+    pod_name = models.CharField(max_length=253, blank=True)
+    ifname = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["pool", "ip"]
+        constraints = [models.UniqueConstraint(fields=["pool", "key"], name="allocation_unique")]
+        indexes = [
+            models.Index(fields=["cluster", "ip"]),
+            models.Index(fields=["cluster", "pod_namespace", "pod_name"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ip} -> {self.podref}"
+
+
+class OverlappingRangeIPReservation(KubeObject):
+    namespace = models.CharField(max_length=63)
+    ip = IPAddressField(null=True, blank=True, help_text="parsed from the name; null if it is not an address")
+    network_name = models.CharField(max_length=253, blank=True)
+    podref = models.CharField(max_length=317, blank=True)
+    pod_namespace = models.CharField(max_length=63, blank=True)
+    pod_name = models.CharField(max_length=253, blank=True)
+    ifname = models.CharField(max_length=32, blank=True)
+    container_id = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        verbose_name = "OverlappingRangeIPReservation"
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="orip_unique")
+        ]
+        indexes = [models.Index(fields=["cluster", "ip"])]
+
+
+class NodeSlicePool(KubeObject):
+    namespace = models.CharField(max_length=63)
+    range = models.CharField(max_length=64)
+    slice_size = models.CharField(max_length=8, blank=True)
+    allocations = models.JSONField(default=list, blank=True, help_text="[{nodeName, sliceRange}]")
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="nodeslicepool_unique")
+        ]
+
+
+class PodInterface(models.Model):
+    """One entry of a pod's network-status annotation."""
+
+    pod = models.ForeignKey(Pod, on_delete=models.CASCADE, related_name="interfaces")
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    network_name = models.CharField(max_length=317, blank=True, help_text="ns/nad, or the default network")
+    nad_namespace = models.CharField(max_length=63, blank=True)
+    nad_name = models.CharField(max_length=253, blank=True)
+    nad = models.ForeignKey(NetworkAttachmentDefinition, null=True, blank=True, on_delete=models.SET_NULL, related_name="interfaces")
+    interface = models.CharField(max_length=32, blank=True)
+    ips = models.JSONField(default=list, blank=True)
+    mac = models.CharField(max_length=32, blank=True)
+    default = models.BooleanField(default=False)
+    mtu = models.PositiveIntegerField(null=True, blank=True)
+    device_info = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pod", "interface"]
+        constraints = [
+            models.UniqueConstraint(fields=["pod", "network_name", "interface"], name="podinterface_unique")
+        ]
+        indexes = [models.Index(fields=["cluster", "mac"])]
+
+
+class InterfaceAddress(models.Model):
+    """One IP of a PodInterface, a row each so the database can join it with allocations."""
+
+    interface = models.ForeignKey(PodInterface, on_delete=models.CASCADE, related_name="addresses")
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    ip = IPAddressField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["interface", "ip"], name="interfaceaddress_unique")
+        ]
+        indexes = [models.Index(fields=["cluster", "ip"])]
+
+
+class PodEvent(models.Model):
+    """A Multus or Whereabouts event about a pod's attachments (kept for a bounded window)."""
+
+    class Reason(models.TextChoices):
+        ADDED_INTERFACE = "AddedInterface"
+        FAILED_SANDBOX = "FailedCreatePodSandBox"
+        GC = "IPAddressGarbageCollected"
+        GC_FAILED = "IPAddressGarbageCollectionFailed"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    uid = models.CharField(max_length=64)
+    namespace = models.CharField(max_length=63)
+    name = models.CharField(max_length=253)
+    pod_namespace = models.CharField(max_length=63)
+    pod_name = models.CharField(max_length=253)
+    pod_uid = models.CharField(max_length=64, blank=True)
+    reason = models.CharField(max_length=64, choices=Reason.choices)
+    type = models.CharField(max_length=16, blank=True)
+    message = models.TextField(blank=True)
+    count = models.PositiveIntegerField(default=1)
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    interface = models.CharField(max_length=32, blank=True)
+    ip = IPAddressField(null=True, blank=True)
+    nad = models.ForeignKey(NetworkAttachmentDefinition, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    pool = models.ForeignKey(IPPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    sync_generation = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-last_seen"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "uid"], name="podevent_unique")]
+        indexes = [models.Index(fields=["cluster", "pod_namespace", "pod_name"])]
+
+
+class Finding(models.Model):
+    """A leak (or a suspicion of one), recomputed after every sync by ippam.leaks."""
+
+    class Kind(models.TextChoices):
+        ORPHANED_ALLOCATION = "orphaned_allocation", "orphaned allocation"
+        STALE_ALLOCATION = "stale_allocation", "stale allocation"
+        UNTRACKED_ADDRESS = "untracked_address", "untracked address"
+        DUPLICATE_ADDRESS = "duplicate_address", "duplicate address"
+        ORPHANED_RESERVATION = "orphaned_reservation", "orphaned reservation"
+        OVERLAPPING_RANGE = "overlapping_range", "overlapping range"
+
+    class State(models.TextChoices):
+        LEAKED = "leaked"
+        SUSPECT = "suspect"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="findings")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    identity = models.CharField(max_length=512, help_text="stable across syncs, e.g. kind:pool:key")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.LEAKED)
+    ip = IPAddressField(null=True, blank=True)
+    pool = models.ForeignKey(IPPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings")
+    allocation_key = models.CharField(max_length=40, blank=True)
+    reservation = models.ForeignKey(OverlappingRangeIPReservation, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings")
+    nad = models.ForeignKey(NetworkAttachmentDefinition, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings")
+    podref = models.CharField(max_length=317, blank=True)
+    node_name = models.CharField(max_length=253, blank=True)
+    reason = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        ordering = ["kind", "ip"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "identity"], name="finding_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class Alert(models.Model):
+    class Kind(models.TextChoices):
+        ORPHANED_ALLOCATION = "orphaned_allocation", "orphaned allocation"
+        STALE_ALLOCATION = "stale_allocation", "stale allocation"
+        UNTRACKED_ADDRESS = "untracked_address", "untracked address"
+        DUPLICATE_ADDRESS = "duplicate_address", "duplicate address"
+        ORPHANED_RESERVATION = "orphaned_reservation", "orphaned reservation"
+        OVERLAPPING_RANGE = "overlapping_range", "overlapping range"
+        POOL_THRESHOLD = "pool_threshold", "pool above threshold"
+        POOL_EXHAUSTED = "pool_exhausted", "pool exhausted"
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        ACKNOWLEDGED = "acknowledged"
+        RESOLVED = "resolved"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="alerts")
+    identity = models.CharField(max_length=512)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    finding = models.ForeignKey(Finding, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    pool = models.ForeignKey(IPPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    message = models.TextField()
+    opened_at = models.DateTimeField()
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    times_opened = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        permissions = [("acknowledge_alert", "Can acknowledge leak and pool alerts")]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "identity"], name="alert_unique"),
+            models.CheckConstraint(
+                condition=~Q(state="acknowledged") | Q(acknowledged_at__isnull=False),
+                name="alert_acknowledged_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="resolved") | Q(resolved_at__isnull=False),
+                name="alert_resolved_has_time",
+            ),
+        ]
+        indexes = [models.Index(fields=["cluster", "state"])]
+
+
+class ReclaimRun(models.Model):
+    class State(models.TextChoices):
+        PLANNED = "planned"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="reclaim_runs")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.CharField(max_length=150, help_text="who asked: a user name, or cli:<user>")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PLANNED)
+    include_suspect = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("reclaim_allocation", "Can reclaim leaked addresses from IPPools")]
+
+
+class ReclaimItem(models.Model):
+    class Outcome(models.TextChoices):
+        PENDING = "pending"
+        RECLAIMED = "reclaimed"
+        SKIPPED = "skipped"
+        FAILED = "failed"
+        NOOP = "noop", "already gone"
+
+    run = models.ForeignKey(ReclaimRun, on_delete=models.CASCADE, related_name="items")
+    finding_identity = models.CharField(max_length=512)
+    kind = models.CharField(max_length=32)
+    pool_namespace = models.CharField(max_length=63, blank=True)
+    pool_name = models.CharField(max_length=253, blank=True)
+    allocation_key = models.CharField(max_length=40, blank=True)
+    reservation_namespace = models.CharField(max_length=63, blank=True)
+    reservation_name = models.CharField(max_length=253, blank=True)
+    ip = IPAddressField(null=True, blank=True)
+    podref = models.CharField(max_length=317, blank=True)
+    why = models.TextField(blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
+    message = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["run", "id"]
+
+
+class AuditEntry(models.Model):
+    class Action(models.TextChoices):
+        NAD_CREATE = "nad_create", "NAD created"
+        ALERT_ACKNOWLEDGE = "alert_acknowledge", "alert acknowledged"
+        ALLOCATION_RECLAIM = "allocation_reclaim", "allocation reclaimed"
+        RESERVATION_DELETE = "reservation_delete", "reservation deleted"
+
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=32, choices=Action.choices)
+    cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    target = models.CharField(max_length=512)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    outcome = models.CharField(max_length=32)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["action", "-at"])]

@@ -1,0 +1,22 @@
+#!/usr/bin/env python
+"""Django's command-line utility for ippam."""
+
+import os
+import sys
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.management import execute_from_command_line
+
+    try:
+        execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as exc:
+        # A misconfigured environment deserves one line that says what to set, not a traceback.
+        sys.stderr.write(f"ippam: {exc}\n")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Shared fixtures. Services are real: PostgreSQL and Redis when configured (always on CI)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+
+ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_service(available: bool, what: str) -> None:
+    """Skip locally when a real service is not configured; on CI, fail instead of skipping."""
+    if available:
+        return
+    if ON_CI:
+        pytest.fail(f"{what} is required on CI but is not configured or unreachable")
+    pytest.skip(f"{what} is not configured (set it as .ci/run does)")
+
+
+@pytest.fixture
+def postgres_required() -> None:
+    require_service(
+        settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+        "PostgreSQL (DATABASE_URL=postgres://...)",
+    )
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = settings.REDIS_URL
+    if url:
+        import redis
+
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        except redis.RedisError:
+            url = ""
+    require_service(bool(url), "Redis (REDIS_URL=redis://...)")
+    return url
+
+
+@pytest.fixture
+def make_user(db):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    def make(username: str = "viewer1", role: str | None = "viewer", **extra):
+        user = get_user_model().objects.create_user(username=username, password="pw-for-tests-1", **extra)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def viewer_client(client, make_user):
+    client.force_login(make_user("viewer1", "viewer"))
+    return client
+
+
+@pytest.fixture
+def operator_client(client, make_user):
+    client.force_login(make_user("operator1", "operator"))
+    return client
+
+
+@pytest.fixture
+def admin_client_role(client, make_user):
+    client.force_login(make_user("admin1", "admin"))
+    return client
