@@ -7,6 +7,8 @@ import os
 import pytest
 from django.conf import settings
 
+pytest_plugins = ["simcluster.pytest_plugin"]
+
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -71,3 +73,4 @@ def operator_client(client, make_user):
 def admin_client_role(client, make_user):
     client.force_login(make_user("admin1", "admin"))
     return client
+

@@ -1,0 +1,1 @@
+"""pytest fixtures for simcluster (being built; see issue 3)."""
