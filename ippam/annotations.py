@@ -1,0 +1,229 @@
+"""Multus pod annotations: ``network-status`` (observed) and ``networks`` (requested).
+
+Pure module (no Django, no kubernetes client). Formats follow multus-cni's
+``network-attachment-definition-client`` types (``NetworkStatus``, ``NetworkSelectionElement``).
+Parsers never raise: bad entries are skipped and reported in plain words.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from netaddr import AddrFormatError, IPAddress
+
+__all__ = [
+    "NETWORKS_ANNOTATION",
+    "NETWORK_STATUS_ANNOTATION",
+    "LEGACY_NETWORK_STATUS_ANNOTATION",
+    "NetworkSelection",
+    "NetworkStatusEntry",
+    "parse_network_status",
+    "parse_networks",
+    "pod_network_status",
+]
+
+NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
+NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
+LEGACY_NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/networks-status"
+
+
+@dataclass(frozen=True)
+class NetworkStatusEntry:
+    name: str
+    interface: str = ""
+    ips: tuple[IPAddress, ...] = ()
+    mac: str = ""
+    default: bool = False
+    dns: dict = field(default_factory=dict, hash=False)
+    gateway: tuple[str, ...] = ()
+    mtu: int | None = None
+    device_info: dict | None = field(default=None, hash=False)
+
+    @property
+    def nad_ref(self) -> tuple[str, str] | None:
+        """(namespace, name) of the NAD when ``name`` is ``ns/nad``; else None."""
+        namespace, sep, nad = self.name.partition("/")
+        if not sep or not namespace or not nad or "/" in nad:
+            return None
+        return namespace, nad
+
+
+def _parse_ip(value: Any) -> IPAddress | None:
+    if not isinstance(value, str):
+        return None
+    text = value.strip().split("/", 1)[0]  # tolerate "10.0.0.5/24"
+    if not text:
+        return None
+    try:
+        return IPAddress(text)
+    except (AddrFormatError, ValueError, TypeError):
+        return None
+
+
+def _load_json(raw: str, what: str) -> tuple[Any, str | None]:
+    try:
+        return json.loads(raw), None
+    except json.JSONDecodeError as err:
+        return None, (
+            f"{what} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
+        )
+    except (ValueError, RecursionError) as err:
+        return None, f"{what} is not valid JSON: {err}"
+
+
+def parse_network_status(raw: str) -> tuple[list[NetworkStatusEntry], list[str]]:
+    """Parse a ``network-status`` annotation (a JSON array). Never raises."""
+    entries: list[NetworkStatusEntry] = []
+    problems: list[str] = []
+    if not isinstance(raw, str) or not raw.strip():
+        return entries, problems
+    data, error = _load_json(raw, "network-status")
+    if error:
+        return entries, [error]
+    if isinstance(data, dict):
+        data = [data]  # some old Multus builds wrote a single object
+    if not isinstance(data, list):
+        return entries, ["network-status is not a JSON array"]
+    for i, item in enumerate(data):
+        if not isinstance(item, dict):
+            problems.append(f"network-status entry {i} is not a JSON object and is skipped")
+            continue
+        name = item.get("name", "")
+        if not isinstance(name, str):
+            problems.append(f"network-status entry {i} has a non-string name and is skipped")
+            continue
+        label = f"network-status entry {i} ({name or 'unnamed'})"
+        ips: list[IPAddress] = []
+        raw_ips = item.get("ips") or []
+        if isinstance(raw_ips, str):
+            raw_ips = [raw_ips]
+        if not isinstance(raw_ips, list):
+            problems.append(f"{label}: ips is not a list")
+            raw_ips = []
+        for value in raw_ips:
+            ip = _parse_ip(value)
+            if ip is None:
+                problems.append(f"{label}: {value!r} is not an IP address and is ignored")
+            else:
+                ips.append(ip)
+        gateway_raw = item.get("gateway") or []
+        if isinstance(gateway_raw, str):
+            gateway_raw = [gateway_raw]
+        gateway = (
+            tuple(g for g in gateway_raw if isinstance(g, str))
+            if isinstance(gateway_raw, list)
+            else ()
+        )
+        mtu_raw = item.get("mtu")
+        mtu = mtu_raw if isinstance(mtu_raw, int) and not isinstance(mtu_raw, bool) else None
+        dns = item.get("dns")
+        device_info = item.get("device-info")
+        interface = item.get("interface", "")
+        mac = item.get("mac", "")
+        entries.append(
+            NetworkStatusEntry(
+                name=name,
+                interface=interface if isinstance(interface, str) else "",
+                ips=tuple(ips),
+                mac=mac if isinstance(mac, str) else "",
+                default=item.get("default") is True,
+                dns=dns if isinstance(dns, dict) else {},
+                gateway=gateway,
+                mtu=mtu,
+                device_info=device_info if isinstance(device_info, dict) else None,
+            )
+        )
+    return entries, problems
+
+
+def pod_network_status(
+    annotations: Mapping[str, str],
+) -> tuple[list[NetworkStatusEntry], list[str]]:
+    """network-status of a pod, falling back to the legacy ``networks-status``."""
+    if not isinstance(annotations, Mapping):
+        return [], []
+    raw = annotations.get(NETWORK_STATUS_ANNOTATION)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raw = annotations.get(LEGACY_NETWORK_STATUS_ANNOTATION)
+    if raw is None:
+        return [], []
+    return parse_network_status(raw)
+
+
+@dataclass(frozen=True)
+class NetworkSelection:
+    namespace: str
+    name: str
+    interface: str = ""
+    ips: tuple[str, ...] = ()
+    mac: str = ""
+    default_route: tuple[str, ...] = ()
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(v for v in value if isinstance(v, str))
+    return ()
+
+
+def parse_networks(raw: str, pod_namespace: str) -> tuple[list[NetworkSelection], list[str]]:
+    """Parse a ``k8s.v1.cni.cncf.io/networks`` annotation. Never raises.
+
+    Like Multus: JSON when the text contains ``[``, ``{`` or ``"``; otherwise a comma
+    list of ``[ns/]name[@ifname]``. The namespace defaults to the pod's.
+    """
+    selections: list[NetworkSelection] = []
+    problems: list[str] = []
+    if not isinstance(raw, str) or not raw.strip():
+        return selections, problems
+    if any(c in raw for c in '[{"'):
+        data, error = _load_json(raw, "networks annotation")
+        if error:
+            return selections, [error]
+        if isinstance(data, dict):
+            data = [data]
+        if not isinstance(data, list):
+            return selections, ["networks annotation is JSON but not a list of objects"]
+        for i, item in enumerate(data):
+            if not isinstance(item, dict):
+                problems.append(f"networks entry {i} is not a JSON object and is skipped")
+                continue
+            name = item.get("name")
+            if not isinstance(name, str) or not name.strip():
+                problems.append(f"networks entry {i} has no name and is skipped")
+                continue
+            namespace = item.get("namespace")
+            if not isinstance(namespace, str) or not namespace:
+                namespace = pod_namespace
+            interface = item.get("interface", "")
+            mac = item.get("mac", "")
+            selections.append(
+                NetworkSelection(
+                    namespace=namespace,
+                    name=name.strip(),
+                    interface=interface if isinstance(interface, str) else "",
+                    ips=_str_list(item.get("ips")),
+                    mac=mac if isinstance(mac, str) else "",
+                    default_route=_str_list(item.get("default-route")),
+                )
+            )
+        return selections, problems
+    for i, part in enumerate(raw.split(",")):
+        text = part.strip()
+        if not text:
+            continue
+        ref, _, interface = text.partition("@")
+        namespace, sep, name = ref.partition("/")
+        if not sep:
+            namespace, name = pod_namespace, ref
+        namespace, name, interface = namespace.strip(), name.strip(), interface.strip()
+        if not name or "/" in name or (sep and not namespace):
+            problems.append(f"networks entry {i} '{text}' is not [namespace/]name[@interface]")
+            continue
+        selections.append(NetworkSelection(namespace=namespace, name=name, interface=interface))
+    return selections, problems
