@@ -13,6 +13,8 @@ from netaddr import AddrFormatError, IPAddress, IPNetwork
 __all__ = [
     "allocation_ip",
     "allocation_key",
+    "go_ip_string",
+    "node_pool_name",
     "normalize_ip",
     "normalize_range",
     "node_slice_pool_name",
@@ -22,7 +24,42 @@ __all__ = [
     "split_podref",
 ]
 
-NODE_SLICE_SUFFIX = "node-slice"
+_IPV4_MAPPED_PREFIX = 0xFFFF << 32
+
+
+def go_ip_string(ip: IPAddress) -> str:
+    """Spell ``ip`` the way Go's ``net.IP.String()`` does, since whereabouts names objects with it.
+
+    RFC 5952 for IPv6 (longest run of two or more zero groups becomes ``::``, the first
+    one on a tie, lowercase hex) with two Go quirks netaddr does not share: an
+    IPv4-mapped address (``::ffff:a.b.c.d``) prints as plain ``a.b.c.d``, and any other
+    IPv6 address prints in hex only (``::1.2.3.4`` is ``::102:304``).
+    """
+    ip = IPAddress(ip)
+    if ip.version == 4:
+        return str(ip)
+    value = int(ip)
+    if value >> 32 == 0xFFFF:
+        return str(IPAddress(value & 0xFFFFFFFF, 4))
+    groups = [(value >> (112 - 16 * i)) & 0xFFFF for i in range(8)]
+    best_start, best_len = -1, 0
+    i = 0
+    while i < 8:
+        if groups[i] == 0:
+            j = i
+            while j < 8 and groups[j] == 0:
+                j += 1
+            if j - i > best_len:
+                best_start, best_len = i, j - i
+            i = j
+        else:
+            i += 1
+    hexes = [format(g, "x") for g in groups]
+    if best_len < 2:
+        return ":".join(hexes)
+    head = ":".join(hexes[:best_start])
+    tail = ":".join(hexes[best_start + best_len :])
+    return f"{head}::{tail}"
 
 
 def normalize_range(cidr: str) -> str:
@@ -43,28 +80,45 @@ def pool_name(range_cidr: str, network_name: str = "") -> str:
     return f"{network_name}-{normalized}" if network_name else normalized
 
 
-def node_slice_pool_name(network_name: str = "") -> str:
-    """Name of the NodeSlicePool for a network: ``[network_name-]node-slice``.
+def node_slice_pool_name(network_name: str = "", config_name: str = "") -> str:
+    """Name of the NodeSlicePool whereabouts keeps for a network.
 
-    Checked against whereabouts' node-slice controller, which names the pool after the
-    NAD's ``network_name`` and falls back to the NAD name when unset; callers that know
-    the NAD name should pass it as ``network_name`` in that case.
+    whereabouts (``node-controller`` ``getSliceName`` and ``storage/kubernetes``
+    ``getNodeSliceName``) names it after the IPAM ``network_name`` and, when that is
+    unset, after the CNI config's ``name``; there is no ``node-slice`` suffix. Returns ""
+    when both are empty (whereabouts cannot name the pool either).
     """
-    return f"{network_name}-{NODE_SLICE_SUFFIX}" if network_name else NODE_SLICE_SUFFIX
+    return network_name or config_name
+
+
+def node_pool_name(slice_cidr: str, node_name: str, network_name: str = "") -> str:
+    """Name of a per-node IPPool in node-slice mode (whereabouts ``IPPoolName`` with a node).
+
+    ``[network_name-]node_name-<normalized slice range>``; its ``spec.range`` is the
+    node's slice, so allocation keys are offsets from the slice's network address.
+    """
+    normalized = normalize_range(slice_cidr)
+    if network_name:
+        return f"{network_name}-{node_name}-{normalized}"
+    return f"{node_name}-{normalized}"
 
 
 def allocation_ip(network: IPNetwork, key: str) -> IPAddress:
     """IP of an IPPool allocation: the range's network address plus the decimal ``key``.
 
     Raises ValueError with a message that names the key and range when the key is not a
-    non-negative decimal integer or points outside the range.
+    non-negative decimal integer or points outside the range. Like whereabouts'
+    ``strconv.ParseInt(key, 10, 64)`` an optional ``+`` and leading zeros are accepted,
+    spaces are not.
     """
-    text = key.strip() if isinstance(key, str) else key
-    if not isinstance(text, str) or not text.isascii() or not text.isdigit():
+    digits = key[1:] if isinstance(key, str) and key.startswith("+") else key
+    if not isinstance(digits, str) or not digits.isascii() or not digits.isdigit():
+        if isinstance(key, str) and key.startswith("-") and key[1:].isascii() and key[1:].isdigit():
+            raise ValueError(f"allocation key {key!r} in range {network} is negative")
         raise ValueError(
             f"allocation key {key!r} in range {network} is not a non-negative decimal offset"
         )
-    offset = int(text)
+    offset = int(digits)
     if offset >= network.size:
         raise ValueError(
             f"allocation key {key!r} is outside range {network} "
@@ -83,7 +137,7 @@ def allocation_key(network: IPNetwork, ip: IPAddress) -> str:
 
 def normalize_ip(ip: IPAddress) -> str:
     """Whereabouts' ``NormalizeIP`` without the network prefix."""
-    text = str(IPAddress(ip))
+    text = go_ip_string(ip)
     if text.endswith(":"):
         text += "0"
     return text.replace(":", "-")
@@ -108,20 +162,13 @@ def reservation_ip(name: str, network_name: str = "") -> IPAddress | None:
         name = name[len(prefix) :]
     if not name:
         return None
-    candidates = [name] if "." in name and "-" not in name else [name.replace("-", ":")]
-    for text in candidates:
-        try:
-            ip = IPAddress(text, flags=0)
-        except (AddrFormatError, ValueError, TypeError):
-            continue
-        if ":" in text and ip.version != 6:
-            continue
-        if ip.version == 4 and text.count(".") != 3:
-            continue
-        # Only accept the canonical spelling whereabouts would have produced.
-        if reservation_name(ip) == name:
-            return ip
-    return None
+    text = name.replace("-", ":") if "-" in name or ":" not in name and "." not in name else name
+    try:
+        ip = IPAddress(text)
+    except (AddrFormatError, ValueError, TypeError):
+        return None
+    # Only the spelling whereabouts itself produces counts (no "10.0.0.01", no ":").
+    return ip if reservation_name(ip) == name else None
 
 
 def split_podref(podref: str) -> tuple[str, str]:

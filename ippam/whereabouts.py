@@ -15,6 +15,8 @@ from typing import Any
 
 from netaddr import AddrFormatError, IPAddress, IPNetwork, IPRange, IPSet
 
+from ippam.naming import go_ip_string
+
 __all__ = [
     "WhereaboutsConfig",
     "WhereaboutsRange",
@@ -32,11 +34,16 @@ class WhereaboutsRange:
     range_start: IPAddress | None = None
     range_end: IPAddress | None = None
     exclude: tuple[IPNetwork, ...] = ()
+    # Exclude entries that are neither a CIDR nor an IP. whereabouts' IterateForAssignment
+    # fails every allocation from such a range ("could not parse exclude range"), so a
+    # range with any of these has no usable address.
+    bad_exclude: tuple[str, ...] = ()
 
     @property
     def cidr(self) -> str:
-        """The range as whereabouts names its IPPool after it (network address/prefix)."""
-        return str(self.network.cidr)
+        """The range as whereabouts spells it in ``spec.range`` and the IPPool name."""
+        net = self.network.cidr
+        return f"{go_ip_string(net.network)}/{net.prefixlen}"
 
     def usable(self) -> IPSet:
         return usable_addresses(self)
@@ -64,33 +71,48 @@ class WhereaboutsConfig:
 
 
 def usable_addresses(r: WhereaboutsRange) -> IPSet:
-    """Addresses whereabouts may hand out from ``r``.
+    """Addresses whereabouts may hand out from ``r`` (before any allocation).
 
-    From max(network+1, range_start) to min(last-1, range_end), minus ``exclude``.
-    whereabouts' ``iphelpers.GetIPRange`` skips the first and the last address of the
-    subnet for IPv6 as well as IPv4 (it does not special-case IPv6, which has no
-    broadcast), so we do the same: the last address of an IPv6 range is never handed
-    out. Subnets with fewer than 2 host bits (/31, /32, /127, /128) are rejected by
-    whereabouts ("net mask is too short"), so they have no usable address.
-    range_start/range_end outside the subnet are ignored, as whereabouts does.
+    Mirrors ``iphelpers.GetIPRange`` and ``allocate.IterateForAssignment``:
+
+    - the candidates run from the first to the last *usable* address of the subnet:
+      network+1 .. last-1. whereabouts does this for IPv6 too (``LastUsableIP`` is
+      ``DecIP(SubnetBroadcastIP)`` for both families), so the last address of an IPv6
+      subnet is never handed out even though IPv6 has no broadcast;
+    - subnets with fewer than 2 host bits (/31, /32, /127, /128) have none
+      (``HasUsableIPs``);
+    - ``range_start`` is honoured only when it lies within network+1 .. last-1, and
+      ``range_end`` only when it lies within the (possibly moved) first .. last-1;
+      otherwise each is silently ignored, so a range_end below range_start widens the
+      range to the end of the subnet rather than emptying it;
+    - ``exclude`` subnets are removed; an unparsable exclude entry makes every
+      allocation fail, so such a range has no usable address.
+
+    Counted with IPSet arithmetic, never by enumeration.
     """
     net = r.network.cidr
     host_bits = (32 if net.version == 4 else 128) - net.prefixlen
-    if host_bits < 2:
+    if host_bits < 2 or r.bad_exclude:
         return IPSet()
-    first = int(net.network) + 1
-    last = int(net.network) + net.size - 2
-    if r.range_start is not None and _inside(r.range_start, net):
-        first = max(first, int(r.range_start))
-    if r.range_end is not None and _inside(r.range_end, net):
-        last = min(last, int(r.range_end))
-    if first > last:
-        return IPSet()
+    first, last = _first_last(r)
     usable = IPSet(IPRange(IPAddress(first, net.version), IPAddress(last, net.version)))
     for ex in r.exclude:
         if ex.version == net.version:
-            usable.remove(ex)
+            usable.remove(ex.cidr)
     return usable
+
+
+def _first_last(r: WhereaboutsRange) -> tuple[int, int]:
+    """First and last candidate as integers, per ``iphelpers.GetIPRange`` (needs >= 2 host bits)."""
+    net = r.network.cidr
+    first = int(net.network) + 1
+    last = int(net.network) + net.size - 2
+    start, end = r.range_start, r.range_end
+    if start is not None and start.version == net.version and first <= int(start) <= last:
+        first = int(start)
+    if end is not None and end.version == net.version and first <= int(end) <= last:
+        last = int(end)
+    return first, last
 
 
 def gateway_in_usable(config: WhereaboutsConfig, r: WhereaboutsRange) -> bool:
@@ -109,9 +131,18 @@ def _inside(ip: IPAddress, net: IPNetwork) -> bool:
 
 
 def _parse_ip(value: Any) -> IPAddress | None:
+    """Parse an address like k8s.io/utils ``ParseIPSloppy`` (IPv4 leading zeros allowed)."""
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
+    parts = text.split(".")
+    if len(parts) == 4 and all(p.isascii() and p.isdigit() and len(p) <= 3 for p in parts):
+        octets = [int(p) for p in parts]
+        if all(o <= 255 for o in octets):
+            return IPAddress(".".join(str(o) for o in octets))
+        return None
+    if "." in text and ":" not in text:
+        return None
     try:
         return IPAddress(text)
     except (AddrFormatError, ValueError, TypeError):
@@ -119,17 +150,18 @@ def _parse_ip(value: Any) -> IPAddress | None:
 
 
 def _parse_cidr(value: str) -> IPNetwork | None:
+    """Parse ``addr/prefix`` (host bits allowed, as Go's ``ParseCIDR``) to its network."""
     text = value.strip()
-    if "/" not in text:
+    addr, slash, prefix = text.partition("/")
+    if not slash:
         return None
-    addr, _, prefix = text.partition("/")
     ip = _parse_ip(addr)
-    if ip is None or not prefix.isascii() or not prefix.isdigit():
+    if ip is None or not prefix.isascii() or not prefix.isdigit() or len(prefix) > 3:
         return None
     plen = int(prefix)
     if plen > (32 if ip.version == 4 else 128):
         return None
-    return IPNetwork(f"{ip}/{plen}")
+    return IPNetwork(f"{ip}/{plen}").cidr
 
 
 def _parse_range_entry(
@@ -137,31 +169,13 @@ def _parse_range_entry(
 ) -> WhereaboutsRange | None:
     raw_range = entry.get("range")
     if raw_range is None or raw_range == "":
-        problems.append(f"{where} has no range")
+        problems.append(f"{where} has no range and is ignored")
         return None
     if not isinstance(raw_range, str):
-        problems.append(f"{where} range {raw_range!r} is not a string")
+        problems.append(f"range {raw_range!r} is not a string")
         return None
     start: IPAddress | None = None
     end: IPAddress | None = None
-    text = raw_range.strip()
-    # whereabouts accepts "first-last/prefix": the network is first/prefix and the
-    # two addresses become range_start and range_end.
-    addr_part, slash, prefix = text.partition("/")
-    if "-" in addr_part and slash:
-        first_text, _, last_text = addr_part.partition("-")
-        start = _parse_ip(first_text)
-        end = _parse_ip(last_text)
-        if start is None or end is None:
-            problems.append(f"range '{raw_range}' is not a valid CIDR or first-last/prefix range")
-            return None
-        network = _parse_cidr(f"{first_text}/{prefix}")
-    else:
-        network = _parse_cidr(text)
-    if network is None:
-        problems.append(f"range '{raw_range}' is not a valid CIDR")
-        return None
-    network = network.cidr
     for key in ("range_start", "range_end"):
         value = entry.get(key)
         if value is None or value == "":
@@ -169,48 +183,91 @@ def _parse_range_entry(
         ip = _parse_ip(value)
         if ip is None:
             problems.append(f"{key} {value!r} is not a valid IP address and is ignored")
-            continue
-        if key == "range_start":
+        elif key == "range_start":
             start = ip
         else:
             end = ip
-    checked: dict[str, IPAddress | None] = {"range_start": start, "range_end": end}
-    for key, ip in checked.items():
-        if ip is not None and not _inside(ip, network):
-            problems.append(f"{key} {ip} is outside {network} and is ignored")
-    if (
-        start is not None
-        and end is not None
-        and _inside(start, network)
-        and _inside(end, network)
-        and int(start) > int(end)
-    ):
-        problems.append(f"range_start {start} is after range_end {end}: no usable address")
+    # whereabouts' config.LoadIPAMConfig splits the range at its first "-": the left
+    # part is range_start and the right part "last/prefix" gives both range_end and the
+    # subnet (so the subnet comes from the last address); range_start/range_end keys
+    # are then overridden. The first address must lie in that subnet.
+    first_text, dash, rest = raw_range.partition("-")
+    if dash:
+        first_ip = _parse_ip(first_text)
+        network = _parse_cidr(rest)
+        if first_ip is None or network is None:
+            problems.append(f"range '{raw_range}' is not a valid CIDR or first-last/prefix range")
+            return None
+        if not _inside(first_ip, network):
+            problems.append(f"range '{raw_range}': {first_ip} is outside {network}")
+            return None
+        start, end = first_ip, _parse_ip(rest.partition("/")[0])
+    else:
+        network = _parse_cidr(raw_range)
+        if network is None:
+            problems.append(f"range '{raw_range}' is not a valid CIDR")
+            return None
+    host_bits = (32 if network.version == 4 else 128) - network.prefixlen
+    if host_bits < 2:
+        problems.append(
+            f"range {network} has no usable address: whereabouts needs at least 2 host bits"
+        )
+    else:
+        first, last = _first_last(WhereaboutsRange(network, start, end))
+        net_first, net_last = int(network.network), int(network.network) + network.size - 1
+        # Ignoring a range_start on the network address or a range_end on the last
+        # address changes nothing, so only the other cases are worth a word.
+        if start is not None and int(start) != first and int(start) != net_first:
+            if not _inside(start, network):
+                problems.append(f"range_start {start} is outside {network} and is ignored")
+            else:
+                problems.append(
+                    f"range_start {start} is the last address of {network}; whereabouts "
+                    "ignores it and starts at the first usable address"
+                )
+        if end is not None and int(end) != last and int(end) != net_last:
+            if not _inside(end, network):
+                problems.append(f"range_end {end} is outside {network} and is ignored")
+            elif int(end) == net_first:
+                problems.append(
+                    f"range_end {end} is the network address of {network}; whereabouts "
+                    "ignores it and ends at the last usable address"
+                )
+            else:
+                problems.append(
+                    f"range_end {end} is before range_start {start}; whereabouts ignores it "
+                    "and ends at the last usable address"
+                )
     excludes: list[IPNetwork] = []
-    raw_exclude = entry.get("exclude") or []
-    if isinstance(raw_exclude, str):
-        raw_exclude = [raw_exclude]
+    bad: list[str] = []
+    raw_exclude = entry.get("exclude")
+    if raw_exclude is None:
+        raw_exclude = []
     if not isinstance(raw_exclude, list):
-        problems.append(f"exclude {raw_exclude!r} is not a list and is ignored")
+        problems.append(f"exclude {raw_exclude!r} is not a list: whereabouts rejects the config")
         raw_exclude = []
     for item in raw_exclude:
         if not isinstance(item, str):
-            problems.append(f"exclude entry {item!r} is not a string and is ignored")
+            problems.append(
+                f"exclude entry {item!r} is not a string: whereabouts rejects the config"
+            )
             continue
         ex = _parse_cidr(item)
-        if ex is None:
+        if ex is None and "/" not in item:
             ip = _parse_ip(item)
-            ex = IPNetwork(f"{ip}/{32 if ip.version == 4 else 128}") if ip is not None else None
+            if ip is not None:
+                ex = IPNetwork(f"{ip}/{32 if ip.version == 4 else 128}")
         if ex is None:
-            problems.append(f"exclude entry '{item}' is not a valid CIDR or IP and is ignored")
+            bad.append(item)
+            problems.append(
+                f"exclude entry '{item}' is not a valid CIDR or IP: whereabouts fails every "
+                f"allocation from {network}"
+            )
             continue
         if ex.version != network.version:
-            problems.append(f"exclude entry '{item}' is not the same IP family as {network}")
-        excludes.append(ex.cidr)
-    host_bits = (32 if network.version == 4 else 128) - network.prefixlen
-    if host_bits < 2:
-        problems.append(f"range {network} is too small: whereabouts needs at least 2 host bits")
-    return WhereaboutsRange(network, start, end, tuple(excludes))
+            problems.append(f"exclude entry '{item}' is not in the IP family of {network}")
+        excludes.append(ex)
+    return WhereaboutsRange(network, start, end, tuple(excludes), tuple(bad))
 
 
 def parse_whereabouts_ipam(ipam: Mapping[str, Any]) -> WhereaboutsConfig:
@@ -249,22 +306,31 @@ def parse_whereabouts_ipam(ipam: Mapping[str, Any]) -> WhereaboutsConfig:
 
     network_name = ipam.get("network_name", "")
     if not isinstance(network_name, str):
-        problems.append(f"network_name {network_name!r} is not a string and is ignored")
+        problems.append(
+            f"network_name {network_name!r} is not a string: whereabouts rejects the config"
+        )
         network_name = ""
 
+    # Default true: whereabouts' IPAMConfig.UnmarshalJSON starts from
+    # DefaultOverlappingIPsFeatures. A non-boolean makes its JSON decoding fail.
     overlapping = ipam.get("enable_overlapping_ranges", True)
+    if overlapping is None:
+        overlapping = True
     if not isinstance(overlapping, bool):
         problems.append(
-            f"enable_overlapping_ranges {overlapping!r} is not true or false; "
-            "whereabouts' default (true) applies"
+            f"enable_overlapping_ranges {overlapping!r} is not true or false: "
+            "whereabouts rejects the config"
         )
         overlapping = True
 
     slice_size = ipam.get("node_slice_size", "")
-    if isinstance(slice_size, int) and not isinstance(slice_size, bool):
-        slice_size = str(slice_size)
+    if slice_size is None:
+        slice_size = ""
     if not isinstance(slice_size, str):
-        problems.append(f"node_slice_size {slice_size!r} is not a string and is ignored")
+        problems.append(
+            f'node_slice_size {slice_size!r} is not a string such as "/28": '
+            "whereabouts rejects the config"
+        )
         slice_size = ""
 
     routes: list[dict] = []
