@@ -112,8 +112,9 @@ def parse_network_status(raw: str) -> tuple[list[NetworkStatusEntry], list[str]]
         gateway_raw = item.get("gateway") or []
         if isinstance(gateway_raw, str):
             gateway_raw = [gateway_raw]
+        # Multus writes a nil Go net.IP as "<nil>"; it means "no gateway".
         gateway = (
-            tuple(g for g in gateway_raw if isinstance(g, str))
+            tuple(g for g in gateway_raw if isinstance(g, str) and g != "<nil>")
             if isinstance(gateway_raw, list)
             else ()
         )

@@ -35,7 +35,6 @@ KNOWN_PLUGIN_TYPES: frozenset[str] = frozenset(
         "cilium-cni",
         "ovn-k8s-cni-overlay",
         "ovs",
-        "kube-ovn",
         "userspace",
         "bond",
         "vrf",
@@ -52,6 +51,15 @@ KNOWN_PLUGIN_TYPES: frozenset[str] = frozenset(
         "whereabouts",
         "dhcp",
         "multus",
+        "multus-shim",
+        "macvtap",
+        "ipoib",
+        "antrea",
+        "aws-cni",
+        "calico-ipam",
+        "azure-vnet",
+        "weave-net",
+        "kube-ovn",
     }
 )
 
