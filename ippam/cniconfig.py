@@ -103,26 +103,48 @@ def _empty(raw: str, *, on_node: bool, problems: tuple[str, ...] = ()) -> CNICon
     )
 
 
-_UNQUOTED_VALUE = re.compile(r":\s*[A-Za-z_][\w.\-/]*\s*[,}\]\n]")
-_UNQUOTED_BARE = re.compile(r":\s*[A-Za-z_][\w.\-/]*")
+_WORD = re.compile(r"[A-Za-z_$][\w.\-/$]*")
 
 
 def _json_error_message(raw: str, err: json.JSONDecodeError) -> str:
+    """The decoder's complaint with its position, plus the likely cause when we can tell.
+
+    People paste configs with ``#`` comments and unreplaced placeholders (the seeds'
+    ``"range": SECONDARY_RANGE_NAME``); naming that cause saves a round trip.
+    """
     message = f"config is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
-    lines = raw.splitlines() or [raw]
+    here = raw[err.pos :]
+    lines = raw.splitlines()
     line = lines[err.lineno - 1] if 0 < err.lineno <= len(lines) else ""
-    stripped = line.lstrip()
-    if stripped.startswith(("#", "//")) or "#" in raw[err.pos : err.pos + 1]:
-        return message + " (a '#' or '//' comment? JSON does not allow comments)"
-    tail = raw[max(0, err.pos - 1) : err.pos + 80]
-    if _UNQUOTED_BARE.match(raw, max(0, err.pos - 2)) or re.match(r"\s*[A-Za-z_]", raw[err.pos :]):
-        word = re.match(r"\s*([^\s,}\]]*)", raw[err.pos :])
-        token = word.group(1) if word else tail
-        if token not in ("true", "false", "null"):
-            return message + f" (unquoted value {token!r}? JSON strings need double quotes)"
+    if here.startswith(("#", "//", "/*")):
+        return message + " (a comment? JSON does not allow comments; remove it)"
+    if here.startswith("'"):
+        return message + " (single quotes? JSON strings need double quotes)"
+    word = _WORD.match(here)
+    if word:
+        token = word.group(0)
+        if token in ("True", "False", "None"):
+            return message + f" ({token!r} is Python; JSON spells it true, false or null)"
+        if here[word.end() :].lstrip().startswith(":"):
+            return message + f" (unquoted key {token!r}? JSON keys need double quotes)"
+        return message + f" (unquoted value {token!r}? JSON strings need double quotes)"
+    # A value the decoder started reading as a number, e.g. "range": 10.0.0.0/24.
+    start = max(raw.rfind(c, 0, err.pos) for c in ":[,") + 1
+    ends = [i for i in (raw.find(c, err.pos) for c in ",}]\n") if i >= 0]
+    token = raw[start : min(ends) if ends else len(raw)].strip()
+    if token and not re.search(r'[\s"#]', token) and not _is_json(token):
+        return message + f" (unquoted value {token!r}? JSON strings need double quotes)"
     if "#" in line:
-        return message + " (a '#' comment? JSON does not allow comments)"
+        return message + " (a '#' comment on this line? JSON does not allow comments)"
     return message
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _text(value: Any) -> str:
@@ -141,7 +163,9 @@ def parse_cni_config(raw: str) -> CNIConfig:
         parsed = json.loads(raw)
     except json.JSONDecodeError as err:
         return _empty(raw, on_node=False, problems=(_json_error_message(raw, err),))
-    except (ValueError, RecursionError) as err:
+    except RecursionError:
+        return _empty(raw, on_node=False, problems=("config is not valid JSON: nested too deeply",))
+    except ValueError as err:
         return _empty(raw, on_node=False, problems=(f"config is not valid JSON: {err}",))
     if not isinstance(parsed, dict):
         return _empty(raw, on_node=False, problems=("config is valid JSON but not an object",))
