@@ -8,6 +8,7 @@ Parsers never raise: bad entries are skipped and reported in plain words.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,8 @@ __all__ = [
     "parse_networks",
     "pod_network_status",
 ]
+
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
@@ -187,6 +190,7 @@ def parse_networks(raw: str, pod_namespace: str) -> tuple[list[NetworkSelection]
         if error:
             return selections, [error]
         if isinstance(data, dict):
+            problems.append("networks annotation is a JSON object; Multus expects a list of them")
             data = [data]
         if not isinstance(data, list):
             return selections, ["networks annotation is JSON but not a list of objects"]
@@ -201,7 +205,7 @@ def parse_networks(raw: str, pod_namespace: str) -> tuple[list[NetworkSelection]
             namespace = item.get("namespace")
             if not isinstance(namespace, str) or not namespace:
                 namespace = pod_namespace
-            interface = item.get("interface", "")
+            interface = item.get("interface") or item.get("interfaceRequest") or ""
             mac = item.get("mac", "")
             selections.append(
                 NetworkSelection(
@@ -218,13 +222,28 @@ def parse_networks(raw: str, pod_namespace: str) -> tuple[list[NetworkSelection]
         text = part.strip()
         if not text:
             continue
-        ref, _, interface = text.partition("@")
+        # Multus parsePodNetworkObjectName: at most one "/" and one "@", DNS-1123 labels.
+        ref, at, interface = text.partition("@")
         namespace, sep, name = ref.partition("/")
         if not sep:
             namespace, name = pod_namespace, ref
         namespace, name, interface = namespace.strip(), name.strip(), interface.strip()
-        if not name or "/" in name or (sep and not namespace):
+        if "/" in name or "@" in interface:
             problems.append(f"networks entry {i} '{text}' is not [namespace/]name[@interface]")
             continue
+        bad = [v for v in ((namespace if sep else ""), name) if v and not _DNS1123.match(v)]
+        if not name or bad:
+            problems.append(
+                f"networks entry {i} '{text}' is not [namespace/]name[@interface] with "
+                "lower-case DNS-1123 names"
+            )
+            continue
+        if sep and not namespace:
+            namespace = pod_namespace
+        if len(interface) > 15 or any(c.isspace() for c in interface):
+            problems.append(
+                f"networks entry {i}: interface name '{interface}' must be at most 15 "
+                "characters without spaces"
+            )
         selections.append(NetworkSelection(namespace=namespace, name=name, interface=interface))
     return selections, problems
