@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import path
 
 from dashboard import views
 
@@ -10,5 +10,14 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("", include("dashboard.action_urls")),
+    # The read-only dashboard (issue 6).
+    path("pools/", views.pool_list, name="pool_list"),
+    path("pools/<int:pool_id>/", views.pool_detail, name="pool_detail"),
+    path("nads/", views.nad_list, name="nad_list"),
+    path("nads/<int:nad_id>/", views.nad_detail, name="nad_detail"),
+    path("nodes/", views.node_list, name="node_list"),
+    path("nodes/<int:node_id>/", views.node_detail, name="node_detail"),
+    path("leaks/", views.leak_list, name="leak_list"),
+    path("search/", views.search, name="search"),
+    # Actions (NAD creation, audit, acknowledge/reclaim) are added below by their issue.
 ]

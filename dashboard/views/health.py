@@ -2,14 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-
-from ippam.models import Cluster
-
-
-def overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/overview.html", {"clusters": Cluster.objects.all()})
+from django.http import HttpRequest, JsonResponse
 
 
 @login_not_required

@@ -1,0 +1,105 @@
+"""Template helpers of the dashboard: utilization bars, sortable headers, pagers, the layout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+register = template.Library()
+
+WARN_FROM = 0.75
+BAD_FROM = 0.90
+
+
+@register.filter
+def util_level(utilization: float | None) -> str:
+    """The bar colour, as NetBox draws it: green, amber from 75%, red from 90%."""
+    u = float(utilization or 0)
+    if u >= BAD_FROM:
+        return "bad"
+    if u >= WARN_FROM:
+        return "warn"
+    return "ok"
+
+
+@register.filter
+def percent(utilization: float | None) -> str:
+    u = float(utilization or 0) * 100
+    return f"{u:.0f}%" if u >= 10 or u == 0 else f"{u:.1f}%"
+
+
+@register.simple_tag
+def util_bar(utilization: float | None) -> str:
+    u = max(0.0, float(utilization or 0))
+    width = min(u, 1.0) * 100
+    return format_html(
+        '<div class="bar {}" title="{} used"><span style="width:{}%"></span><em>{}</em></div>',
+        util_level(u),
+        percent(u),
+        f"{width:.1f}",
+        percent(u),
+    )
+
+
+@register.simple_tag
+def sort_th(key: str, label: str, sort: str, qs: str, target: str, path: str = "") -> str:
+    """A column header that sorts the table (asc, then desc), by link or by htmx."""
+    current = sort.lstrip("-")
+    desc = sort.startswith("-")
+    new = f"-{key}" if current == key and not desc else key
+    arrow = ("▼" if desc else "▲") if current == key else ""
+    url = f"{path}?{qs}{urlencode({'sort': new})}"
+    return format_html(
+        '<th class="sortable{}"><a href="{}" hx-get="{}" hx-target="#{}" hx-swap="outerHTML" hx-push-url="true">{} {}</a></th>',
+        " sorted" if arrow else "",
+        url,
+        url,
+        target,
+        label,
+        arrow,
+    )
+
+
+@register.inclusion_tag("dashboard/includes/pager.html")
+def pager(page: Any, qs: str, target: str, path: str = "") -> dict[str, Any]:
+    return {"page": page, "qs": qs, "target": target, "path": path}
+
+
+@register.filter
+def get_item(mapping: dict, key: Any) -> Any:
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def shortid(value: str | None, n: int = 12) -> str:
+    return (value or "")[: int(n)]
+
+
+@register.simple_tag(takes_context=True)
+def ippam_layout(context: template.Context) -> dict[str, Any]:
+    """The cluster switcher, each cluster's sync state and the simulated banner."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if (
+        request is None
+        or not getattr(user, "is_authenticated", False)
+        or not hasattr(request, "session")
+    ):
+        return {}
+    from dashboard.views.common import selected_cluster
+    from ippam.selectors import cluster_health_list
+
+    selected = selected_cluster(request)
+    clusters = request.ippam_clusters
+    health = cluster_health_list(clusters=clusters)
+    shown = [h for h in health if selected is None or h.cluster.pk == selected.pk]
+    return {
+        "clusters": clusters,
+        "selected": selected,
+        "health": shown,
+        "stale": [h for h in shown if h.is_stale],
+        "simulated": [h.cluster for h in shown if h.cluster.simulated],
+    }

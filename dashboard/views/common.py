@@ -1,0 +1,86 @@
+"""What every dashboard view shares: the selected cluster, paging, and the two renderings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+
+from ippam.models import Cluster
+from ippam.selectors import cluster_list
+
+SESSION_KEY = "ippam_cluster"
+PAGE_SIZE = 50
+
+
+def selected_cluster(request: HttpRequest) -> Cluster | None:
+    """The cluster the user looks at (None: all), remembered in the session.
+
+    `?cluster=<name>` on any page switches it; `?cluster=` or `?cluster=all` shows all.
+    The cluster list is cached on the request, so the layout reuses it without a query.
+    """
+    if hasattr(request, "ippam_selected"):
+        return request.ippam_selected
+    clusters = cluster_list()
+    by_name = {c.name: c for c in clusters}
+    session = request.session
+    if "cluster" in request.GET:
+        wanted = request.GET.get("cluster", "").strip()
+        if wanted in by_name:
+            session[SESSION_KEY] = wanted
+        else:
+            session.pop(SESSION_KEY, None)
+    chosen = by_name.get(session.get(SESSION_KEY, ""))
+    if chosen is None and SESSION_KEY in session:
+        session.pop(SESSION_KEY, None)  # the remembered cluster was removed
+    request.ippam_clusters = clusters
+    request.ippam_selected = chosen
+    return chosen
+
+
+def paginate(
+    request: HttpRequest, items: QuerySet | list, *, per_page: int = PAGE_SIZE, param: str = "page"
+) -> Page:
+    """A page of items; a page number that is garbage or out of range gives the nearest page."""
+    return Paginator(items, per_page).get_page(request.GET.get(param))
+
+
+def query_without(request: HttpRequest, *names: str) -> str:
+    """The current query string minus `names`, ending in `&` when not empty (for page links)."""
+    params = request.GET.copy()
+    for name in names:
+        params.pop(name, None)
+    encoded = params.urlencode()
+    return f"{encoded}&" if encoded else ""
+
+
+def wants_fragment(request: HttpRequest) -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def render_page(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+    *,
+    partial: str,
+    targets: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """One URL, two renderings: the page, or (htmx) the partial named for the HX-Target.
+
+    `targets` maps element ids to partial names, for pages with several regions (the
+    overview polls each region by its id); any other htmx request gets `partial`.
+    """
+    if wants_fragment(request):
+        name = (targets or {}).get(request.htmx.target or "", partial)
+        template = f"{template}#{name}"
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response

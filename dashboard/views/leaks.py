@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+
+from dashboard.views.common import paginate, query_without, render_page, selected_cluster
+from ippam import selectors
+from ippam.models import Finding
+
+
+def leak_list(request: HttpRequest) -> HttpResponse:
+    cluster = selected_cluster(request)
+    kind = request.GET.get("kind", "")
+    state = request.GET.get("state", "")
+    q = request.GET.get("q", "").strip()
+    pool = request.GET.get("pool", "")
+    pool_id = int(pool) if pool.isdigit() else None
+    page = paginate(
+        request,
+        selectors.finding_list(cluster=cluster, kind=kind, state=state, q=q, pool_id=pool_id),
+    )
+    findings = list(page.object_list)
+    selectors.attach_finding_context(findings)
+    context = {
+        "cluster": cluster,
+        "page": page,
+        "findings": findings,
+        "counts": selectors.finding_counts(cluster=cluster),
+        "kind": kind if kind in Finding.Kind.values else "",
+        "state": state if state in Finding.State.values else "",
+        "q": q,
+        "pool_id": pool_id,
+        "kinds": Finding.Kind.choices,
+        "qs_page": query_without(request, "page", "cluster"),
+    }
+    return render_page(request, "dashboard/leaks.html", context, partial="leaks-table")

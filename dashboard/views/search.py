@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+
+from dashboard.views.common import render_page, selected_cluster
+from ippam import selectors
+
+
+def search(request: HttpRequest) -> HttpResponse:
+    cluster = selected_cluster(request)
+    q = request.GET.get("q", "")
+    context = {"cluster": cluster, "q": q.strip(), "results": selectors.search(q, cluster=cluster)}
+    return render_page(request, "dashboard/search.html", context, partial="search-results")
