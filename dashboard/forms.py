@@ -1,0 +1,715 @@
+"""Forms for the acting pages: NAD creation, alert acknowledgement, reclamation, audit filters.
+
+Forms validate and translate input into typed values (ippam.nadbuilder's NADSpec); they do
+not write. The NAD form reports two kinds of findings next to each field: errors, which
+block submission, and warnings (``form.warnings``), which are shown and do not.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from ippam import nadbuilder as nb
+from ippam.models import Alert, AuditEntry, Cluster, NetworkAttachmentDefinition
+
+# The namespaces offered when settings.IPPAM_NAD_NAMESPACES is empty and nothing is synced.
+BASE_NAMESPACES = ("default", "kube-system")
+
+CNI_TYPE_LABELS = {
+    "ipvlan": "ipvlan (shares the master's MAC)",
+    "macvlan": "macvlan (a MAC per pod)",
+    "bridge": "bridge (a Linux bridge on the node)",
+    "host-device": "host-device (moves a node device into the pod)",
+    "sriov": "SR-IOV (a virtual function)",
+}
+IPAM_TYPE_LABELS = {
+    "whereabouts": "whereabouts (cluster-wide)",
+    "host-local": "host-local (per node)",
+    "static": "static addresses",
+    "none": "none (no address)",
+}
+
+# Which form fields belong to which CNI and IPAM type: the template renders one fieldset
+# per type, and clean() ignores the fields of the types not chosen.
+CNI_FIELDS: dict[str, tuple[str, ...]] = {
+    "ipvlan": ("ipvlan_master", "ipvlan_mode"),
+    "macvlan": ("macvlan_master", "macvlan_mode"),
+    "bridge": ("bridge_name", "bridge_is_gateway", "bridge_ip_masq", "bridge_vlan"),
+    "host-device": ("hostdevice_device", "hostdevice_pci"),
+    "sriov": ("sriov_resource_name", "sriov_vlan"),
+}
+IPAM_FIELDS: dict[str, tuple[str, ...]] = {
+    "whereabouts": (
+        "wb_range",
+        "wb_range_start",
+        "wb_range_end",
+        "wb_exclude",
+        "wb_gateway",
+        "wb_network_name",
+        "wb_routes",
+        "wb_enable_overlapping_ranges",
+    ),
+    "host-local": ("hl_subnet", "hl_range_start", "hl_range_end", "hl_gateway", "hl_routes"),
+    "static": ("static_addresses", "static_routes"),
+    "none": (),
+}
+# nadbuilder.check_* name fields by the plugin's key; these map them onto form fields.
+WB_CHECK_FIELDS = {
+    "range": "wb_range",
+    "range_start": "wb_range_start",
+    "range_end": "wb_range_end",
+    "exclude": "wb_exclude",
+    "gateway": "wb_gateway",
+    "network_name": "wb_network_name",
+    "routes": "wb_routes",
+}
+HL_CHECK_FIELDS = {
+    "subnet": "hl_subnet",
+    "range_start": "hl_range_start",
+    "range_end": "hl_range_end",
+    "gateway": "hl_gateway",
+    "routes": "hl_routes",
+}
+STATIC_CHECK_FIELDS = {"addresses": "static_addresses", "routes": "static_routes"}
+
+DNS1123_HELP = "Lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters."
+ROUTES_HELP = "One route a line: destination CIDR, optionally followed by a gateway, e.g. 10.20.0.0/16 10.10.0.1"
+
+
+IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$")
+PCI_RE = re.compile(r"^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
+RESOURCE_NAME_RE = re.compile(r"^[A-Za-z0-9.-]+/[A-Za-z0-9_.-]+$")
+
+
+def nad_namespaces() -> list[str]:
+    """The namespaces a NAD may be created in: the allow-list, else the ones seen in syncs."""
+    if settings.IPPAM_NAD_NAMESPACES:
+        return list(settings.IPPAM_NAD_NAMESPACES)
+    from ippam.models import Pod
+
+    seen = set(BASE_NAMESPACES)
+    seen.update(NetworkAttachmentDefinition.objects.values_list("namespace", flat=True).distinct())
+    seen.update(Pod.objects.values_list("namespace", flat=True).distinct()[:500])
+    return sorted(seen)
+
+
+def _lines(text: str) -> list[str]:
+    """Entries of a textarea: one a line, commas allowed as separators too."""
+    out = []
+    for line in (text or "").replace(",", "\n").splitlines():
+        line = line.strip()
+        if line:
+            out.append(line)
+    return out
+
+
+def _parse_routes(text: str) -> tuple[tuple[nb.Route, ...], list[str]]:
+    routes, errors = [], []
+    for line in (text or "").splitlines():
+        parts = line.replace(" via ", " ").split()
+        if not parts:
+            continue
+        if len(parts) > 2:
+            errors.append(f"'{line.strip()}' is not 'destination [gateway]'.")
+            continue
+        routes.append(nb.Route(dst=parts[0], gw=parts[1] if len(parts) == 2 else ""))
+    return tuple(routes), errors
+
+
+def _parse_static_addresses(text: str) -> tuple[tuple[nb.StaticAddress, ...], list[str]]:
+    addresses, errors = [], []
+    for line in (text or "").splitlines():
+        parts = line.replace(" via ", " ").split()
+        if not parts:
+            continue
+        if len(parts) > 2:
+            errors.append(f"'{line.strip()}' is not 'address/prefix [gateway]'.")
+            continue
+        addresses.append(
+            nb.StaticAddress(address=parts[0], gateway=parts[1] if len(parts) == 2 else "")
+        )
+    return tuple(addresses), errors
+
+
+class NADForm(forms.Form):
+    cluster = forms.ModelChoiceField(
+        queryset=Cluster.objects.filter(enabled=True), empty_label=None
+    )
+    namespace = forms.ChoiceField(
+        help_text="Pods can only attach NADs of their own namespace, or of the default namespace when Multus is told so."
+    )
+    name = forms.CharField(max_length=63, help_text=DNS1123_HELP)
+    cni_version = forms.ChoiceField(
+        label="cniVersion", choices=[(v, v) for v in nb.CNI_VERSIONS], initial="0.3.1"
+    )
+    cni_type = forms.ChoiceField(
+        label="CNI type", choices=list(CNI_TYPE_LABELS.items()), initial="macvlan"
+    )
+    mtu = forms.IntegerField(
+        label="MTU",
+        required=False,
+        min_value=68,
+        max_value=65535,
+        help_text="Leave empty for the master's MTU.",
+    )
+
+    ipvlan_master = forms.CharField(
+        label="Master interface",
+        required=False,
+        max_length=15,
+        help_text="The node interface, e.g. eth1.",
+    )
+    ipvlan_mode = forms.ChoiceField(
+        label="Mode", choices=[(m, m) for m in nb.IPVLAN_MODES], initial="l2", required=False
+    )
+    macvlan_master = forms.CharField(
+        label="Master interface",
+        required=False,
+        max_length=15,
+        help_text="The node interface, e.g. eth1.",
+    )
+    macvlan_mode = forms.ChoiceField(
+        label="Mode", choices=[(m, m) for m in nb.MACVLAN_MODES], initial="bridge", required=False
+    )
+    bridge_name = forms.CharField(
+        label="Bridge name", required=False, max_length=15, initial="cni0"
+    )
+    bridge_is_gateway = forms.BooleanField(
+        label="isGateway (give the bridge the gateway address)", required=False
+    )
+    bridge_ip_masq = forms.BooleanField(
+        label="ipMasq (masquerade traffic leaving the bridge)", required=False
+    )
+    bridge_vlan = forms.IntegerField(label="VLAN", required=False, min_value=0, max_value=4094)
+    hostdevice_device = forms.CharField(
+        label="Device",
+        required=False,
+        max_length=15,
+        help_text="A node interface name, e.g. ens2f0.",
+    )
+    hostdevice_pci = forms.CharField(
+        label="PCI address",
+        required=False,
+        max_length=32,
+        help_text="Or a PCI bus id, e.g. 0000:3b:00.1.",
+    )
+    sriov_resource_name = forms.CharField(
+        label="Resource name",
+        required=False,
+        max_length=253,
+        help_text="The SR-IOV device plugin's pool, e.g. intel.com/sriov_netdevice. Goes in the k8s.v1.cni.cncf.io/resourceName annotation.",
+    )
+    sriov_vlan = forms.IntegerField(label="VLAN", required=False, min_value=0, max_value=4094)
+
+    ipam_type = forms.ChoiceField(
+        label="IPAM", choices=list(IPAM_TYPE_LABELS.items()), initial="whereabouts"
+    )
+    wb_range = forms.CharField(
+        label="Range", required=False, max_length=64, help_text="CIDR, e.g. 10.10.0.0/24."
+    )
+    wb_range_start = forms.CharField(label="Range start", required=False, max_length=45)
+    wb_range_end = forms.CharField(label="Range end", required=False, max_length=45)
+    wb_exclude = forms.CharField(
+        label="Exclude",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="CIDRs or addresses, one a line.",
+    )
+    wb_gateway = forms.CharField(label="Gateway", required=False, max_length=45)
+    wb_network_name = forms.CharField(
+        label="Network name",
+        required=False,
+        max_length=63,
+        help_text="Ranges with the same network name share IPPools and reservations.",
+    )
+    wb_routes = forms.CharField(
+        label="Routes",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=ROUTES_HELP,
+    )
+    wb_enable_overlapping_ranges = forms.BooleanField(
+        label="enable_overlapping_ranges (reserve each address cluster-wide)",
+        required=False,
+        initial=True,
+    )
+    hl_subnet = forms.CharField(label="Subnet", required=False, max_length=64)
+    hl_range_start = forms.CharField(label="rangeStart", required=False, max_length=45)
+    hl_range_end = forms.CharField(label="rangeEnd", required=False, max_length=45)
+    hl_gateway = forms.CharField(label="Gateway", required=False, max_length=45)
+    hl_routes = forms.CharField(
+        label="Routes",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=ROUTES_HELP,
+    )
+    static_addresses = forms.CharField(
+        label="Addresses",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One a line: address/prefix, optionally followed by a gateway.",
+    )
+    static_routes = forms.CharField(
+        label="Routes",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=ROUTES_HELP,
+    )
+
+    meta_plugins = forms.MultipleChoiceField(
+        label="Chained plugins",
+        required=False,
+        choices=[
+            ("tuning", "tuning (sysctls, MTU)"),
+            ("sbr", "sbr (source-based routing)"),
+            ("portmap", "portmap (hostPort)"),
+        ],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Chaining any makes the config a conflist.",
+    )
+    node_selector = forms.CharField(
+        label="Node selector",
+        required=False,
+        max_length=253,
+        help_text="key=value: pods using this NAD are only scheduled on nodes with that label (network-resources-injector).",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        namespaces = nad_namespaces()
+        self.fields["namespace"].choices = [(n, n) for n in namespaces]
+        if "default" in namespaces:
+            self.fields["namespace"].initial = "default"
+        self.warnings: dict[str, list[str]] = {}
+        self.spec: nb.NADSpec | None = None
+        self.manifest: dict[str, Any] | None = None
+
+    # --- what the template needs ---
+
+    def __getitem__(self, name: str) -> forms.BoundField:
+        bound = super().__getitem__(name)
+        bound.warnings = self.warnings.get(name, [])  # type: ignore[attr-defined]
+        return bound
+
+    def selected(self, name: str) -> str:
+        value = self.data.get(name) if self.is_bound else None
+        return value or self.fields[name].initial
+
+    @property
+    def selected_cni(self) -> str:
+        value = self.selected("cni_type")
+        return value if value in CNI_FIELDS else "macvlan"
+
+    @property
+    def selected_ipam(self) -> str:
+        value = self.selected("ipam_type")
+        return value if value in IPAM_FIELDS else "whereabouts"
+
+    def cni_fieldsets(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        return [
+            (t, CNI_TYPE_LABELS[t], [self[f] for f in fields]) for t, fields in CNI_FIELDS.items()
+        ]
+
+    def ipam_fieldsets(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        return [
+            (t, IPAM_TYPE_LABELS[t], [self[f] for f in fields]) for t, fields in IPAM_FIELDS.items()
+        ]
+
+    def warn(self, name: str, message: str) -> None:
+        self.warnings.setdefault(name, []).append(message)
+
+    # --- validation ---
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not nb.is_dns1123_label(name):
+            raise forms.ValidationError(f"'{name}' is not a valid name. {DNS1123_HELP}")
+        return name
+
+    def _clean_ifname(self, name: str, what: str) -> str:
+        value = self.cleaned_data.get(name, "").strip()
+        if value and not IFNAME_RE.match(value):
+            raise forms.ValidationError(
+                f"'{value}' is not a network interface name: up to 15 letters, digits, '.', '_', '-' or '@', "
+                f"no spaces or quotes ({what})."
+            )
+        return value
+
+    def clean_ipvlan_master(self) -> str:
+        return self._clean_ifname("ipvlan_master", "the node interface, e.g. eth1")
+
+    def clean_macvlan_master(self) -> str:
+        return self._clean_ifname("macvlan_master", "the node interface, e.g. eth1")
+
+    def clean_bridge_name(self) -> str:
+        return self._clean_ifname("bridge_name", "the bridge, e.g. cni0")
+
+    def clean_hostdevice_device(self) -> str:
+        return self._clean_ifname("hostdevice_device", "the node device, e.g. ens2f0")
+
+    def clean_hostdevice_pci(self) -> str:
+        value = self.cleaned_data.get("hostdevice_pci", "").strip()
+        if value and not PCI_RE.match(value):
+            raise forms.ValidationError(f"'{value}' is not a PCI address such as 0000:3b:00.1.")
+        return value
+
+    def clean_sriov_resource_name(self) -> str:
+        value = self.cleaned_data.get("sriov_resource_name", "").strip()
+        if value and not RESOURCE_NAME_RE.match(value):
+            raise forms.ValidationError(
+                f"'{value}' is not a resource name such as intel.com/sriov_netdevice."
+            )
+        return value
+
+    @property
+    def warning_count(self) -> int:
+        return sum(len(v) for v in self.warnings.values())
+
+    def clean_node_selector(self) -> str:
+        value = self.cleaned_data["node_selector"].strip()
+        if not value:
+            return ""
+        key, sep, label = value.partition("=")
+        if not sep or not key.strip() or "=" in label:
+            raise forms.ValidationError(
+                "Write the node selector as one key=value, e.g. nic-type=fast."
+            )
+        return f"{key.strip()}={label.strip()}"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        cni = data.get("cni_type")
+        ipam_type = data.get("ipam_type")
+        interface = self._interface(cni, data) if cni else None
+        ipam = self._ipam(ipam_type, data) if ipam_type else None
+        if self.errors or interface is None:
+            return data
+        self._check_name_taken(data)
+        spec = nb.NADSpec(
+            name=data["name"],
+            namespace=data["namespace"],
+            interface=interface,
+            ipam=ipam,
+            cni_version=data["cni_version"],
+            mtu=data.get("mtu"),
+            meta_plugins=tuple(data.get("meta_plugins") or ()),
+            node_selector=data.get("node_selector", ""),
+        )
+        if not self.errors:
+            self.spec = spec
+            self.manifest = nb.build_manifest(spec)
+        return data
+
+    def _interface(self, cni: str, data: dict[str, Any]) -> nb.Interface | None:
+        if cni == "ipvlan":
+            return nb.IPVlan(
+                master=data.get("ipvlan_master", "").strip(), mode=data.get("ipvlan_mode") or "l2"
+            )
+        if cni == "macvlan":
+            return nb.MacVlan(
+                master=data.get("macvlan_master", "").strip(),
+                mode=data.get("macvlan_mode") or "bridge",
+            )
+        if cni == "bridge":
+            name = data.get("bridge_name", "").strip()
+            if not name:
+                self.add_error("bridge_name", "Name the bridge, e.g. cni0 or br-data.")
+                return None
+            return nb.Bridge(
+                bridge=name,
+                is_gateway=bool(data.get("bridge_is_gateway")),
+                ip_masq=bool(data.get("bridge_ip_masq")),
+                vlan=data.get("bridge_vlan"),
+            )
+        if cni == "host-device":
+            device = data.get("hostdevice_device", "").strip()
+            pci = data.get("hostdevice_pci", "").strip()
+            if bool(device) == bool(pci):
+                self.add_error(
+                    "hostdevice_device", "Give either a device name or a PCI address (exactly one)."
+                )
+                return None
+            return nb.HostDevice(device=device, pci_bus_id=pci)
+        if cni == "sriov":
+            resource = data.get("sriov_resource_name", "").strip()
+            if not resource:
+                self.add_error(
+                    "sriov_resource_name",
+                    "SR-IOV needs the device plugin's resource name, e.g. intel.com/sriov_netdevice.",
+                )
+                return None
+            return nb.SRIOV(resource_name=resource, vlan=data.get("sriov_vlan"))
+        return None
+
+    def _add_checks(self, checks: nb.Checks, mapping: dict[str, str]) -> None:
+        for key, messages in checks.errors.items():
+            for message in messages:
+                self.add_error(mapping[key], message)
+        for key, messages in checks.warnings.items():
+            for message in messages:
+                self.warn(mapping[key], message)
+
+    def _ipam(self, ipam_type: str, data: dict[str, Any]) -> nb.IPAM:
+        if ipam_type == "whereabouts":
+            if not data.get("wb_range", "").strip():
+                self.add_error("wb_range", "Whereabouts needs a range, e.g. 10.10.0.0/24.")
+                return None
+            routes, route_errors = _parse_routes(data.get("wb_routes", ""))
+            for message in route_errors:
+                self.add_error("wb_routes", message)
+            ipam = nb.WhereaboutsIPAM(
+                range=data["wb_range"].strip(),
+                range_start=data.get("wb_range_start", "").strip(),
+                range_end=data.get("wb_range_end", "").strip(),
+                exclude=tuple(_lines(data.get("wb_exclude", ""))),
+                gateway=data.get("wb_gateway", "").strip(),
+                network_name=data.get("wb_network_name", "").strip(),
+                routes=routes,
+                enable_overlapping_ranges=bool(data.get("wb_enable_overlapping_ranges")),
+            )
+            checks = nb.check_whereabouts(ipam)
+            self._add_checks(checks, WB_CHECK_FIELDS)
+            if "range" not in checks.errors and data.get("cluster") is not None:
+                self._warn_overlaps(data["cluster"], ipam)
+            return ipam
+        if ipam_type == "host-local":
+            if not data.get("hl_subnet", "").strip():
+                self.add_error("hl_subnet", "host-local needs a subnet, e.g. 10.10.0.0/24.")
+                return None
+            routes, route_errors = _parse_routes(data.get("hl_routes", ""))
+            for message in route_errors:
+                self.add_error("hl_routes", message)
+            ipam = nb.HostLocalIPAM(
+                subnet=data["hl_subnet"].strip(),
+                range_start=data.get("hl_range_start", "").strip(),
+                range_end=data.get("hl_range_end", "").strip(),
+                gateway=data.get("hl_gateway", "").strip(),
+                routes=routes,
+            )
+            self._add_checks(nb.check_host_local(ipam), HL_CHECK_FIELDS)
+            return ipam
+        if ipam_type == "static":
+            addresses, errors = _parse_static_addresses(data.get("static_addresses", ""))
+            for message in errors:
+                self.add_error("static_addresses", message)
+            routes, route_errors = _parse_routes(data.get("static_routes", ""))
+            for message in route_errors:
+                self.add_error("static_routes", message)
+            ipam = nb.StaticIPAM(addresses=addresses, routes=routes)
+            self._add_checks(nb.check_static(ipam), STATIC_CHECK_FIELDS)
+            return ipam
+        return None
+
+    def _warn_overlaps(self, cluster: Cluster, ipam: nb.WhereaboutsIPAM) -> None:
+        from ippam.nads import nad_range_overlaps
+
+        for overlap in nad_range_overlaps(
+            cluster=cluster, range_cidr=ipam.range, network_name=ipam.network_name
+        ):
+            self.warn("wb_range", overlap.message)
+
+    def draft_manifest(self) -> dict[str, Any] | None:
+        """The manifest as typed so far, for the live preview, even before it validates.
+
+        Built by the same nadbuilder from the raw inputs; only the submitted form's
+        ``manifest`` (after clean()) is ever sent to the API.
+        """
+        if self.manifest is not None:
+            return self.manifest
+        if not self.is_bound:
+            return None
+        d = self.data
+
+        def text(name: str) -> str:
+            return str(d.get(name) or "").strip()
+
+        def number(name: str) -> int | None:
+            value = text(name)
+            return int(value) if value.isdigit() else None
+
+        cni = self.selected_cni
+        interface: nb.Interface
+        if cni == "ipvlan":
+            interface = nb.IPVlan(master=text("ipvlan_master"), mode=text("ipvlan_mode") or "l2")
+        elif cni == "macvlan":
+            interface = nb.MacVlan(
+                master=text("macvlan_master"), mode=text("macvlan_mode") or "bridge"
+            )
+        elif cni == "bridge":
+            interface = nb.Bridge(
+                bridge=text("bridge_name"),
+                is_gateway=bool(d.get("bridge_is_gateway")),
+                ip_masq=bool(d.get("bridge_ip_masq")),
+                vlan=number("bridge_vlan"),
+            )
+        elif cni == "host-device":
+            interface = nb.HostDevice(
+                device=text("hostdevice_device"), pci_bus_id=text("hostdevice_pci")
+            )
+        else:
+            interface = nb.SRIOV(
+                resource_name=text("sriov_resource_name"), vlan=number("sriov_vlan")
+            )
+        ipam_type = self.selected_ipam
+        ipam: nb.IPAM = None
+        if ipam_type == "whereabouts":
+            ipam = nb.WhereaboutsIPAM(
+                range=text("wb_range"),
+                range_start=text("wb_range_start"),
+                range_end=text("wb_range_end"),
+                exclude=tuple(_lines(text("wb_exclude"))),
+                gateway=text("wb_gateway"),
+                network_name=text("wb_network_name"),
+                routes=_parse_routes(text("wb_routes"))[0],
+                enable_overlapping_ranges=bool(d.get("wb_enable_overlapping_ranges")),
+            )
+        elif ipam_type == "host-local":
+            ipam = nb.HostLocalIPAM(
+                subnet=text("hl_subnet"),
+                range_start=text("hl_range_start"),
+                range_end=text("hl_range_end"),
+                gateway=text("hl_gateway"),
+                routes=_parse_routes(text("hl_routes"))[0],
+            )
+        elif ipam_type == "static":
+            ipam = nb.StaticIPAM(
+                addresses=_parse_static_addresses(text("static_addresses"))[0],
+                routes=_parse_routes(text("static_routes"))[0],
+            )
+        version = text("cni_version")
+        metas = (
+            tuple(m for m in d.getlist("meta_plugins") if m in nb.META_PLUGINS)
+            if hasattr(d, "getlist")
+            else ()
+        )
+        spec = nb.NADSpec(
+            name=text("name"),
+            namespace=text("namespace"),
+            interface=interface,
+            ipam=ipam,
+            cni_version=version if version in nb.CNI_VERSIONS else "0.3.1",
+            mtu=number("mtu"),
+            meta_plugins=metas,
+            node_selector=text("node_selector"),
+        )
+        return nb.build_manifest(spec)
+
+    def _check_name_taken(self, data: dict[str, Any]) -> None:
+        cluster, namespace, name = data.get("cluster"), data.get("namespace"), data.get("name")
+        if cluster is None or not namespace or not name:
+            return
+        if NetworkAttachmentDefinition.objects.filter(
+            cluster=cluster, namespace=namespace, name=name
+        ).exists():
+            self.add_error(
+                "name",
+                f"A NAD named {namespace}/{name} already exists in cluster {cluster.name}. Choose another name.",
+            )
+
+
+class AcknowledgeForm(forms.Form):
+    alert = forms.ModelMultipleChoiceField(
+        queryset=Alert.objects.filter(state=Alert.State.OPEN),
+        error_messages={
+            "required": "Select at least one open alert to acknowledge.",
+            "invalid_choice": "Alert %(value)s is not open any more (acknowledged or resolved meanwhile).",
+        },
+    )
+    note = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.TextInput(attrs={"placeholder": "optional note, e.g. ticket OPS-123"}),
+    )
+
+
+class AlertFilterForm(forms.Form):
+    state = forms.ChoiceField(required=False, choices=[("", "any state"), *Alert.State.choices])
+    kind = forms.ChoiceField(required=False, choices=[("", "any kind"), *Alert.Kind.choices])
+    cluster = forms.ModelChoiceField(
+        required=False, queryset=Cluster.objects.all(), empty_label="any cluster"
+    )
+
+
+class ReclaimPlanForm(forms.Form):
+    """What to reclaim: findings, the findings behind alerts, or a whole pool's leaks."""
+
+    cluster = forms.ModelChoiceField(required=False, queryset=Cluster.objects.all())
+    finding = forms.TypedMultipleChoiceField(required=False, coerce=int, choices=())
+    alert = forms.TypedMultipleChoiceField(required=False, coerce=int, choices=())
+    pool = forms.IntegerField(required=False)
+    include_suspect = forms.BooleanField(required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Ids are checked against the database in clean(); choices would load every row.
+        for name in ("finding", "alert"):
+            self.fields[name].valid_value = lambda value: str(value).isdigit()  # type: ignore[method-assign]
+
+    def clean(self) -> dict[str, Any]:
+        from ippam.models import Finding, IPPool
+
+        data = super().clean()
+        finding_ids = set(data.get("finding") or [])
+        alert_ids = data.get("alert") or []
+        if alert_ids:
+            finding_ids.update(
+                Alert.objects.filter(pk__in=alert_ids, finding__isnull=False).values_list(
+                    "finding_id", flat=True
+                )
+            )
+        pool = None
+        if data.get("pool"):
+            pool = IPPool.objects.select_related("cluster").filter(pk=data["pool"]).first()
+            if pool is None:
+                raise forms.ValidationError(
+                    "That IPPool is no longer known; re-sync and try again."
+                )
+        if not finding_ids and pool is None:
+            raise forms.ValidationError(
+                "Choose findings, alerts with findings, or a pool to reclaim from."
+            )
+        clusters = set(
+            Finding.objects.filter(pk__in=finding_ids).values_list("cluster_id", flat=True)
+        )
+        if pool is not None:
+            clusters.add(pool.cluster_id)
+        if finding_ids and not Finding.objects.filter(pk__in=finding_ids).exists():
+            raise forms.ValidationError(
+                "None of the chosen findings exists any more: they were resolved by a sync."
+            )
+        if len(clusters) > 1:
+            raise forms.ValidationError(
+                "Reclaim one cluster at a time: the selection spans several clusters."
+            )
+        data["finding_ids"] = sorted(finding_ids) or None
+        data["pool_obj"] = pool
+        cluster = data.get("cluster")
+        if clusters:
+            cluster = Cluster.objects.get(pk=next(iter(clusters)))
+        data["cluster"] = cluster
+        return data
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.ChoiceField(
+        required=False, choices=[("", "any action"), *AuditEntry.Action.choices]
+    )
+    actor = forms.CharField(
+        required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "user name"})
+    )
+    cluster = forms.ModelChoiceField(
+        required=False, queryset=Cluster.objects.all(), empty_label="any cluster"
+    )
+    outcome = forms.CharField(
+        required=False, max_length=32, widget=forms.TextInput(attrs={"placeholder": "outcome"})
+    )
+
+    def actor_choices(self) -> list[str]:
+        return list(
+            get_user_model().objects.order_by("username").values_list("username", flat=True)[:200]
+        )

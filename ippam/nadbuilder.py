@@ -1,0 +1,527 @@
+"""Building a NetworkAttachmentDefinition from typed inputs, as data.
+
+Pure module (no Django, no kubernetes client). The CNI config is assembled as Python
+dicts and serialized with ``json.dumps``: never from string templates, so the mistakes
+copied from guides (a ``#`` comment inside the JSON, an unquoted range value) cannot be
+produced. The field names mirror the plugins' own config structs:
+
+- ipvlan / macvlan / bridge / host-device: containernetworking/plugins ``plugins/main/*``
+  (``master``, ``mode``, ``mtu``; ``bridge``, ``isGateway``, ``ipMasq``, ``vlan``;
+  ``device``, ``pciBusID``);
+- sriov: k8snetworkplumbingwg/sriov-cni (``vlan``); the device pool is chosen by the NAD
+  annotation ``k8s.v1.cni.cncf.io/resourceName``, not by the config;
+- IPAM: whereabouts (``range``, ``range_start``, ``range_end``, ``exclude``, ``gateway``,
+  ``network_name``, ``routes``, ``enable_overlapping_ranges``), host-local (``ranges`` of
+  range sets with ``subnet``/``rangeStart``/``rangeEnd``/``gateway``), static
+  (``addresses``);
+- chained meta plugins (tuning, sbr, portmap) turn the config into a conflist whose
+  ``plugins[0]`` is the interface plugin: whereabouts' controllers read IPAM from
+  ``plugins[0]`` only.
+
+``check_*`` functions return plain-word errors and warnings keyed by input field, so a
+form can show them next to the field they are about.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from netaddr import INET_PTON, AddrFormatError, IPAddress, IPNetwork
+
+from ippam.whereabouts import WhereaboutsRange, usable_addresses
+
+__all__ = [
+    "CNI_VERSIONS",
+    "INTERFACE_TYPES",
+    "IPAM_TYPES",
+    "META_PLUGINS",
+    "NODE_SELECTOR_ANNOTATION",
+    "RESOURCE_NAME_ANNOTATION",
+    "Bridge",
+    "Checks",
+    "HostDevice",
+    "HostLocalIPAM",
+    "IPVlan",
+    "MacVlan",
+    "NADSpec",
+    "Route",
+    "SRIOV",
+    "StaticAddress",
+    "StaticIPAM",
+    "WhereaboutsIPAM",
+    "build_cni_config",
+    "build_manifest",
+    "check_host_local",
+    "check_static",
+    "check_whereabouts",
+    "is_dns1123_label",
+    "kubectl_command",
+    "manifest_yaml",
+    "parse_cidr",
+    "parse_ip",
+]
+
+API_VERSION = "k8s.cni.cncf.io/v1"
+KIND = "NetworkAttachmentDefinition"
+RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
+NODE_SELECTOR_ANNOTATION = "k8s.v1.cni.cncf.io/nodeSelector"
+
+CNI_VERSIONS = ("0.3.1", "0.4.0", "1.0.0")
+INTERFACE_TYPES = ("ipvlan", "macvlan", "bridge", "host-device", "sriov")
+IPAM_TYPES = ("whereabouts", "host-local", "static", "none")
+META_PLUGINS = ("tuning", "sbr", "portmap")
+IPVLAN_MODES = ("l2", "l3", "l3s")
+MACVLAN_MODES = ("bridge", "private", "vepa", "passthru")
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: str
+    gw: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        route = {"dst": self.dst}
+        if self.gw:
+            route["gw"] = self.gw
+        return route
+
+
+@dataclass(frozen=True)
+class IPVlan:
+    master: str = ""
+    mode: str = "l2"
+    type: str = field(default="ipvlan", init=False)
+
+
+@dataclass(frozen=True)
+class MacVlan:
+    master: str = ""
+    mode: str = "bridge"
+    type: str = field(default="macvlan", init=False)
+
+
+@dataclass(frozen=True)
+class Bridge:
+    bridge: str = "cni0"
+    is_gateway: bool = False
+    ip_masq: bool = False
+    vlan: int | None = None
+    type: str = field(default="bridge", init=False)
+
+
+@dataclass(frozen=True)
+class HostDevice:
+    device: str = ""
+    pci_bus_id: str = ""
+    type: str = field(default="host-device", init=False)
+
+
+@dataclass(frozen=True)
+class SRIOV:
+    resource_name: str
+    vlan: int | None = None
+    type: str = field(default="sriov", init=False)
+
+
+Interface = IPVlan | MacVlan | Bridge | HostDevice | SRIOV
+
+
+@dataclass(frozen=True)
+class WhereaboutsIPAM:
+    range: str
+    range_start: str = ""
+    range_end: str = ""
+    exclude: tuple[str, ...] = ()
+    gateway: str = ""
+    network_name: str = ""
+    routes: tuple[Route, ...] = ()
+    enable_overlapping_ranges: bool = True
+    type: str = field(default="whereabouts", init=False)
+
+
+@dataclass(frozen=True)
+class HostLocalIPAM:
+    subnet: str
+    range_start: str = ""
+    range_end: str = ""
+    gateway: str = ""
+    routes: tuple[Route, ...] = ()
+    type: str = field(default="host-local", init=False)
+
+
+@dataclass(frozen=True)
+class StaticAddress:
+    address: str
+    gateway: str = ""
+
+
+@dataclass(frozen=True)
+class StaticIPAM:
+    addresses: tuple[StaticAddress, ...]
+    routes: tuple[Route, ...] = ()
+    type: str = field(default="static", init=False)
+
+
+IPAM = WhereaboutsIPAM | HostLocalIPAM | StaticIPAM | None
+
+
+@dataclass(frozen=True)
+class NADSpec:
+    name: str
+    namespace: str
+    interface: Interface
+    ipam: IPAM = None
+    cni_version: str = "0.3.1"
+    mtu: int | None = None
+    meta_plugins: tuple[str, ...] = ()
+    node_selector: str = ""
+
+
+# --- building -----------------------------------------------------------------------------
+
+
+def _interface_dict(spec: NADSpec) -> dict[str, Any]:
+    iface = spec.interface
+    out: dict[str, Any] = {"type": iface.type}
+    if isinstance(iface, IPVlan | MacVlan):
+        if iface.master:
+            out["master"] = iface.master
+        out["mode"] = iface.mode
+    elif isinstance(iface, Bridge):
+        out["bridge"] = iface.bridge
+        out["isGateway"] = iface.is_gateway
+        out["ipMasq"] = iface.ip_masq
+        if iface.vlan is not None:
+            out["vlan"] = iface.vlan
+    elif isinstance(iface, HostDevice):
+        if iface.device:
+            out["device"] = iface.device
+        if iface.pci_bus_id:
+            out["pciBusID"] = iface.pci_bus_id
+    elif isinstance(iface, SRIOV) and iface.vlan is not None:
+        out["vlan"] = iface.vlan
+    if spec.mtu is not None and _mtu_in_main(spec):
+        out["mtu"] = spec.mtu
+    ipam = _ipam_dict(spec.ipam)
+    if ipam is not None:
+        out["ipam"] = ipam
+    return out
+
+
+def _mtu_in_main(spec: NADSpec) -> bool:
+    # ipvlan, macvlan and bridge take "mtu" themselves; host-device and sriov do not, so
+    # their MTU is set by the tuning plugin chained after them.
+    return isinstance(spec.interface, IPVlan | MacVlan | Bridge)
+
+
+def _ipam_dict(ipam: IPAM) -> dict[str, Any] | None:
+    if ipam is None:
+        return None
+    if isinstance(ipam, WhereaboutsIPAM):
+        out: dict[str, Any] = {"type": "whereabouts", "range": ipam.range}
+        if ipam.range_start:
+            out["range_start"] = ipam.range_start
+        if ipam.range_end:
+            out["range_end"] = ipam.range_end
+        if ipam.exclude:
+            out["exclude"] = list(ipam.exclude)
+        if ipam.gateway:
+            out["gateway"] = ipam.gateway
+        if ipam.network_name:
+            out["network_name"] = ipam.network_name
+        if ipam.routes:
+            out["routes"] = [r.as_dict() for r in ipam.routes]
+        out["enable_overlapping_ranges"] = ipam.enable_overlapping_ranges
+        return out
+    if isinstance(ipam, HostLocalIPAM):
+        range_set: dict[str, str] = {"subnet": ipam.subnet}
+        if ipam.range_start:
+            range_set["rangeStart"] = ipam.range_start
+        if ipam.range_end:
+            range_set["rangeEnd"] = ipam.range_end
+        if ipam.gateway:
+            range_set["gateway"] = ipam.gateway
+        out = {"type": "host-local", "ranges": [[range_set]]}
+        if ipam.routes:
+            out["routes"] = [r.as_dict() for r in ipam.routes]
+        return out
+    if isinstance(ipam, StaticIPAM):
+        addresses = []
+        for a in ipam.addresses:
+            entry = {"address": a.address}
+            if a.gateway:
+                entry["gateway"] = a.gateway
+            addresses.append(entry)
+        out = {"type": "static", "addresses": addresses}
+        if ipam.routes:
+            out["routes"] = [r.as_dict() for r in ipam.routes]
+        return out
+    raise TypeError(f"unknown IPAM {ipam!r}")
+
+
+def _meta_plugin_dict(kind: str, spec: NADSpec) -> dict[str, Any]:
+    if kind == "tuning":
+        out: dict[str, Any] = {"type": "tuning"}
+        if spec.mtu is not None and not _mtu_in_main(spec):
+            out["mtu"] = spec.mtu
+        return out
+    if kind == "sbr":
+        return {"type": "sbr"}
+    if kind == "portmap":
+        return {"type": "portmap", "capabilities": {"portMappings": True}}
+    raise ValueError(f"unknown meta plugin {kind!r}; choose from {', '.join(META_PLUGINS)}")
+
+
+def _meta_plugins(spec: NADSpec) -> list[str]:
+    kinds = [k for k in META_PLUGINS if k in spec.meta_plugins]
+    unknown = set(spec.meta_plugins) - set(META_PLUGINS)
+    if unknown:
+        raise ValueError(
+            f"unknown meta plugin {sorted(unknown)[0]!r}; choose from {', '.join(META_PLUGINS)}"
+        )
+    if spec.mtu is not None and not _mtu_in_main(spec) and "tuning" not in kinds:
+        kinds.insert(0, "tuning")
+    return kinds
+
+
+def build_cni_config(spec: NADSpec) -> dict[str, Any]:
+    """The CNI config (or conflist, when meta plugins are chained) as a dict."""
+    main = _interface_dict(spec)
+    metas = _meta_plugins(spec)
+    head = {"cniVersion": spec.cni_version, "name": spec.name}
+    if not metas:
+        return {**head, **main}
+    return {**head, "plugins": [main, *(_meta_plugin_dict(k, spec) for k in metas)]}
+
+
+def build_manifest(spec: NADSpec) -> dict[str, Any]:
+    """The NetworkAttachmentDefinition object to POST (``spec.config`` is a JSON string)."""
+    metadata: dict[str, Any] = {"name": spec.name, "namespace": spec.namespace}
+    annotations: dict[str, str] = {}
+    if isinstance(spec.interface, SRIOV):
+        annotations[RESOURCE_NAME_ANNOTATION] = spec.interface.resource_name
+    if spec.node_selector:
+        annotations[NODE_SELECTOR_ANNOTATION] = spec.node_selector
+    if annotations:
+        metadata["annotations"] = annotations
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": metadata,
+        "spec": {"config": json.dumps(build_cni_config(spec), indent=2)},
+    }
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Writes multi-line strings (the JSON config) as literal blocks, readable as JSON."""
+
+
+def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    if "\n" in data:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+_BlockDumper.add_representer(str, _str_presenter)
+
+
+def manifest_yaml(manifest: dict[str, Any]) -> str:
+    """The manifest as YAML; ``yaml.safe_load`` of it gives ``manifest`` back exactly."""
+    return yaml.dump(
+        manifest, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False, width=1000
+    )
+
+
+def kubectl_command(manifest: dict[str, Any]) -> str:
+    """A shell command creating the same object with kubectl.
+
+    The here-document delimiter is quoted so the shell leaves ``$`` and backquotes in the
+    manifest alone, and chosen so that no line of the manifest ends it early.
+    """
+    text = manifest_yaml(manifest)
+    delimiter = "EOF"
+    lines = set(text.splitlines())
+    while delimiter in lines:
+        delimiter += "_"
+    return f"kubectl apply -f - <<'{delimiter}'\n{text}{delimiter}\n"
+
+
+# --- checks -------------------------------------------------------------------------------
+
+
+@dataclass
+class Checks:
+    """Plain-word errors (block submission) and warnings (shown, do not block), per field."""
+
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+
+    def error(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+    def warn(self, name: str, message: str) -> None:
+        self.warnings.setdefault(name, []).append(message)
+
+
+def is_dns1123_label(name: str) -> bool:
+    return len(name) <= 63 and bool(_DNS1123_LABEL.match(name))
+
+
+def parse_ip(text: str) -> IPAddress | None:
+    text = (text or "").strip()
+    if not text or "/" in text:
+        return None
+    try:
+        # INET_PTON: no "10.1" shorthand, which the CNI plugins (Go's net.ParseIP) reject.
+        return IPAddress(text, flags=INET_PTON)
+    except (AddrFormatError, ValueError, TypeError):
+        return None
+
+
+def parse_cidr(text: str) -> IPNetwork | None:
+    """``addr/prefix`` with a valid address and prefix length, else None."""
+    text = (text or "").strip()
+    addr, slash, prefix = text.partition("/")
+    if not slash or not prefix.isascii() or not prefix.isdigit():
+        return None
+    ip = parse_ip(addr)
+    if ip is None:
+        return None
+    plen = int(prefix)
+    if plen > (32 if ip.version == 4 else 128):
+        return None
+    return IPNetwork(f"{ip}/{plen}")
+
+
+def _check_address_in(
+    checks: Checks, name: str, label: str, text: str, net: IPNetwork
+) -> IPAddress | None:
+    if not text:
+        return None
+    ip = parse_ip(text)
+    if ip is None:
+        checks.error(name, f"{label} '{text}' is not an IP address.")
+        return None
+    if ip.version != net.version or ip not in net.cidr:
+        checks.error(name, f"{label} {ip} is outside the range {net.cidr}.")
+        return None
+    return ip
+
+
+def _check_routes(checks: Checks, name: str, routes: tuple[Route, ...]) -> None:
+    for r in routes:
+        if parse_cidr(r.dst) is None:
+            checks.error(
+                name, f"Route destination '{r.dst}' is not a CIDR such as 0.0.0.0/0 or 10.1.0.0/16."
+            )
+        if r.gw and parse_ip(r.gw) is None:
+            checks.error(name, f"Route gateway '{r.gw}' is not an IP address.")
+
+
+def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
+    """Errors and warnings for a whereabouts IPAM section, keyed by its field names."""
+    checks = Checks()
+    net = parse_cidr(ipam.range)
+    if net is None:
+        checks.error(
+            "range", f"'{ipam.range}' is not a CIDR. Write it as address/prefix, e.g. 10.10.0.0/24."
+        )
+    else:
+        host_bits = (32 if net.version == 4 else 128) - net.prefixlen
+        if host_bits < 2:
+            largest = 30 if net.version == 4 else 126
+            checks.error(
+                "range",
+                f"{net.cidr} is too small: whereabouts needs at least 2 host bits (a /{largest} or larger).",
+            )
+        start = _check_address_in(checks, "range_start", "Range start", ipam.range_start, net)
+        end = _check_address_in(checks, "range_end", "Range end", ipam.range_end, net)
+        if start is not None and end is not None and start > end:
+            checks.error("range_end", f"Range end {end} is before range start {start}; swap them.")
+        excludes: list[IPNetwork] = []
+        for item in ipam.exclude:
+            ex = parse_cidr(item)
+            if ex is None:
+                ip = parse_ip(item)
+                ex = IPNetwork(f"{ip}/{32 if ip.version == 4 else 128}") if ip is not None else None
+            if ex is None:
+                checks.error("exclude", f"Exclude entry '{item}' is not a CIDR or an IP address.")
+            elif ex.version != net.version:
+                checks.error(
+                    "exclude", f"Exclude entry '{item}' is not the same IP family as {net.cidr}."
+                )
+            else:
+                excludes.append(ex.cidr)
+        if not checks.errors:
+            r = WhereaboutsRange(net.cidr, start, end, tuple(excludes))
+            usable = usable_addresses(r)
+            if usable.size == 0:
+                checks.error(
+                    "range",
+                    f"No address of {net.cidr} is left to hand out after start, end and exclusions.",
+                )
+            gateway = parse_ip(ipam.gateway) if ipam.gateway else None
+            if ipam.gateway and gateway is None:
+                checks.error("gateway", f"Gateway '{ipam.gateway}' is not an IP address.")
+            elif gateway is not None and gateway in usable:
+                # whereabouts does not skip the gateway on its own (DESIGN.md section 3).
+                checks.warn(
+                    "gateway",
+                    f"Gateway {gateway} is inside the allocatable range and not excluded: "
+                    f"whereabouts will eventually give it to a pod. Add it to the exclude list "
+                    f"or move range start past it.",
+                )
+    if ipam.gateway and net is None and parse_ip(ipam.gateway) is None:
+        checks.error("gateway", f"Gateway '{ipam.gateway}' is not an IP address.")
+    if ipam.network_name and not is_dns1123_label(ipam.network_name):
+        checks.error(
+            "network_name",
+            "Network name becomes part of IPPool names: use lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit.",
+        )
+    _check_routes(checks, "routes", ipam.routes)
+    return checks
+
+
+def check_host_local(ipam: HostLocalIPAM) -> Checks:
+    checks = Checks()
+    net = parse_cidr(ipam.subnet)
+    if net is None:
+        checks.error(
+            "subnet",
+            f"'{ipam.subnet}' is not a CIDR. Write it as address/prefix, e.g. 10.10.0.0/24.",
+        )
+    else:
+        start = _check_address_in(checks, "range_start", "Range start", ipam.range_start, net)
+        end = _check_address_in(checks, "range_end", "Range end", ipam.range_end, net)
+        if start is not None and end is not None and start > end:
+            checks.error("range_end", f"Range end {end} is before range start {start}; swap them.")
+        if ipam.gateway:
+            _check_address_in(checks, "gateway", "Gateway", ipam.gateway, net)
+    _check_routes(checks, "routes", ipam.routes)
+    return checks
+
+
+def check_static(ipam: StaticIPAM) -> Checks:
+    checks = Checks()
+    if not ipam.addresses:
+        checks.error("addresses", "Give at least one address, e.g. 10.10.0.5/24.")
+    for a in ipam.addresses:
+        net = parse_cidr(a.address)
+        if net is None:
+            checks.error(
+                "addresses", f"'{a.address}' is not an address with a prefix, e.g. 10.10.0.5/24."
+            )
+        elif a.gateway:
+            _check_address_in(checks, "addresses", "Gateway", a.gateway, net)
+    _check_routes(checks, "routes", ipam.routes)
+    return checks
