@@ -1,0 +1,490 @@
+"""Scenarios: `empty`, `demo` (realistic, with planted findings) and `scale`.
+
+Each loader fills a Store (already holding the CRDs and the default and kube-system
+namespaces) and returns the ground truth: what a correct leak detector must find.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+from .builder import ClusterBuilder, PoolExhausted
+from .store import Store
+
+SCENARIOS = ("empty", "demo", "scale")
+
+GKE_INVALID = """{
+  "cniVersion":"0.3.0",
+  "type": "ipvlan",
+  "master": "ens224", # defines the node interface that this Pod interface would map to
+  "mode": "l2",
+  "ipam": {
+    "type": "whereabouts",
+    "range": "172.16.9.0/24"
+   }
+}"""
+
+
+def load_scenario(store: Store, name: str, seed: int = 1) -> dict:
+    if name == "empty":
+        return {"findings": [], "exhausted_pools": [], "failed_pods": [], "pools": {}}
+    if name == "demo":
+        b = build_demo(seed)
+        store.load_objects(b.objects(), emit=False)
+        return b.ground_truth()
+    if name == "scale":
+        return load_scale(store, seed)
+    raise ValueError(f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}")
+
+
+# ---------------------------------------------------------------- demo
+
+
+def build_demo(seed: int = 1) -> ClusterBuilder:
+    b = ClusterBuilder(seed)
+    rng = random.Random(seed * 7919 + 1)
+
+    for ns, labels in (
+        ("default", None),
+        ("kube-system", None),
+        ("telco", {"team": "core-network"}),
+        ("storage", {"team": "storage"}),
+        ("analytics", {"team": "data"}),
+        ("lab", {"team": "platform", "env": "dev"}),
+    ):
+        b.namespace(ns, labels)
+
+    nodes = [f"sim-node-{i:02d}" for i in range(1, 9)]
+    for i, n in enumerate(nodes):
+        labels = {"node-role.kubernetes.io/worker": ""}
+        if i < 4:
+            labels["my-label"] = "multinicNP"
+        if i >= 5:
+            labels["topology.kubernetes.io/zone"] = "zone-b"
+        else:
+            labels["topology.kubernetes.io/zone"] = "zone-a"
+        b.node(n, ready=(n != "sim-node-08"), labels=labels)
+    ready_nodes = nodes[:7]
+    labelled = nodes[:4]
+
+    # -- NADs as users write them
+    gke = ("telco", "ipvlan-data")  # GKE: ipvlan l2 + whereabouts on eth1 (conflist)
+    b.whereabouts_nad(*gke, "172.16.1.0/24", cni_type="ipvlan", master="eth1", conflist=True)
+    tanzu = ("telco", "macvlan-conf")  # Tanzu: macvlan bridge conflist + range_start/end/gateway
+    b.whereabouts_nad(
+        *tanzu,
+        "192.168.20.0/24",
+        cni_type="macvlan",
+        master="eth0",
+        conflist=True,
+        range_start="192.168.20.10",
+        range_end="192.168.20.100",
+        gateway="192.168.20.1",
+    )
+    vmw = ("default", "gke-network-1")  # GKE on VMware: ipvlan ens224 + nodeSelector
+    b.whereabouts_nad(
+        *vmw,
+        "172.16.0.0/24",
+        cni_type="ipvlan",
+        master="ens224",
+        cni_version="0.3.0",
+        annotations={"k8s.v1.cni.cncf.io/nodeSelector": "my-label=multinicNP"},
+    )
+    storage = ("storage", "storage-net")  # no ORIPs for this one
+    b.whereabouts_nad(
+        *storage,
+        "10.20.0.0/26",
+        master="eth1",
+        exclude=["10.20.0.0/29"],
+        enable_overlapping_ranges=False,
+    )
+    v6 = ("analytics", "v6-net")
+    b.whereabouts_nad(*v6, "fd00:10:20::/64", master="eth1")
+    shared_a = ("lab", "shared-a")
+    shared_b = ("analytics", "shared-b")
+    b.whereabouts_nad(*shared_a, "10.30.0.0/24", master="eth1", network_name="shared-l2")
+    b.whereabouts_nad(*shared_b, "10.30.0.0/24", master="eth1", network_name="shared-l2")
+    tiny = ("lab", "tiny-net")
+    b.whereabouts_nad(*tiny, "10.40.0.0/28", master="eth1", range_end="10.40.0.14")
+    blue = ("lab", "blue-net")
+    green = ("analytics", "green-net")
+    b.whereabouts_nad(
+        *blue, "10.60.0.0/24", master="eth2", network_name="blue", range_start="10.60.0.100"
+    )
+    b.whereabouts_nad(
+        *green, "10.60.0.0/25", master="eth2", cni_type="ipvlan", network_name="green"
+    )
+
+    flannel = ("default", "flannel")
+    b.nad(
+        *flannel,
+        {
+            "cniVersion": "0.3.0",
+            "type": "flannel",
+            "delegate": {"hairpinMode": True, "isDefaultGateway": False},
+        },
+    )
+    sriov = ("telco", "sriov-net")
+    b.nad(
+        *sriov,
+        {
+            "cniVersion": "0.3.1",
+            "name": "sriov-net",
+            "type": "sriov",
+            "vlan": 100,
+            "spoofchk": "on",
+            "trust": "off",
+            "ipam": {
+                "type": "host-local",
+                "subnet": "10.56.217.0/24",
+                "rangeStart": "10.56.217.171",
+                "rangeEnd": "10.56.217.240",
+                "routes": [{"dst": "0.0.0.0/0"}],
+                "gateway": "10.56.217.1",
+            },
+        },
+        annotations={"k8s.v1.cni.cncf.io/resourceName": "intel.com/intel_sriov_netdevice"},
+    )
+    bridge = ("storage", "bridge-net")
+    b.nad(
+        *bridge,
+        {
+            "cniVersion": "0.3.1",
+            "name": "bridge-net",
+            "type": "bridge",
+            "bridge": "br-storage",
+            "isGateway": True,
+            "ipMasq": False,
+            "ipam": {
+                "type": "host-local",
+                "subnet": "10.10.0.0/16",
+                "rangeStart": "10.10.1.20",
+                "rangeEnd": "10.10.3.50",
+                "routes": [{"dst": "0.0.0.0/0"}],
+                "gateway": "10.10.0.1",
+            },
+        },
+    )
+    b.nad("default", "legacy-ens224", GKE_INVALID)  # invalid JSON (a '#' comment)
+    b.nad("default", "node-local", "")  # empty config: it lives on the nodes
+
+    # -- pods
+    counter = {"i": 0}
+
+    def place(pool=None):
+        pool = pool or ready_nodes
+        counter["i"] += 1
+        # a few pods live on the NotReady node too
+        if pool is ready_nodes and counter["i"] % 23 == 0:
+            return "sim-node-08"
+        return pool[(counter["i"] * 5 + rng.randrange(3)) % len(pool)]
+
+    def group(ns, prefix, n, atts, nodes_=None, **kw):
+        made = []
+        for i in range(n):
+            suffix = f"{rng.getrandbits(40):010x}"[:5]
+            name = f"{prefix}-{i}-{suffix}" if kw.pop("hashed", False) else f"{prefix}-{i}"
+            made.append(
+                b.pod(
+                    ns,
+                    name,
+                    place(nodes_),
+                    atts,
+                    labels={"app": prefix},
+                    networks_json=(i % 5 == 4),
+                    **kw,
+                )
+            )
+        return made
+
+    group("telco", "cnf-upf", 30, [gke, tanzu, sriov])
+    group("telco", "cnf-smf", 25, [gke, tanzu])
+    group("telco", "cnf-amf", 27, [tanzu])
+    nrf = group("telco", "cnf-nrf", 15, [gke])
+    group("telco", "probe", 40, [gke])
+    web = group("default", "web", 14, [vmw, flannel], labelled)
+    group("default", "web-api", 11, [vmw], labelled)
+    group("default", "batch", 10, [flannel])
+    group("storage", "ceph-osd", 35, [storage, bridge])
+    group("analytics", "spark-exec", 20, [v6, shared_b])
+    group("analytics", "kafka", 5, [green, shared_b])
+    group("lab", "lab-client", 25, [shared_a])
+    group("lab", "echo", 20, [shared_a, flannel])
+    group("lab", "blue", 5, [blue])
+    group("lab", "tiny", 14, [tiny])
+
+    # exhausted tiny-net: the next pods cannot start
+    tiny_pool = b.pools[b.wb_nads[tiny].pool_key]
+    try:
+        tiny_pool.next_free()
+        raise AssertionError("tiny-net should be exhausted")
+    except PoolExhausted:
+        pass
+    b.exhausted_pools.append(tiny_pool.ref)
+    for i in range(3):
+        b.failed_pod(
+            "lab", f"tiny-overflow-{i}", ready_nodes[i], tiny, labels={"app": "tiny-overflow"}
+        )
+
+    # -- planted findings (each exactly one finding)
+    # 1. orphaned allocation: a pool without ORIPs (enable_overlapping_ranges: false)
+    sp = b.pools[b.wb_nads[storage].pool_key]
+    ip = sp.next_free()
+    b.allocation(sp.name, ip, "storage/ceph-osd-old-7f9c4", "net1")
+    b.finding(
+        "orphaned_allocation",
+        ip=ip,
+        pool=sp.ref,
+        podref="storage/ceph-osd-old-7f9c4",
+        note="podref names no pod (storage-net has enable_overlapping_ranges: false, so no ORIP)",
+    )
+
+    # 2. stale allocation: a Running pod holds a second address it does not show
+    victim = nrf[3]
+    vref = f"{victim['metadata']['namespace']}/{victim['metadata']['name']}"
+    gp = b.pools[b.wb_nads[gke].pool_key]
+    ip = gp.next_free()
+    b.allocation(gp.name, ip, vref, "net2")
+    b.reservation(ip, vref, "", gp.namespace, "net2")
+    b.finding(
+        "stale_allocation",
+        ip=ip,
+        pool=gp.ref,
+        podref=vref,
+        note="pod is Running; its network-status lacks this IP (ifname net2 is not attached)",
+    )
+
+    # 3. untracked address: a pod shows an address no allocation holds
+    pod = b.pod(
+        "lab",
+        "lab-client-untracked",
+        place(),
+        [shared_a],
+        labels={"app": "lab-client"},
+        allocate=False,
+    )
+    ip = _net_ip(pod, "lab/shared-a")
+    b.finding(
+        "untracked_address",
+        ip=ip,
+        pool=b.pool_ref(shared_a),
+        podref="lab/lab-client-untracked",
+        note="network-status shows an IP of a whereabouts NAD that no IPPool allocation holds",
+    )
+
+    # 4. duplicate address: a second live pod shows web-3's address on the same network
+    owner = web[3]
+    oref = f"default/{owner['metadata']['name']}"
+    ip = _net_ip(owner, "default/gke-network-1")
+    b.pod(
+        "default",
+        "web-dup",
+        labelled[1],
+        [vmw],
+        labels={"app": "web"},
+        ips=[ip],
+        allocate=False,
+    )
+    b.finding(
+        "duplicate_address",
+        ip=ip,
+        pool=b.pool_ref(vmw),
+        podref="default/web-dup",
+        podrefs=[oref, "default/web-dup"],
+        note=f"same IP on two live pods of default/gke-network-1; {oref} holds the allocation",
+    )
+
+    # 5a. orphaned reservation: ORIP whose pod is gone, and no allocation
+    ip = gp.next_free()
+    orip = b.reservation(ip, "telco/cnf-upf-gone-5d8f7", "", gp.namespace, "net1")
+    b.finding(
+        "orphaned_reservation",
+        ip=ip,
+        pool=gp.ref,
+        podref="telco/cnf-upf-gone-5d8f7",
+        reservation=f"{gp.namespace}/{orip['metadata']['name']}",
+        note="ORIP whose pod is gone and which no IPPool allocation matches",
+    )
+    # 5b. the reverse: an allocation of a live pod without its ORIP
+    pod = b.pod(
+        "analytics", "spark-exec-noorip", place(), [v6], labels={"app": "spark-exec"}, reserve=False
+    )
+    ip = _net_ip(pod, "analytics/v6-net")
+    b.finding(
+        "orphaned_reservation",
+        ip=ip,
+        pool=b.pool_ref(v6),
+        podref="analytics/spark-exec-noorip",
+        note="allocation without its OverlappingRangeIPReservation (enable_overlapping_ranges is true)",
+    )
+
+    # 6. overlapping ranges with different network_name
+    b.finding(
+        "overlapping_range",
+        nads=["lab/blue-net", "analytics/green-net"],
+        note="10.60.0.0/24 (network_name blue) intersects 10.60.0.0/25 (network_name green)",
+    )
+
+    # suspect: allocation for a Pending pod that has no network-status yet
+    pod = b.pod(
+        "lab",
+        "lab-client-pending",
+        ready_nodes[2],
+        [shared_a],
+        "Pending",
+        labels={"app": "lab-client"},
+    )
+    pool = b.pools[b.wb_nads[shared_a].pool_key]
+    alloc_ip = next(
+        str(ipaddress.ip_address(int(pool.net.network_address) + k))
+        for k, v in pool.allocations.items()
+        if v["podref"] == "lab/lab-client-pending"
+    )
+    b.finding(
+        "stale_allocation",
+        state="suspect",
+        ip=alloc_ip,
+        pool=pool.ref,
+        podref="lab/lab-client-pending",
+        note="pod is Pending (ContainerCreating) with no network-status yet",
+    )
+    b.extra["scenario"] = "demo"
+    b.extra["seed"] = seed
+    return b
+
+
+def _net_ip(pod: dict, nad_ref: str) -> str:
+    import json
+
+    for e in json.loads(pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/network-status"]):
+        if e.get("name") == nad_ref:
+            return e["ips"][0]
+    raise KeyError(nad_ref)
+
+
+# ---------------------------------------------------------------- scale
+
+
+def load_scale(
+    store: Store,
+    seed: int = 1,
+    nodes: int = 5000,
+    pods: int = 150_000,
+    nads: int = 2000,
+    namespaces: int = 100,
+) -> dict:
+    """Streams pods and ORIPs straight into the store as compact JSON bytes."""
+    b = ClusterBuilder(seed, events=False)
+    rng = random.Random(seed)
+    n_events = {"n": 0}
+
+    def sink(plural, obj):
+        store.put_raw(plural, obj)
+
+    ns_names = [f"tenant-{i:03d}" for i in range(namespaces)]
+    for ns in ns_names:
+        b.namespace(ns, {"tier": rng.choice(["gold", "silver", "bronze"])})
+    node_names = [f"worker-{i:05d}" for i in range(nodes)]
+    for i, n in enumerate(node_names):
+        b.node(
+            n,
+            ready=(i % 997 != 5),
+            labels={"node-role.kubernetes.io/worker": "", "rack": f"r{i // 40:03d}"},
+        )
+    nad_refs = []
+    for i in range(nads):
+        ns = ns_names[i % namespaces]
+        name = f"net-{i:04d}"
+        second = 100 + i // 256
+        cidr = f"10.{second}.{i % 256}.0/24"
+        kind = i % 4
+        overlapping = None if i % 20 else False
+        if kind == 0:
+            b.whereabouts_nad(
+                ns,
+                name,
+                cidr,
+                cni_type="ipvlan",
+                conflist=True,
+                enable_overlapping_ranges=overlapping,
+            )
+        elif kind == 1:
+            b.whereabouts_nad(
+                ns,
+                name,
+                cidr,
+                conflist=True,
+                range_start=f"10.{second}.{i % 256}.10",
+                gateway=f"10.{second}.{i % 256}.1",
+                enable_overlapping_ranges=overlapping,
+            )
+        else:
+            b.whereabouts_nad(
+                ns, name, cidr, master="ens224", enable_overlapping_ranges=overlapping
+            )
+        nad_refs.append((ns, name))
+    # the namespaces, nodes and NADs are small: store them now, then stream the pods
+    objs = b.objects()
+    for plural in ("namespaces", "nodes", "network-attachment-definitions"):
+        for obj in objs[plural]:
+            store.put_raw(plural, obj)
+    b._objs["nodes"].clear()
+    b._objs["network-attachment-definitions"].clear()
+    b.sink = sink
+    by_ns: dict[str, list] = {}
+    for ref in nad_refs:
+        by_ns.setdefault(ref[0], []).append(ref)
+    pod_i = 0
+    while pod_i < pods:
+        ns = ns_names[pod_i % namespaces]
+        choices = by_ns[ns]
+        r = rng.random()
+        k = 0 if r < 0.1 else (1 if r < 0.9 else 2)
+        atts = []
+        for _ in range(k):
+            ref = choices[rng.randrange(len(choices))]
+            if ref not in atts:
+                atts.append(ref)
+        node = node_names[rng.randrange(nodes)]
+        name = f"app-{pod_i:06d}"
+        try:
+            b.pod(
+                ns, name, node, atts, labels={"app": f"app-{pod_i % 500}", "shard": str(pod_i % 7)}
+            )
+        except PoolExhausted:
+            b.pod(ns, name, node, [], labels={"app": f"app-{pod_i % 500}", "shard": str(pod_i % 7)})
+        pod_i += 1
+    # planted: orphaned allocations in pools without ORIPs
+    planted = 0
+    for i in range(0, nads, 20):
+        if planted >= 20:
+            break
+        ref = nad_refs[i]
+        pool = b.pools[b.wb_nads[ref].pool_key]
+        try:
+            ip = pool.next_free()
+        except PoolExhausted:
+            continue
+        podref = f"{ref[0]}/ghost-{planted:03d}"
+        b.allocation(pool.name, ip, podref)
+        b.finding(
+            "orphaned_allocation", ip=ip, pool=pool.ref, podref=podref, note="planted in scale"
+        )
+        planted += 1
+    for obj in b.pool_objects():
+        store.put_raw("ippools", obj)
+    gt = {
+        "findings": b.findings,
+        "exhausted_pools": [],
+        "failed_pods": [],
+        "counts": store.counts(),
+        "allocations": sum(len(p.allocations) for p in b.pools.values()),
+        "scenario": "scale",
+        "seed": seed,
+        "events": n_events["n"],
+    }
+    gt["exhausted_pools"] = sorted(
+        p.ref for p in b.pools.values() if len(p.allocations) >= p.usable()
+    )
+    return gt
