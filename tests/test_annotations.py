@@ -243,7 +243,7 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_parsers_never_raise_on_text(raw):
     parse_network_status(raw)
@@ -251,7 +251,7 @@ def test_parsers_never_raise_on_text(raw):
     pod_network_status({NETWORK_STATUS_ANNOTATION: raw})
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_json)
 def test_parsers_never_raise_on_json_values(value):
     raw = json.dumps(value)

@@ -193,14 +193,14 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_never_raises_on_text(raw):
     config = parse_cni_config(raw)
     assert config.raw == raw
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_json)
 def test_never_raises_on_json_values(value):
     parse_cni_config(json.dumps(value))

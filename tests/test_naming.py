@@ -88,7 +88,7 @@ def _net_and_offset(draw):
     return net, draw(st.integers(0, net.size - 1))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_net_and_offset())
 def test_allocation_key_ip_round_trip(case):
     net, offset = case
@@ -121,7 +121,7 @@ def test_reservation_ip_inverse_and_non_addresses():
 _names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.", max_size=12)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.ip_addresses(), _names)
 def test_reservation_name_ip_round_trip(ip, network_name):
     address = IPAddress(str(ip))
@@ -147,7 +147,7 @@ def test_ipv4_mapped_address_is_named_like_go_prints_it():
     assert go_ip_string(IPAddress("::10.0.0.1")) == "::a00:1"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.ip_addresses(v=6))
 def test_go_ip_string_follows_rfc5952(ip):
     assume(int(ip) >> 32 != 0xFFFF)
