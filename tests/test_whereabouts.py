@@ -82,13 +82,13 @@ def _check_against_brute(case) -> None:
     assert {int(ip) for ip in r.usable()} == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_range_case(4))
 def test_usable_count_matches_brute_force_ipv4(case):
     _check_against_brute(case)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_range_case(6))
 def test_usable_count_matches_brute_force_ipv6(case):
     _check_against_brute(case)
@@ -269,7 +269,7 @@ _json = st.recursive(
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
     ),
-    max_leaves=20,
+    max_leaves=8,
 )
 _ipam_keys = st.sampled_from(
     [
@@ -300,7 +300,7 @@ _ipam_values = _json | st.sampled_from(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.dictionaries(_ipam_keys, _ipam_values | st.lists(_ipam_values, max_size=3)))
 def test_parse_never_raises_on_arbitrary_values(ipam):
     config = parse_whereabouts_ipam(ipam)
