@@ -20,3 +20,4 @@ class IppamConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="ippam_roles")
+        import ippam.leaks  # noqa: F401  (after-sync leak detection and its Celery tasks)

@@ -1,0 +1,714 @@
+"""Leak rules as set-based queries over the synced rows of one cluster (DESIGN.md §4).
+
+Every rule is one or two SQL statements (anti-joins with NOT EXISTS, GROUP BY ... HAVING,
+a self-join for ranges) that return only the *candidates*; Python then touches candidates
+only, to fetch the context a person needs (the pod's phase, node, what its network-status
+does list) with a few bulk queries, and to write the sentence. Nothing loops over every
+allocation or pod of the cluster in Python, so detection stays within seconds at 150k
+allocations (bench/leaks_bench.py).
+
+Grace. A rule only fires once the objects involved have been stable for
+settings.IPPAM_LEAK_GRACE_SECONDS (read at call time; 0 turns it off). Which timestamp says
+"the object changed" differs per rule, and we only use timestamps the API server wrote,
+never `synced_at` (a full resync may rewrite every row, which would hold every finding
+forever):
+- a pod's `creationTimestamp` for rules that read its network-status: Multus writes the
+  annotation only after CNI ADD returns, seconds after the pod is created, and
+  whereabouts allocates before that (whereabouts issues #162, #207 are exactly this race);
+- for an allocation whose pod is gone, the creationTimestamp of its
+  OverlappingRangeIPReservation (whereabouts creates it in the same ADD that allocates), or
+  the last event ippam saw for the pod: a pod created after our pod list but allocated
+  before our pool list would otherwise look orphaned for one sync;
+- a reservation's own creationTimestamp; the newer NAD's for overlapping ranges.
+
+Suspicion. A finding about a pod that is Pending, terminating, on a NotReady (or vanished)
+node, or whose only whereabouts attachment Multus marks `default: true` is "suspect", not
+"leaked": the kubelet or Multus may simply not have caught up, and the whereabouts
+reconciler makes the same exception for Pending pods (pkg/reconciler/iploop.go).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import CharField, Count, Exists, F, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, Concat
+from netaddr import IPAddress
+
+from ippam.fields import key_to_ip
+from ippam.models import (
+    Allocation,
+    Cluster,
+    Finding,
+    InterfaceAddress,
+    NADRange,
+    NetworkAttachmentDefinition,
+    Node,
+    OverlappingRangeIPReservation,
+    Pod,
+    PodEvent,
+    PodInterface,
+)
+
+Kind = Finding.Kind
+State = Finding.State
+
+#: Kinds whose findings reclamation can act on (DESIGN.md §5).
+RECLAIMABLE_KINDS = (Kind.ORPHANED_ALLOCATION, Kind.STALE_ALLOCATION, Kind.ORPHANED_RESERVATION)
+
+DEAD_PHASES = ("Succeeded", "Failed")
+CHUNK = 2000
+
+
+@dataclass
+class Candidate:
+    """A finding as the rules computed it, before it is upserted."""
+
+    kind: str
+    identity: str
+    reason: str
+    state: str = State.LEAKED
+    ip: IPAddress | None = None
+    pool_id: int | None = None
+    allocation_key: str = ""
+    reservation_id: int | None = None
+    nad_id: int | None = None
+    podref: str = ""
+    node_name: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    # When the objects involved last changed, per the rule; None: long ago.
+    changed_at: dt.datetime | None = None
+
+
+@dataclass
+class PodInfo:
+    id: int
+    namespace: str
+    name: str
+    node_name: str
+    phase: str
+    deletion_timestamp: dt.datetime | None
+    created_at: dt.datetime | None
+    has_network_status: bool
+    # interface -> addresses, from the pod's network-status (non-default entries)
+    addresses: dict[str, list[str]] = field(default_factory=dict)
+    only_default_whereabouts: bool = False
+
+    @property
+    def podref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class Context:
+    """What the rules share: the cluster, `now`, node readiness, and a pod cache."""
+
+    def __init__(self, cluster: Cluster, now: dt.datetime) -> None:
+        self.cluster = cluster
+        self.now = now
+        nodes = dict(Node.objects.filter(cluster=cluster).values_list("name", "ready"))
+        self.node_ready: dict[str, bool] = nodes
+        self._pods: dict[int, PodInfo] = {}
+
+    def pods(self, ids: Iterable[int]) -> dict[int, PodInfo]:
+        """PodInfo for these pod ids, loaded in bulk (three queries per chunk)."""
+        ids = [i for i in ids if i is not None]
+        missing = sorted({i for i in ids if i not in self._pods})
+        for chunk in _chunks(missing):
+            rows = Pod.objects.filter(id__in=chunk).values_list(
+                "id",
+                "namespace",
+                "name",
+                "node_name",
+                "phase",
+                "deletion_timestamp",
+                "created_at",
+                "network_status_annotation",
+            )
+            for pid, ns, name, node, phase, deleting, created, status in rows:
+                self._pods[pid] = PodInfo(
+                    pid, ns, name, node, phase, deleting, created, bool(status)
+                )
+            addresses = InterfaceAddress.objects.filter(
+                interface__pod_id__in=chunk, interface__default=False
+            ).values_list("interface__pod_id", "interface__interface", "ip")
+            for pid, iface, ip in addresses:
+                self._pods[pid].addresses.setdefault(iface or "?", []).append(str(ip))
+            # Pods whose every whereabouts-managed attachment is the default network.
+            managed = PodInterface.objects.filter(
+                pod_id__in=chunk, nad__ranges__isnull=False
+            ).values_list("pod_id", "default")
+            defaults: dict[int, set[bool]] = defaultdict(set)
+            for pid, is_default in managed:
+                defaults[pid].add(is_default)
+            for pid, flags in defaults.items():
+                self._pods[pid].only_default_whereabouts = flags == {True}
+        return {i: self._pods[i] for i in ids if i in self._pods}
+
+    def suspicion(self, pod: PodInfo) -> str:
+        """Why a finding about this pod is only suspect, or "" when it is a leak."""
+        if pod.deletion_timestamp is not None:
+            return f"pod {pod.podref} is terminating (deletion requested {_when(pod.deletion_timestamp)})"
+        if pod.phase == "Pending":
+            return f"pod {pod.podref} is Pending, so Multus may not have written its network-status yet"
+        if pod.node_name:
+            ready = self.node_ready.get(pod.node_name)
+            if ready is None:
+                return f"pod {pod.podref} is on node {pod.node_name}, which no longer exists"
+            if not ready:
+                return f"pod {pod.podref} is on node {pod.node_name}, which is NotReady, so its status may be out of date"
+        if pod.only_default_whereabouts:
+            return (
+                f"the only whereabouts attachment of pod {pod.podref} is its default network "
+                "(network-status marks it default: true)"
+            )
+        return ""
+
+
+def _chunks(items: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _when(moment: dt.datetime | None) -> str:
+    if moment is None:
+        return "at an unknown time"
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _pool_label(namespace: str, name: str) -> str:
+    return f"{namespace}/{name}"
+
+
+def _listing(pod: PodInfo) -> str:
+    if not pod.has_network_status:
+        return "it has no network-status annotation"
+    if not pod.addresses:
+        return "its network-status lists no secondary address"
+    shown = "; ".join(f"{iface}: {', '.join(ips)}" for iface, ips in sorted(pod.addresses.items()))
+    return f"its network-status lists {shown}"
+
+
+def _pod_exists(cluster: Cluster) -> Exists:
+    return Exists(
+        Pod.objects.filter(
+            cluster=cluster, namespace=OuterRef("pod_namespace"), name=OuterRef("pod_name")
+        )
+    )
+
+
+def _pod_id(cluster: Cluster) -> Subquery:
+    return Subquery(
+        Pod.objects.filter(
+            cluster=cluster, namespace=OuterRef("pod_namespace"), name=OuterRef("pod_name")
+        ).values("id")[:1]
+    )
+
+
+# --- the rules ------------------------------------------------------------------------------
+
+
+def orphaned_allocations(ctx: Context) -> list[Candidate]:
+    cluster = ctx.cluster
+    orip_created = Subquery(
+        OverlappingRangeIPReservation.objects.filter(
+            cluster=cluster, ip=OuterRef("ip"), podref=OuterRef("podref")
+        ).values("created_at")[:1]
+    )
+    last_event = Subquery(
+        PodEvent.objects.filter(
+            cluster=cluster, pod_namespace=OuterRef("pod_namespace"), pod_name=OuterRef("pod_name")
+        )
+        .order_by("-last_seen")
+        .values("last_seen")[:1]
+    )
+    rows = (
+        Allocation.objects.filter(cluster=cluster)
+        .exclude(_pod_exists(cluster))
+        .annotate(orip_created=orip_created, last_event=last_event)
+        .values(
+            "key",
+            "ip",
+            "podref",
+            "ifname",
+            "pool_id",
+            "pool__namespace",
+            "pool__name",
+            "orip_created",
+            "last_event",
+        )
+    )
+    found = []
+    for row in rows.iterator(chunk_size=CHUNK):
+        pool = _pool_label(row["pool__namespace"], row["pool__name"])
+        ip = row["ip"]
+        changed = max((t for t in (row["orip_created"], row["last_event"]) if t), default=None)
+        if not row["podref"]:
+            state = State.SUSPECT
+            reason = (
+                f"{ip} in {pool} (key {row['key']}) names no pod: the allocation has no podref, "
+                "so ippam cannot tell who holds it; check the pods on this network before reclaiming"
+            )
+        else:
+            state = State.LEAKED
+            seen = (
+                f"last seen {_when(row['last_event'])}"
+                if row["last_event"]
+                else "not in the last sync"
+            )
+            reason = (
+                f"{ip} in {pool} is allocated to {row['podref']}, which no longer exists ({seen}); "
+                "the address can be reclaimed"
+            )
+        found.append(
+            Candidate(
+                kind=Kind.ORPHANED_ALLOCATION,
+                identity=f"{Kind.ORPHANED_ALLOCATION}:{pool}:{row['key']}",
+                reason=reason,
+                state=state,
+                ip=ip,
+                pool_id=row["pool_id"],
+                allocation_key=row["key"],
+                podref=row["podref"],
+                details={
+                    "ifname": row["ifname"],
+                    "pod_last_seen": row["last_event"] and row["last_event"].isoformat(),
+                },
+                changed_at=changed,
+            )
+        )
+    return found
+
+
+def stale_allocations(ctx: Context) -> list[Candidate]:
+    cluster = ctx.cluster
+    listed = InterfaceAddress.objects.filter(
+        cluster=cluster,
+        ip=OuterRef("ip"),
+        interface__pod_id=OuterRef("pod_id"),
+        interface__default=False,
+    )
+    rows = (
+        Allocation.objects.filter(cluster=cluster)
+        .annotate(pod_id=_pod_id(cluster))
+        .filter(pod_id__isnull=False)
+        .exclude(Exists(listed))
+        .values(
+            "key", "ip", "podref", "ifname", "pool_id", "pool__namespace", "pool__name", "pod_id"
+        )
+    )
+    rows = list(rows)
+    pods = ctx.pods(r["pod_id"] for r in rows)
+    found = []
+    for row in rows:
+        pod = pods[row["pod_id"]]
+        if pod.phase in DEAD_PHASES:
+            # A completed pod keeps its network-status; the address is its until the
+            # sandbox is torn down, and then it is orphaned, not stale.
+            continue
+        pool = _pool_label(row["pool__namespace"], row["pool__name"])
+        why = ctx.suspicion(pod)
+        reason = f"{row['ip']} in {pool} is allocated to {pod.podref}, but {_listing(pod)}"
+        if why:
+            reason += f"; suspect only: {why}"
+        else:
+            reason += f" (pod {pod.phase or 'phase unknown'}); the address can be reclaimed"
+        found.append(
+            Candidate(
+                kind=Kind.STALE_ALLOCATION,
+                identity=f"{Kind.STALE_ALLOCATION}:{pool}:{row['key']}",
+                reason=reason,
+                state=State.SUSPECT if why else State.LEAKED,
+                ip=row["ip"],
+                pool_id=row["pool_id"],
+                allocation_key=row["key"],
+                podref=pod.podref,
+                node_name=pod.node_name,
+                details={
+                    "ifname": row["ifname"],
+                    "pod_phase": pod.phase,
+                    "pod_addresses": pod.addresses,
+                },
+                changed_at=pod.created_at,
+            )
+        )
+    return found
+
+
+def untracked_addresses(ctx: Context) -> list[Candidate]:
+    cluster = ctx.cluster
+    nad_ref = OuterRef("interface__nad_id")
+    covering = NADRange.objects.filter(
+        nad_id=nad_ref, first_ip__lte=OuterRef("ip"), last_ip__gte=OuterRef("ip")
+    )
+    held = Allocation.objects.filter(
+        cluster=cluster,
+        ip=OuterRef("ip"),
+        pool__name__in=NADRange.objects.filter(nad_id=OuterRef(nad_ref)).values("pool_name"),
+    )
+    rows = list(
+        InterfaceAddress.objects.filter(cluster=cluster, interface__nad__isnull=False)
+        .exclude(interface__pod__phase__in=DEAD_PHASES)
+        .filter(Exists(covering))
+        .exclude(Exists(held))
+        .annotate(range_pool_id=Subquery(covering.values("pool_id")[:1]))
+        .values(
+            "ip",
+            "interface__interface",
+            "interface__pod_id",
+            "interface__nad_id",
+            "interface__nad__namespace",
+            "interface__nad__name",
+            "range_pool_id",
+        )
+    )
+    pods = ctx.pods(r["interface__pod_id"] for r in rows)
+    found = []
+    for row in rows:
+        pod = pods[row["interface__pod_id"]]
+        nad = f"{row['interface__nad__namespace']}/{row['interface__nad__name']}"
+        why = ctx.suspicion(pod)
+        reason = (
+            f"{row['ip']} on {pod.podref} ({row['interface__interface'] or 'interface ?'}, NAD {nad}) "
+            "is not allocated in any IPPool of that NAD, so whereabouts may hand it to another pod"
+        )
+        reason += f"; suspect only: {why}" if why else "; restart the pod to get a tracked address"
+        found.append(
+            Candidate(
+                kind=Kind.UNTRACKED_ADDRESS,
+                identity=f"{Kind.UNTRACKED_ADDRESS}:{nad}:{row['ip']}:{pod.podref}",
+                reason=reason,
+                state=State.SUSPECT if why else State.LEAKED,
+                ip=row["ip"],
+                pool_id=row["range_pool_id"],
+                nad_id=row["interface__nad_id"],
+                podref=pod.podref,
+                node_name=pod.node_name,
+                details={"interface": row["interface__interface"]},
+                changed_at=pod.created_at,
+            )
+        )
+    return found
+
+
+def _interface_scope() -> Any:
+    """The address scope of an interface: whereabouts' network_name for a managed NAD's
+    range ("wb:<network_name>"), else the NAD itself ("nad:<id>")."""
+    network = Subquery(
+        NADRange.objects.filter(
+            nad_id=OuterRef("interface__nad_id"),
+            first_ip__lte=OuterRef("ip"),
+            last_ip__gte=OuterRef("ip"),
+        ).values("network_name")[:1],
+        output_field=CharField(),
+    )
+    return Coalesce(
+        Concat(Value("wb:"), network, output_field=CharField()),
+        Concat(Value("nad:"), F("interface__nad_id"), output_field=CharField()),
+        output_field=CharField(),
+    )
+
+
+def duplicate_addresses(ctx: Context) -> list[Candidate]:
+    cluster = ctx.cluster
+    found: list[Candidate] = []
+    # (a) one address on two live pods' interfaces of the same network.
+    live = (
+        InterfaceAddress.objects.filter(cluster=cluster, interface__nad__isnull=False)
+        .exclude(interface__pod__phase__in=DEAD_PHASES)
+        .annotate(scope=_interface_scope())
+    )
+    groups = list(
+        live.values("scope", "ip")
+        .annotate(pods=Count("interface__pod_id", distinct=True))
+        .filter(pods__gt=1)
+    )
+    if groups:
+        wanted = {(g["scope"], str(g["ip"])) for g in groups}
+        members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        ips = sorted({g["ip"] for g in groups}, key=int)
+        for chunk in _chunks(ips):
+            for row in live.filter(ip__in=chunk).values(
+                "scope",
+                "ip",
+                "interface__pod_id",
+                "interface__interface",
+                "interface__nad_id",
+                "interface__nad__namespace",
+                "interface__nad__name",
+            ):
+                key = (row["scope"], str(row["ip"]))
+                if key in wanted:
+                    members[key].append(row)
+        pods = ctx.pods(r["interface__pod_id"] for rows in members.values() for r in rows)
+        for (scope, ip), rows in sorted(members.items()):
+            holders = sorted({pods[r["interface__pod_id"]].podref for r in rows})
+            involved = [pods[r["interface__pod_id"]] for r in rows]
+            whys = [w for w in (ctx.suspicion(p) for p in involved) if w]
+            nads = sorted(
+                {f"{r['interface__nad__namespace']}/{r['interface__nad__name']}" for r in rows}
+            )
+            network = scope[3:] if scope.startswith("wb:") else ""
+            where = f"network {network!r}" if network else f"NAD {', '.join(nads)}"
+            reason = f"{ip} is on {len(holders)} live pods of {where} at once: {', '.join(holders)}"
+            reason += f"; suspect only: {whys[0]}" if whys else "; restart all but one of them"
+            found.append(
+                Candidate(
+                    kind=Kind.DUPLICATE_ADDRESS,
+                    identity=f"{Kind.DUPLICATE_ADDRESS}:pods:{scope}:{ip}",
+                    reason=reason,
+                    state=State.SUSPECT if whys else State.LEAKED,
+                    ip=IPAddress(ip),
+                    nad_id=rows[0]["interface__nad_id"],
+                    podref=", ".join(holders)[:317],
+                    node_name=", ".join(sorted({p.node_name for p in involved if p.node_name}))[
+                        :253
+                    ],
+                    details={"pods": holders, "nads": nads},
+                    changed_at=max((p.created_at for p in involved if p.created_at), default=None),
+                )
+            )
+    # (b) one address allocated in two pools of the same network_name.
+    dup_pools = list(
+        Allocation.objects.filter(cluster=cluster)
+        .values("pool__network_name", "ip")
+        .annotate(pools=Count("pool_id", distinct=True))
+        .filter(pools__gt=1)
+    )
+    if dup_pools:
+        wanted_pools = {(d["pool__network_name"], str(d["ip"])) for d in dup_pools}
+        members_p: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for chunk in _chunks(sorted({d["ip"] for d in dup_pools}, key=int)):
+            for row in Allocation.objects.filter(cluster=cluster, ip__in=chunk).values(
+                "pool__network_name",
+                "ip",
+                "pool_id",
+                "pool__namespace",
+                "pool__name",
+                "key",
+                "podref",
+            ):
+                key = (row["pool__network_name"], str(row["ip"]))
+                if key in wanted_pools:
+                    members_p[key].append(row)
+        for (network, ip), rows in sorted(members_p.items()):
+            where = ", ".join(
+                f"{_pool_label(r['pool__namespace'], r['pool__name'])} (to {r['podref'] or '?'})"
+                for r in rows
+            )
+            scope = f"network {network!r}" if network else "the unnamed network"
+            found.append(
+                Candidate(
+                    kind=Kind.DUPLICATE_ADDRESS,
+                    identity=f"{Kind.DUPLICATE_ADDRESS}:pools:{network}:{ip}",
+                    reason=(
+                        f"{ip} is allocated in {len(rows)} IPPools of {scope}: {where}; "
+                        "their ranges overlap without enable_overlapping_ranges"
+                    ),
+                    ip=IPAddress(ip),
+                    pool_id=rows[0]["pool_id"],
+                    allocation_key=rows[0]["key"],
+                    podref=", ".join(sorted({r["podref"] for r in rows}))[:317],
+                    details={
+                        "allocations": [
+                            {
+                                "pool": _pool_label(r["pool__namespace"], r["pool__name"]),
+                                "key": r["key"],
+                                "podref": r["podref"],
+                            }
+                            for r in rows
+                        ]
+                    },
+                )
+            )
+    return found
+
+
+def orphaned_reservations(ctx: Context) -> list[Candidate]:
+    cluster = ctx.cluster
+    found: list[Candidate] = []
+    # (a) a reservation that no allocation backs (its pod gone, or never allocated).
+    backed = Allocation.objects.filter(
+        cluster=cluster, ip=OuterRef("ip"), podref=OuterRef("podref")
+    )
+    rows = list(
+        OverlappingRangeIPReservation.objects.filter(cluster=cluster, ip__isnull=False)
+        .exclude(Exists(backed))
+        .annotate(pod_id=_pod_id(cluster))
+        .values("id", "namespace", "name", "ip", "network_name", "podref", "created_at", "pod_id")
+    )
+    pods = ctx.pods(r["pod_id"] for r in rows if r["pod_id"])
+    for row in rows:
+        pod = pods.get(row["pod_id"]) if row["pod_id"] else None
+        label = f"{row['namespace']}/{row['name']}"
+        network = f" of network {row['network_name']!r}" if row["network_name"] else ""
+        why = ""
+        if pod is None:
+            reason = (
+                f"reservation {label} holds {row['ip']}{network} for {row['podref'] or 'no pod'}, "
+                "which no longer exists, and no IPPool allocation backs it; it blocks the address and can be deleted"
+            )
+        else:
+            why = ctx.suspicion(pod)
+            reason = (
+                f"reservation {label} holds {row['ip']}{network} for {pod.podref}, but no IPPool "
+                f"allocates {row['ip']} to that pod ({_listing(pod)})"
+            )
+            reason += f"; suspect only: {why}" if why else "; it can be deleted"
+        found.append(
+            Candidate(
+                kind=Kind.ORPHANED_RESERVATION,
+                identity=f"{Kind.ORPHANED_RESERVATION}:{label}",
+                reason=reason,
+                state=State.SUSPECT if why else State.LEAKED,
+                ip=row["ip"],
+                reservation_id=row["id"],
+                podref=row["podref"],
+                node_name=pod.node_name if pod else "",
+                details={"network_name": row["network_name"], "missing": "allocation"},
+                changed_at=max(
+                    (t for t in (row["created_at"], pod and pod.created_at) if t), default=None
+                ),
+            )
+        )
+    # (b) an allocation of a live pod whose reservation is missing, where overlapping
+    # ranges are on: whereabouts then no longer protects the address across ranges.
+    # (An allocation whose pod is gone is already an orphaned allocation.)
+    overlapping = NADRange.objects.filter(
+        cluster=cluster, pool_name=OuterRef("pool__name"), enable_overlapping_ranges=True
+    )
+    reserved = OverlappingRangeIPReservation.objects.filter(
+        cluster=cluster, ip=OuterRef("ip"), podref=OuterRef("podref")
+    )
+    rows = list(
+        Allocation.objects.filter(cluster=cluster)
+        .filter(Exists(overlapping))
+        .exclude(Exists(reserved))
+        .annotate(pod_id=_pod_id(cluster))
+        .filter(pod_id__isnull=False)
+        .values(
+            "key",
+            "ip",
+            "podref",
+            "pool_id",
+            "pool__namespace",
+            "pool__name",
+            "pool__network_name",
+            "pod_id",
+        )
+    )
+    pods = ctx.pods(r["pod_id"] for r in rows)
+    for row in rows:
+        pod = pods[row["pod_id"]]
+        pool = _pool_label(row["pool__namespace"], row["pool__name"])
+        why = ctx.suspicion(pod)
+        reason = (
+            f"{row['ip']} in {pool} is allocated to {pod.podref} but has no OverlappingRangeIPReservation, "
+            "so an overlapping range of the same network can hand it out again"
+        )
+        reason += f"; suspect only: {why}" if why else "; restart the pod to re-reserve it"
+        found.append(
+            Candidate(
+                kind=Kind.ORPHANED_RESERVATION,
+                identity=f"{Kind.ORPHANED_RESERVATION}:missing:{pool}:{row['key']}",
+                reason=reason,
+                state=State.SUSPECT if why else State.LEAKED,
+                ip=row["ip"],
+                pool_id=row["pool_id"],
+                allocation_key=row["key"],
+                podref=pod.podref,
+                node_name=pod.node_name,
+                details={"network_name": row["pool__network_name"], "missing": "reservation"},
+                changed_at=pod.created_at,
+            )
+        )
+    return found
+
+
+def overlapping_ranges(ctx: Context) -> list[Candidate]:
+    r = NADRange._meta.db_table
+    n = NetworkAttachmentDefinition._meta.db_table
+    # A self-join on the ranges' first/last keys: fixed-width hex keys compare as numbers on
+    # every backend (ippam.fields), so "intersects" is two comparisons.
+    sql = f"""
+        SELECT a.range, b.range, a.network_name, b.network_name,
+               na.namespace, na.name, nb.namespace, nb.name, a.nad_id, na.created_at, nb.created_at,
+               CASE WHEN a.first_ip > b.first_ip THEN a.first_ip ELSE b.first_ip END
+        FROM {r} a
+        JOIN {r} b ON b.cluster_id = a.cluster_id AND b.nad_id <> a.nad_id
+             AND a.first_ip <= b.last_ip AND b.first_ip <= a.last_ip
+             AND a.network_name <> b.network_name
+        JOIN {n} na ON na.id = a.nad_id
+        JOIN {n} nb ON nb.id = b.nad_id
+        WHERE a.cluster_id = %s AND a.first_ip IS NOT NULL AND b.first_ip IS NOT NULL
+              AND (na.namespace < nb.namespace OR (na.namespace = nb.namespace AND na.name < nb.name)
+                   OR (na.namespace = nb.namespace AND na.name = nb.name AND a.id < b.id))
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ctx.cluster.pk])
+        pairs = cursor.fetchall()
+    found = []
+    for (
+        arange,
+        brange,
+        anet,
+        bnet,
+        ans,
+        aname,
+        bns,
+        bname,
+        nad_id,
+        acreated,
+        bcreated,
+        first,
+    ) in pairs:
+        a, b = f"{ans}/{aname}", f"{bns}/{bname}"
+        created = [_as_datetime(t) for t in (acreated, bcreated) if t]
+        found.append(
+            Candidate(
+                kind=Kind.OVERLAPPING_RANGE,
+                identity=f"{Kind.OVERLAPPING_RANGE}:{a}#{arange}:{b}#{brange}",
+                reason=(
+                    f"NAD {a} ({arange}, network_name {anet or '(none)'}) and NAD {b} "
+                    f"({brange}, network_name {bnet or '(none)'}) overlap but keep separate IPPools, "
+                    "so both can hand out the same address; give them the same network_name or disjoint ranges"
+                ),
+                ip=key_to_ip(first),
+                nad_id=nad_id,
+                details={"nads": [a, b], "ranges": [arange, brange], "network_names": [anet, bnet]},
+                changed_at=max(created, default=None),
+            )
+        )
+    return found
+
+
+def _as_datetime(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    parsed = dt.datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+RULES = (
+    orphaned_allocations,
+    stale_allocations,
+    untracked_addresses,
+    duplicate_addresses,
+    orphaned_reservations,
+    overlapping_ranges,
+)
+
+
+def candidates_compute(*, cluster: Cluster, now: dt.datetime) -> list[Candidate]:
+    ctx = Context(cluster, now)
+    found: list[Candidate] = []
+    for rule in RULES:
+        found.extend(rule(ctx))
+    return found
+
+
+__all__ = ["RECLAIMABLE_KINDS", "RULES", "Candidate", "candidates_compute"]

@@ -1,0 +1,95 @@
+"""Celery tasks for leaks: ids in, a lock, a service call, a small summary out.
+
+Registered under ippam.tasks.* names so callers and beat schedules need not know that they
+live here; ippam.leaks imports this module (autodiscovery only looks at ippam.tasks).
+Tests call the task bodies directly (`reclaim_run(run_id)`), never in eager mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+LOCK_SECONDS = 15 * 60
+
+
+@contextlib.contextmanager
+def task_lock(name: str, *, timeout: int = LOCK_SECONDS) -> Iterator[bool]:
+    """A non-blocking lock across workers: Redis when configured (several hosts), else a file
+    lock in IPPAM_VAR_DIR (the no-Redis setup runs on one host). Yields whether we hold it."""
+    url = getattr(settings, "REDIS_URL", "")
+    if url:
+        import redis
+
+        lock = redis.Redis.from_url(url).lock(f"ippam:lock:{name}", timeout=timeout)
+        acquired = lock.acquire(blocking=False)
+        try:
+            yield bool(acquired)
+        finally:
+            if acquired:
+                with contextlib.suppress(redis.exceptions.LockError):
+                    lock.release()
+        return
+    directory = Path(getattr(settings, "VAR_DIR", "/tmp")) / "locks"
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / f"{name}.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@shared_task(name="ippam.tasks.reclaim_run", acks_late=True)
+def reclaim_run(run_id: int) -> dict[str, Any]:
+    """Execute a planned ReclaimRun. Delivered twice, the second delivery frees nothing and
+    reports `noop: true` (the run is finished, or another worker holds its lock)."""
+    from ippam.leaks.reclaim import reclaim_execute, reclaim_summary
+    from ippam.models import ReclaimRun
+
+    with task_lock(f"reclaim-run-{run_id}") as held:
+        if not held:
+            run = ReclaimRun.objects.select_related("cluster").get(pk=run_id)
+            summary = reclaim_summary(run)
+            summary.update(noop=True, message="another worker is executing this run")
+            return summary
+        run = reclaim_execute(run_id=run_id)
+        return reclaim_summary(run)
+
+
+@shared_task(name="ippam.tasks.detect_leaks")
+def detect_leaks(cluster_id: int) -> dict[str, Any]:
+    """Recompute findings and alerts for one cluster (also run after every full sync)."""
+    from ippam.leaks.detect import leaks_detect
+    from ippam.models import Cluster
+
+    with task_lock(f"detect-leaks-{cluster_id}") as held:
+        if not held:
+            return {"cluster": cluster_id, "skipped": "detection already running"}
+        result = leaks_detect(cluster=Cluster.objects.get(pk=cluster_id))
+        return {
+            "cluster": cluster_id,
+            "counts": result.counts,
+            "suspect": result.suspect,
+            "held_in_grace": result.held_in_grace,
+            "seconds": round(result.seconds, 3),
+        }
+
+
+def reclaim_enqueue(run_id: int) -> None:
+    """Queue the execution of a planned run once the current transaction commits."""
+    transaction.on_commit(lambda: reclaim_run.delay(run_id))
