@@ -2,10 +2,62 @@
 
 from __future__ import annotations
 
+import logging
+import random
+
 from celery import shared_task
+from django.db import transaction
+
+from ippam.kube.client import KubeError
+from ippam.models import Cluster
+
+logger = logging.getLogger(__name__)
+
+SYNC_MAX_RETRIES = 5
 
 
 @shared_task(name="ippam.tasks.ping")
 def ping(message: str) -> dict[str, str]:
     """Wiring check: proves a worker consumes from the broker and returns results."""
     return {"pong": message}
+
+
+def retry_countdown(retries: int) -> float:
+    """Exponential backoff with jitter: ~10 s, 20 s, 40 s ... capped at 5 minutes."""
+    return min(300.0, 10.0 * 2**retries) * random.uniform(0.8, 1.2)
+
+
+@shared_task(
+    bind=True, name="ippam.tasks.sync_cluster", max_retries=SYNC_MAX_RETRIES, acks_late=True
+)
+def sync_cluster(self, cluster_id: int) -> dict[str, object]:
+    """One full sync of one cluster. Idempotent; a second delivery while one runs is a no-op."""
+    from ippam.sync import cluster_sync_full
+    from ippam.sync.lock import cluster_sync_lock
+
+    cluster = Cluster.objects.filter(pk=cluster_id).first()
+    if cluster is None:
+        return {"status": "gone", "cluster": cluster_id}
+    if not cluster.enabled:
+        return {"status": "disabled", "cluster": cluster.name}
+    with cluster_sync_lock(cluster) as held:
+        if not held:
+            return {"status": "locked", "cluster": cluster.name}
+        try:
+            run = cluster_sync_full(cluster=cluster)
+        except KubeError as exc:
+            # cluster_sync_full has marked the cluster unreachable/failed with the error and
+            # kept its last good data; try again later, then give up until the next beat.
+            if self.request.called_directly or self.request.retries >= SYNC_MAX_RETRIES:
+                return {"status": "failed", "cluster": cluster.name, "error": str(exc)}
+            raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+    return {"status": "ok", "cluster": cluster.name, "run": run.pk, "counts": run.counts}
+
+
+@shared_task(name="ippam.tasks.sync_all_clusters")
+def sync_all_clusters() -> list[int]:
+    """Fan out one sync_cluster per enabled cluster; workers take them in parallel."""
+    ids = list(Cluster.objects.filter(enabled=True).values_list("pk", flat=True))
+    for cluster_id in ids:
+        transaction.on_commit(lambda cluster_id=cluster_id: sync_cluster.delay(cluster_id))
+    return ids

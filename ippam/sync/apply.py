@@ -1,0 +1,147 @@
+"""Applying watch events: the same rows as a full sync, a few objects at a time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+
+from ippam import models as m
+from ippam.kube.resources import BY_KIND
+from ippam.sync import records as r
+from ippam.sync import store
+from ippam.sync.full import MODELS, record_for
+
+logger = logging.getLogger(__name__)
+
+
+def network_names_for(cluster_id: int) -> list[str]:
+    names = set(
+        m.NADRange.objects.filter(cluster_id=cluster_id)
+        .exclude(network_name="")
+        .values_list("network_name", flat=True)
+    )
+    return sorted(names, key=lambda n: (-len(n), n))
+
+
+def objects_apply(
+    *,
+    cluster_id: int,
+    kind: str,
+    events: Iterable[tuple[str, dict[str, Any]]],
+    resource_version: str = "",
+) -> dict[str, int]:
+    """Apply (type, object) watch events of one kind, in order; the last event per object wins.
+
+    `type` is ADDED, MODIFIED or DELETED. When `resource_version` is given it is stored as
+    where the watch of this kind resumes, in the same transaction as the rows.
+    Returns {"upserted": n, "deleted": n}.
+    """
+    resource = BY_KIND[kind]
+    latest: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    for event_type, obj in events:
+        if kind == "events":
+            latest[("", str((obj.get("metadata") or {}).get("uid") or ""))] = (event_type, obj)
+        else:
+            latest[r.object_key(obj, resource.namespaced)] = (event_type, obj)
+    with transaction.atomic():
+        cluster = (
+            m.Cluster.objects.select_for_update()
+            .only("id", "sync_generation", "resource_versions")
+            .get(pk=cluster_id)
+        )
+        generation = cluster.sync_generation
+        upserts = [obj for event_type, obj in latest.values() if event_type != "DELETED"]
+        removed = [key for key, (event_type, _obj) in latest.items() if event_type == "DELETED"]
+        result = {"upserted": 0, "deleted": 0}
+        if kind == "events":
+            rows = [rec for rec in (r.event_record(obj) for obj in upserts) if rec is not None]
+            store.events_write(cluster_id, generation, rows)
+            result["upserted"] = len(rows)
+        else:
+            network_names = network_names_for(cluster_id) if kind == "reservations" else []
+            records = [
+                rec for rec in (record_for(kind, obj, network_names) for obj in upserts) if rec
+            ]
+            known = store.key_map(MODELS[kind], cluster_id, resource.namespaced)
+            gone_ids = [known[key][0] for key in removed if key in known]
+            if kind == "nads":
+                store.nads_write(cluster_id, generation, records)
+            elif kind == "ippools":
+                store.pools_write(cluster_id, generation, records)
+            elif kind == "pods":
+                store.pods_write(cluster_id, generation, records)
+            else:
+                writer = {
+                    "reservations": store.reservations_write,
+                    "nodeslicepools": store.nodeslicepools_write,
+                    "nodes": store.nodes_write,
+                }[kind]
+                writer(cluster_id, generation, records)
+            result["deleted"] = store.objects_delete(kind, gone_ids)
+            result["upserted"] = len(records)
+            if kind in ("nads", "ippools"):
+                store.links_refresh(cluster_id)
+            if kind == "nads":
+                store.pools_refresh_usage(cluster_id)
+            elif kind == "ippools" and records:
+                names = [rec.row.name for rec in records]
+                store.pools_refresh_usage(cluster_id, store.pool_ids_by_name(cluster_id, names))
+        if resource_version:
+            versions = dict(cluster.resource_versions or {})
+            versions[kind] = resource_version
+            m.Cluster.objects.filter(pk=cluster_id).update(resource_versions=versions)
+    return result
+
+
+def kind_replace(
+    *, cluster_id: int, kind: str, objects: list[dict[str, Any]], resource_version: str = ""
+) -> dict[str, int]:
+    """Make the rows of one kind match a complete list of it (the watcher's re-list on 410).
+
+    Like a full sync restricted to one kind: upsert what changed, delete what is gone.
+    Events are only added (they leave by age, not by absence from the API).
+    """
+    resource = BY_KIND[kind]
+    with transaction.atomic():
+        cluster = (
+            m.Cluster.objects.select_for_update()
+            .only("id", "sync_generation", "resource_versions")
+            .get(pk=cluster_id)
+        )
+        result = {"upserted": 0, "deleted": 0}
+        if kind == "events":
+            rows = [rec for rec in (r.event_record(obj) for obj in objects) if rec is not None]
+            store.events_write(cluster_id, cluster.sync_generation, rows)
+            result["upserted"] = len(rows)
+        else:
+            known = store.key_map(MODELS[kind], cluster_id, resource.namespaced)
+            listed = {
+                r.object_key(obj, resource.namespaced): obj
+                for obj in objects
+                if isinstance(obj, dict)
+            }
+            changed = [
+                obj
+                for key, obj in listed.items()
+                if known.get(key, (0, None))[1] != r.resource_version(obj)
+            ]
+            gone = [(key, ident) for key, (ident, _rv) in known.items() if key not in listed]
+        if kind != "events":
+            result = objects_apply(
+                cluster_id=cluster_id,
+                kind=kind,
+                events=[("MODIFIED", obj) for obj in changed]
+                + [("DELETED", _stub(key)) for key, _ in gone],
+            )
+        if resource_version:
+            versions = dict(cluster.resource_versions or {})
+            versions[kind] = resource_version
+            m.Cluster.objects.filter(pk=cluster_id).update(resource_versions=versions)
+    return result
+
+
+def _stub(key: tuple[str, str]) -> dict[str, Any]:
+    return {"metadata": {"namespace": key[0], "name": key[1]}}

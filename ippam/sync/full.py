@@ -1,0 +1,309 @@
+"""The full sync: list everything, then write it all in one transaction.
+
+Order of work, and why:
+
+1. Snapshot what the database holds for the cluster: (namespace, name) -> (id,
+   resourceVersion) per kind. Objects whose resourceVersion has not moved are not parsed
+   or written again; a resync of an idle cluster writes almost nothing.
+2. List every kind, page by page, turning each page into rows right away (the raw JSON of a
+   big cluster is hundreds of MB; the rows are a fraction of that). If any list fails or
+   is cut short, the sync stops here and nothing is written or deleted: the database keeps
+   the last good data, and the cluster shows the error and that data's age.
+3. In one transaction: upsert what changed, delete what the snapshot had and the lists no
+   longer have (rows the watcher added meanwhile are not in the snapshot, so they stay),
+   repair links by name, recompute pool usage, expire old events, record the outcome.
+
+Every written row is stamped with this sync's generation (`Cluster.sync_generation`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ippam import models as m
+from ippam.kube.client import KubeError, api_client_for
+from ippam.kube.resources import RESOURCES, Resource, objects_list
+from ippam.sync import records as r
+from ippam.sync import store
+
+logger = logging.getLogger(__name__)
+
+# Called with the cluster after every successful full sync (ippam.leaks registers here).
+AFTER_SYNC_HOOKS: list[Callable[[m.Cluster], None]] = []
+
+MODELS: dict[str, type[Any]] = {
+    "nads": m.NetworkAttachmentDefinition,
+    "ippools": m.IPPool,
+    "reservations": m.OverlappingRangeIPReservation,
+    "nodeslicepools": m.NodeSlicePool,
+    "nodes": m.Node,
+    "pods": m.Pod,
+    "events": m.PodEvent,
+}
+
+# Bump when records.py parses differently: unchanged objects are then parsed again.
+PARSER_VERSION = "1"
+
+Progress = Callable[[str, str, int], None]  # (kind, phase, count)
+
+
+@dataclass
+class Fetched:
+    resource: Resource
+    listed: int = 0
+    records: list[Any] = field(default_factory=list)
+    seen: set[tuple[str, str]] = field(default_factory=set)
+    resource_version: str = ""
+    absent: bool = False
+    requests: int = 0
+
+
+def _build(kind: str, obj: dict[str, Any], network_names: list[str]) -> Any:
+    if kind == "nads":
+        return r.nad_record(obj)
+    if kind == "ippools":
+        return r.pool_record(obj)
+    if kind == "reservations":
+        return r.reservation_record(obj, network_names)
+    if kind == "nodeslicepools":
+        return r.nodeslicepool_record(obj)
+    if kind == "nodes":
+        return r.node_record(obj)
+    if kind == "pods":
+        return r.pod_record(obj)
+    raise ValueError(kind)
+
+
+def record_for(kind: str, obj: dict[str, Any], network_names: list[str] | None = None) -> Any:
+    """Rows for one object; malformed objects become rows with problems, never errors."""
+    try:
+        return _build(kind, obj, network_names or [])
+    except Exception:  # noqa: BLE001 - one odd object must not stop a sync
+        logger.exception("%s %s: could not be read; skipped", kind, r.object_key(obj))
+        return None
+
+
+def _fetch(
+    api: Any,
+    resource: Resource,
+    known: dict[tuple[str, str], tuple[int, str]],
+    network_names: list[str],
+    *,
+    force: bool,
+    progress: Progress | None,
+) -> Fetched:
+    kind = resource.kind
+    fetched = Fetched(resource)
+    listing = objects_list(api, resource, page_size=settings.IPPAM_LIST_PAGE_SIZE)
+    cutoff = timezone.now() - timezone.timedelta(seconds=settings.IPPAM_EVENT_RETENTION_SECONDS)
+    for page in listing.pages():
+        if page.restarted:
+            fetched.records.clear()
+            fetched.seen.clear()
+            fetched.listed = 0
+        for obj in page.items:
+            if not isinstance(obj, dict):
+                continue
+            fetched.listed += 1
+            if kind == "events":
+                event = r.event_record(obj)
+                if event is not None and (
+                    event.row.last_seen is None or event.row.last_seen >= cutoff
+                ):
+                    fetched.records.append(event)
+                continue
+            key = r.object_key(obj, resource.namespaced)
+            fetched.seen.add(key)
+            previous = known.get(key)
+            if (
+                not force
+                and previous is not None
+                and previous[1] == r.resource_version(obj)
+                and kind != "nads"
+            ):
+                continue  # unchanged since we last wrote it
+            record = record_for(kind, obj, network_names)
+            if record is not None:
+                fetched.records.append(record)
+        if progress:
+            progress(kind, "listing", fetched.listed)
+    fetched.resource_version = listing.resource_version
+    fetched.absent = listing.absent
+    fetched.requests = listing.requests
+    return fetched
+
+
+def network_names_of(nad_records: list[r.NadRecord]) -> list[str]:
+    names = {rng.network_name for rec in nad_records for rng in rec.ranges if rng.network_name}
+    return sorted(names, key=lambda n: (-len(n), n))
+
+
+def hooks_run(cluster: m.Cluster) -> None:
+    """Run AFTER_SYNC_HOOKS; a failing hook is logged, never fails the sync."""
+    try:
+        import ippam.leaks  # noqa: F401  (registers its hook on import)
+    except ModuleNotFoundError as exc:
+        if exc.name not in {"ippam.leaks"}:
+            raise
+    for hook in list(AFTER_SYNC_HOOKS):
+        try:
+            hook(cluster)
+        except Exception:  # noqa: BLE001
+            logger.exception("cluster %s: after-sync hook %r failed", cluster.name, hook)
+
+
+def cluster_sync_full(
+    *,
+    cluster: m.Cluster,
+    progress: Progress | None = None,
+    force: bool = False,
+    run_hooks: bool = True,
+) -> m.SyncRun:
+    """List every kind from the cluster and make the database match it.
+
+    Returns the SyncRun. Raises KubeError (after recording it on the SyncRun and the
+    Cluster) when the cluster could not be read; the database then keeps its last good data.
+    """
+    started = timezone.now()
+    t0 = time.monotonic()
+    run = m.SyncRun.objects.create(cluster=cluster)
+    m.Cluster.objects.filter(pk=cluster.pk).update(
+        sync_state=m.Cluster.SyncState.SYNCING, last_sync_started=started
+    )
+    try:
+        force = force or cluster.resource_versions.get("_parser") != PARSER_VERSION
+        snapshot = {
+            res.kind: store.key_map(MODELS[res.kind], cluster.pk, res.namespaced)
+            for res in RESOURCES
+            if res.kind != "events"
+        }
+        api = api_client_for(cluster)
+        fetched: dict[str, Fetched] = {}
+        try:
+            network_names: list[str] = []
+            for res in RESOURCES:
+                fetched[res.kind] = _fetch(
+                    api,
+                    res,
+                    snapshot.get(res.kind, {}),
+                    network_names,
+                    force=force,
+                    progress=progress,
+                )
+                if res.kind == "nads":
+                    network_names = network_names_of(fetched["nads"].records)
+        finally:
+            api.close()
+        fetch_seconds = time.monotonic() - t0
+        if progress:
+            progress("all", "writing", 0)
+        written, deleted = _write(cluster, fetched, snapshot, force=force)
+        write_seconds = time.monotonic() - t0 - fetch_seconds
+    except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised
+        _record_failure(cluster, run, exc)
+        raise
+    counts: dict[str, Any] = {kind: f.listed for kind, f in fetched.items()}
+    counts["written"] = written
+    counts["deleted"] = deleted
+    counts["absent"] = [kind for kind, f in fetched.items() if f.absent]
+    counts["requests"] = sum(f.requests for f in fetched.values())
+    counts["seconds"] = {"fetch": round(fetch_seconds, 3), "write": round(write_seconds, 3)}
+    finished = timezone.now()
+    run.finished_at = finished
+    run.outcome = m.SyncRun.Outcome.OK
+    run.counts = counts
+    run.save(update_fields=["finished_at", "outcome", "counts"])
+    cluster.refresh_from_db()
+    if run_hooks:
+        hooks_run(cluster)
+    logger.info("cluster %s: synced in %.1fs %s", cluster.name, time.monotonic() - t0, counts)
+    return run
+
+
+def _write(
+    cluster: m.Cluster,
+    fetched: dict[str, Fetched],
+    snapshot: dict[str, dict[tuple[str, str], tuple[int, str]]],
+    *,
+    force: bool,
+) -> tuple[dict[str, int], dict[str, int]]:
+    now = timezone.now()
+    cid = cluster.pk
+    written: dict[str, int] = {}
+    deleted: dict[str, int] = {}
+    with transaction.atomic():
+        m.Cluster.objects.filter(pk=cid).update(sync_generation=F("sync_generation") + 1)
+        generation = m.Cluster.objects.values_list("sync_generation", flat=True).get(pk=cid)
+
+        def gone(kind: str) -> list[int]:
+            seen = fetched[kind].seen
+            return [ident for key, (ident, _rv) in snapshot[kind].items() if key not in seen]
+
+        known_nads = snapshot["nads"]
+        changed_nads = [
+            rec
+            for rec in fetched["nads"].records
+            if force
+            or known_nads.get((rec.row.namespace, rec.row.name), (0, ""))[1]
+            != rec.row.resource_version
+        ]
+        store.nads_write(cid, generation, changed_nads, now)
+        written["nads"] = len(changed_nads)
+        deleted["nads"] = store.objects_delete("nads", gone("nads"))
+        for kind, writer in (
+            ("ippools", store.pools_write),
+            ("reservations", store.reservations_write),
+            ("nodeslicepools", store.nodeslicepools_write),
+            ("nodes", store.nodes_write),
+        ):
+            writer(cid, generation, fetched[kind].records, now)
+            written[kind] = len(fetched[kind].records)
+            deleted[kind] = store.objects_delete(kind, gone(kind))
+        deleted["pods"] = store.objects_delete("pods", gone("pods"))
+        store.pods_write(cid, generation, fetched["pods"].records, now)
+        written["pods"] = len(fetched["pods"].records)
+        store.links_refresh(cid)
+        store.pools_refresh_usage(cid)
+        store.events_write(cid, generation, fetched["events"].records)
+        written["events"] = len(fetched["events"].records)
+        deleted["events"] = store.events_expire(cid, settings.IPPAM_EVENT_RETENTION_SECONDS)
+        versions = {kind: f.resource_version for kind, f in fetched.items() if f.resource_version}
+        versions["_parser"] = PARSER_VERSION
+        m.Cluster.objects.filter(pk=cid).update(
+            sync_state=m.Cluster.SyncState.OK,
+            sync_error="",
+            last_sync_finished=timezone.now(),
+            last_good_sync=timezone.now(),
+            resource_versions=versions,
+        )
+    return written, deleted
+
+
+def _record_failure(cluster: m.Cluster, run: m.SyncRun, exc: BaseException) -> None:
+    if isinstance(exc, KubeError):
+        # No answer at all (status 0), or a gateway/availability error: unreachable.
+        unreachable = exc.status in (0, 502, 503, 504)
+        state = m.Cluster.SyncState.UNREACHABLE if unreachable else m.Cluster.SyncState.FAILED
+        message = str(exc)
+    else:
+        state = m.Cluster.SyncState.FAILED
+        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    try:
+        m.Cluster.objects.filter(pk=cluster.pk).update(
+            sync_state=state, sync_error=message, last_sync_finished=timezone.now()
+        )
+        m.SyncRun.objects.filter(pk=run.pk).update(
+            outcome=m.SyncRun.Outcome.FAILED, error=message, finished_at=timezone.now()
+        )
+    except Exception:  # noqa: BLE001 - the database itself may be what failed
+        logger.exception("cluster %s: could not record the failed sync", cluster.name)
+    logger.warning("cluster %s: sync failed: %s", cluster.name, message)

@@ -1,0 +1,695 @@
+"""From Kubernetes objects (plain dicts) to database rows (plain tuples).
+
+No database access here: every function takes one object as the API returned it and gives
+back the rows it becomes, with whatever was malformed recorded as a problem on the row.
+Nothing here raises on bad input; a sync never stops because one object is odd.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import orjson
+from netaddr import AddrFormatError, IPAddress, IPNetwork
+
+from ippam import naming
+from ippam.annotations import (
+    LEGACY_NETWORK_STATUS_ANNOTATION,
+    NETWORK_STATUS_ANNOTATION,
+    NETWORKS_ANNOTATION,
+    parse_networks,
+    pod_network_status,
+)
+from ippam.cniconfig import parse_cni_config
+from ippam.fields import ip_to_key
+from ippam.whereabouts import WhereaboutsRange, parse_whereabouts_ipam, usable_addresses
+
+RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
+NODE_SELECTOR_ANNOTATION = "k8s.v1.cni.cncf.io/nodeSelector"
+EVENT_REASONS = frozenset(
+    {
+        "AddedInterface",
+        "FailedCreatePodSandBox",
+        "IPAddressGarbageCollected",
+        "IPAddressGarbageCollectionFailed",
+    }
+)
+
+_V4_PREFIX = b"\x00" * 10 + b"\xff\xff"
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def ip_key(text: str) -> str | None:
+    """The IPAddressField key of an address written as text (a `/prefix` is tolerated).
+
+    Same value as ippam.fields.ip_to_key, without building netaddr objects: this runs
+    for every address of every pod.
+    """
+    address = text.split("/", 1)[0].strip()
+    try:
+        return (_V4_PREFIX + socket.inet_pton(socket.AF_INET, address)).hex()
+    except OSError:
+        pass
+    try:
+        return socket.inet_pton(socket.AF_INET6, address).hex()
+    except OSError:
+        return None
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def object_key(obj: dict[str, Any], namespaced: bool = True) -> tuple[str, str]:
+    meta = _meta(obj)
+    return (str(meta.get("namespace") or "") if namespaced else "", str(meta.get("name") or ""))
+
+
+def resource_version(obj: dict[str, Any]) -> str:
+    return str(_meta(obj).get("resourceVersion") or "")
+
+
+def _common(obj: dict[str, Any]) -> tuple[str, str, str, datetime | None]:
+    meta = _meta(obj)
+    return (
+        str(meta.get("name") or ""),
+        str(meta.get("uid") or ""),
+        str(meta.get("resourceVersion") or ""),
+        timestamp(meta.get("creationTimestamp")),
+    )
+
+
+# --- nodes --------------------------------------------------------------------------------
+
+
+class NodeRow(NamedTuple):
+    name: str
+    uid: str
+    resource_version: str
+    created_at: datetime | None
+    labels: str
+    ready: bool
+    addresses: str
+
+
+def node_record(obj: dict[str, Any]) -> NodeRow:
+    name, uid, rv, created = _common(obj)
+    status = _dict(obj.get("status"))
+    conditions = status.get("conditions") or []
+    ready = any(
+        isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
+        for c in conditions
+    )
+    addresses = [
+        {"type": str(a.get("type") or ""), "address": str(a.get("address") or "")}
+        for a in status.get("addresses") or []
+        if isinstance(a, dict)
+    ]
+    return NodeRow(
+        name, uid, rv, created, dumps(_dict(_meta(obj).get("labels"))), ready, dumps(addresses)
+    )
+
+
+# --- NADs ---------------------------------------------------------------------------------
+
+
+class NadRow(NamedTuple):
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    created_at: datetime | None
+    annotations: str
+    config_raw: str
+    config: str | None
+    config_on_node: bool
+    is_conflist: bool
+    cni_version: str
+    cni_type: str
+    ipam_type: str
+    master: str
+    mode: str
+    resource_name: str
+    node_selector: str
+    problems: str
+
+
+class NadRangeRow(NamedTuple):
+    position: int
+    range: str
+    range_start: str | None
+    range_end: str | None
+    first_ip: str | None
+    last_ip: str | None
+    exclude: str
+    gateway: str | None
+    network_name: str
+    enable_overlapping_ranges: bool
+    node_slice_size: str
+    usable: Decimal
+    pool_name: str
+
+
+class NadRecord(NamedTuple):
+    row: NadRow
+    ranges: list[NadRangeRow]
+
+
+def _key_or_none(ip: IPAddress | None) -> str | None:
+    return ip_to_key(ip) if ip is not None else None
+
+
+def nad_record(obj: dict[str, Any]) -> NadRecord:
+    name, uid, rv, created = _common(obj)
+    meta = _meta(obj)
+    annotations = {str(k): str(v) for k, v in _dict(meta.get("annotations")).items()}
+    spec = _dict(obj.get("spec"))
+    raw = spec.get("config")
+    problems: list[str] = []
+    if raw is not None and not isinstance(raw, str):
+        problems.append("spec.config is not a string")
+        raw = dumps(raw)
+    cni = parse_cni_config(raw if raw is not None else "")
+    problems.extend(cni.problems)
+    ranges: list[NadRangeRow] = []
+    if cni.ipam_type == "whereabouts" and cni.ipam is not None:
+        wa = parse_whereabouts_ipam(cni.ipam)
+        problems.extend(f"whereabouts: {p}" for p in wa.problems)
+        for position, r in enumerate(wa.ranges):
+            net = r.network.cidr
+            ranges.append(
+                NadRangeRow(
+                    position=position,
+                    range=r.cidr,
+                    range_start=_key_or_none(r.range_start),
+                    range_end=_key_or_none(r.range_end),
+                    first_ip=ip_to_key(IPAddress(net.first, net.version)),
+                    last_ip=ip_to_key(IPAddress(net.last, net.version)),
+                    exclude=dumps([str(e) for e in r.exclude] + list(r.bad_exclude)),
+                    gateway=_key_or_none(wa.gateway),
+                    network_name=wa.network_name,
+                    enable_overlapping_ranges=wa.enable_overlapping_ranges,
+                    node_slice_size=wa.node_slice_size[:8],
+                    usable=Decimal(r.usable_count()),
+                    pool_name=naming.pool_name(r.cidr, wa.network_name),
+                )
+            )
+    row = NadRow(
+        namespace=str(meta.get("namespace") or ""),
+        name=name,
+        uid=uid,
+        resource_version=rv,
+        created_at=created,
+        annotations=dumps(annotations),
+        config_raw=cni.raw or "",
+        config=dumps(cni.config) if cni.config is not None else None,
+        config_on_node=cni.on_node,
+        is_conflist=cni.is_conflist,
+        cni_version=cni.cni_version[:16],
+        cni_type=cni.cni_type[:64],
+        ipam_type=cni.ipam_type[:64],
+        master=cni.master[:64],
+        mode=cni.mode[:32],
+        resource_name=annotations.get(RESOURCE_NAME_ANNOTATION, "")[:253],
+        node_selector=annotations.get(NODE_SELECTOR_ANNOTATION, "")[:253],
+        problems=dumps(problems),
+    )
+    return NadRecord(row, ranges)
+
+
+def range_usable_set(
+    cidr: str, range_start: IPAddress | None, range_end: IPAddress | None, exclude: list[str]
+) -> Any:
+    """The usable IPSet of a NADRange as stored (see NadRangeRow)."""
+    try:
+        network = IPNetwork(cidr)
+    except (AddrFormatError, ValueError, TypeError):
+        from netaddr import IPSet
+
+        return IPSet()
+    excludes = []
+    bad = []
+    for text in exclude:
+        try:
+            excludes.append(IPNetwork(text))
+        except (AddrFormatError, ValueError, TypeError):
+            bad.append(text)
+    return usable_addresses(
+        WhereaboutsRange(network, range_start, range_end, tuple(excludes), tuple(bad))
+    )
+
+
+def whole_range_usable(cidr: str) -> int:
+    """What whereabouts could hand out of a pool's range when no NAD tells us more."""
+    try:
+        return usable_addresses(WhereaboutsRange(IPNetwork(cidr))).size
+    except (AddrFormatError, ValueError, TypeError):
+        return 0
+
+
+# --- IPPools ------------------------------------------------------------------------------
+
+
+class PoolRow(NamedTuple):
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    created_at: datetime | None
+    range: str
+    first_ip: str | None
+    last_ip: str | None
+    network_name: str
+    node_name: str
+    allocated: int
+    problems: str
+    usable: Decimal = Decimal(0)  # set by store.pools_refresh_usage (depends on the NADs)
+    utilization: float = 0.0
+
+
+class AllocationRow(NamedTuple):
+    key: str
+    ip: str
+    container_id: str
+    podref: str
+    pod_namespace: str
+    pod_name: str
+    ifname: str
+
+
+class PoolRecord(NamedTuple):
+    row: PoolRow
+    allocations: list[AllocationRow]
+
+
+def pool_network_name(pool_name: str, cidr: str) -> str:
+    """The `network_name` part of a pool name (`[network_name-]normalized range`)."""
+    normalized = naming.normalize_range(cidr)
+    if pool_name == normalized or not pool_name.endswith("-" + normalized):
+        return ""
+    return pool_name[: -len(normalized) - 1]
+
+
+def pool_record(obj: dict[str, Any]) -> PoolRecord:
+    name, uid, rv, created = _common(obj)
+    meta = _meta(obj)
+    spec = _dict(obj.get("spec"))
+    cidr = spec.get("range")
+    problems: list[str] = []
+    network: IPNetwork | None = None
+    if not isinstance(cidr, str) or not cidr:
+        problems.append("spec.range is missing")
+        cidr = ""
+    else:
+        try:
+            network = IPNetwork(cidr)
+        except (AddrFormatError, ValueError, TypeError):
+            problems.append(f"spec.range '{cidr}' is not a CIDR")
+    allocations: list[AllocationRow] = []
+    raw_allocations = spec.get("allocations") or {}
+    if not isinstance(raw_allocations, dict):
+        problems.append("spec.allocations is not a map and is ignored")
+        raw_allocations = {}
+    if network is not None:
+        base = int(network.network)
+        size = network.size
+        mapped = 0xFFFF00000000 if network.version == 4 else 0
+        for key, value in raw_allocations.items():
+            digits = key[1:] if key.startswith("+") else key
+            if not digits.isascii() or not digits.isdigit():
+                problems.append(f"allocation key '{key}' is not a decimal offset and is skipped")
+                continue
+            offset = int(digits)
+            if offset >= size:
+                problems.append(
+                    f"allocation key '{key}' points outside {cidr} (offsets 0..{size - 1}) and is skipped"
+                )
+                continue
+            value = _dict(value)
+            podref = str(value.get("podref") or "")
+            pod_namespace, pod_name = naming.split_podref(podref)
+            allocations.append(
+                AllocationRow(
+                    key=key[:40],
+                    ip=f"{(base + offset) | mapped:032x}",
+                    container_id=str(value.get("id") or "")[:128],
+                    podref=podref[:317],
+                    pod_namespace=pod_namespace[:63],
+                    pod_name=pod_name[:253],
+                    ifname=str(value.get("ifname") or "")[:32],
+                )
+            )
+    elif raw_allocations:
+        problems.append(f"{len(raw_allocations)} allocations ignored: the range is not usable")
+    row = PoolRow(
+        namespace=str(meta.get("namespace") or ""),
+        name=name,
+        uid=uid,
+        resource_version=rv,
+        created_at=created,
+        range=cidr[:64],
+        first_ip=ip_to_key(IPAddress(network.first, network.version))
+        if network is not None
+        else None,
+        last_ip=ip_to_key(IPAddress(network.last, network.version))
+        if network is not None
+        else None,
+        network_name=pool_network_name(name, cidr) if cidr else "",
+        node_name="",
+        allocated=len(allocations),
+        problems=dumps(problems),
+    )
+    return PoolRecord(row, allocations)
+
+
+# --- OverlappingRangeIPReservations -------------------------------------------------------
+
+
+class ReservationRow(NamedTuple):
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    created_at: datetime | None
+    ip: str | None
+    network_name: str
+    podref: str
+    pod_namespace: str
+    pod_name: str
+    ifname: str
+    container_id: str
+
+
+def reservation_record(obj: dict[str, Any], network_names: list[str]) -> ReservationRow:
+    """`network_names`: the network_name of every whereabouts NAD, longest first.
+
+    A reservation's name is `[network_name-]ip`; which prefix applies can only be told
+    by trying the network names that exist.
+    """
+    name, uid, rv, created = _common(obj)
+    spec = _dict(obj.get("spec"))
+    ip = None
+    network_name = ""
+    for candidate in network_names:
+        if candidate and name.startswith(candidate + "-"):
+            ip = naming.reservation_ip(name, candidate)
+            if ip is not None:
+                network_name = candidate
+                break
+    if ip is None:
+        ip = naming.reservation_ip(name)
+    podref = str(spec.get("podref") or "")
+    pod_namespace, pod_name = naming.split_podref(podref)
+    return ReservationRow(
+        namespace=str(_meta(obj).get("namespace") or ""),
+        name=name,
+        uid=uid,
+        resource_version=rv,
+        created_at=created,
+        ip=ip_to_key(ip) if ip is not None else None,
+        network_name=network_name,
+        podref=podref[:317],
+        pod_namespace=pod_namespace[:63],
+        pod_name=pod_name[:253],
+        ifname=str(spec.get("ifname") or "")[:32],
+        container_id=str(spec.get("containerid") or "")[:128],
+    )
+
+
+# --- NodeSlicePools -----------------------------------------------------------------------
+
+
+class NodeSlicePoolRow(NamedTuple):
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    created_at: datetime | None
+    range: str
+    slice_size: str
+    allocations: str
+
+
+def nodeslicepool_record(obj: dict[str, Any]) -> NodeSlicePoolRow:
+    name, uid, rv, created = _common(obj)
+    spec = _dict(obj.get("spec"))
+    allocations = [
+        {"nodeName": str(a.get("nodeName") or ""), "sliceRange": str(a.get("sliceRange") or "")}
+        for a in _dict(obj.get("status")).get("allocations") or []
+        if isinstance(a, dict)
+    ]
+    return NodeSlicePoolRow(
+        namespace=str(_meta(obj).get("namespace") or ""),
+        name=name,
+        uid=uid,
+        resource_version=rv,
+        created_at=created,
+        range=str(spec.get("range") or "")[:64],
+        slice_size=str(spec.get("sliceSize") or "")[:8],
+        allocations=dumps(allocations),
+    )
+
+
+# --- pods ---------------------------------------------------------------------------------
+
+
+class PodRow(NamedTuple):
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    created_at: datetime | None
+    node_name: str
+    phase: str
+    deletion_timestamp: datetime | None
+    disruption_target: bool
+    networks_annotation: str
+    network_status_annotation: str
+    requested_networks: str
+    annotation_problems: str
+
+
+class InterfaceRow(NamedTuple):
+    network_name: str
+    nad_namespace: str
+    nad_name: str
+    interface: str
+    ips: str
+    mac: str
+    default: bool
+    mtu: int | None
+    device_info: str | None
+
+
+class PodRecord(NamedTuple):
+    row: PodRow
+    interfaces: list[tuple[InterfaceRow, list[str]]]  # (interface, address keys)
+
+
+def pod_record(obj: dict[str, Any]) -> PodRecord:
+    name, uid, rv, created = _common(obj)
+    meta = _meta(obj)
+    namespace = str(meta.get("namespace") or "")
+    annotations = _dict(meta.get("annotations"))
+    spec = _dict(obj.get("spec"))
+    status = _dict(obj.get("status"))
+    problems: list[str] = []
+    networks_raw = annotations.get(NETWORKS_ANNOTATION) or ""
+    requested: list[dict[str, Any]] = []
+    if networks_raw:
+        selections, networks_problems = parse_networks(str(networks_raw), namespace)
+        problems.extend(networks_problems)
+        requested = [
+            {
+                "namespace": s.namespace,
+                "name": s.name,
+                "interface": s.interface,
+                "ips": list(s.ips),
+                "mac": s.mac,
+            }
+            for s in selections
+        ]
+    status_raw = (
+        annotations.get(NETWORK_STATUS_ANNOTATION)
+        or annotations.get(LEGACY_NETWORK_STATUS_ANNOTATION)
+        or ""
+    )
+    interfaces: list[tuple[InterfaceRow, list[str]]] = []
+    if status_raw:
+        entries, status_problems = pod_network_status(annotations)
+        problems.extend(status_problems)
+        seen: set[tuple[str, str]] = set()
+        for entry in entries:
+            identity = (entry.name[:317], entry.interface[:32])
+            if identity in seen:
+                problems.append(
+                    f"network-status lists {entry.name or 'the default network'} on "
+                    f"{entry.interface or 'no interface'} twice; the second is ignored"
+                )
+                continue
+            seen.add(identity)
+            ref = entry.nad_ref
+            keys = sorted({ip_to_key(ip) for ip in entry.ips})
+            interfaces.append(
+                (
+                    InterfaceRow(
+                        network_name=identity[0],
+                        nad_namespace=ref[0][:63] if ref else "",
+                        nad_name=ref[1][:253] if ref else "",
+                        interface=identity[1],
+                        ips=dumps([str(ip) for ip in entry.ips]),
+                        mac=entry.mac[:32],
+                        default=entry.default,
+                        mtu=entry.mtu if entry.mtu is not None and 0 <= entry.mtu < 2**31 else None,
+                        device_info=dumps(entry.device_info)
+                        if entry.device_info is not None
+                        else None,
+                    ),
+                    keys,
+                )
+            )
+    disruption = any(
+        isinstance(c, dict) and c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    row = PodRow(
+        namespace=namespace,
+        name=name,
+        uid=uid,
+        resource_version=rv,
+        created_at=created,
+        node_name=str(spec.get("nodeName") or "")[:253],
+        phase=str(status.get("phase") or "")[:16],
+        deletion_timestamp=timestamp(meta.get("deletionTimestamp")),
+        disruption_target=disruption,
+        networks_annotation=str(networks_raw),
+        network_status_annotation=str(status_raw),
+        requested_networks=dumps(requested),
+        annotation_problems=dumps(problems),
+    )
+    return PodRecord(row, interfaces)
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+class EventRow(NamedTuple):
+    uid: str
+    namespace: str
+    name: str
+    pod_namespace: str
+    pod_name: str
+    pod_uid: str
+    reason: str
+    type: str
+    message: str
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    interface: str
+    ip: str | None
+
+
+class EventRecord(NamedTuple):
+    row: EventRow
+    nad: tuple[str, str] | None  # (namespace, name) named in the message
+    range: str  # a CIDR named in the message ("range: 10.0.0.0/29"), if any
+
+
+# Multus: "Add net1 [10.0.0.5/24] from ns/nad" (several IPs are space separated).
+_ADDED = re.compile(r"Add (?P<ifname>\S+) \[(?P<ips>[^\]]*)\] from (?P<ns>[^/\s]+)/(?P<nad>\S+)")
+# Multus failures name the attachment as "[namespace/pod/uid:network]" and the delegate
+# as `error adding container to network "name"`.
+_FAILED_NAD = re.compile(r"\[(?P<ns>[^/\s\]]+)/[^/\s\]]+/[^:\s\]]*:(?P<nad>[^\]\s]+)\]")
+_FAILED_NETWORK = re.compile(r'(?:adding|add) container to network "(?P<nad>[^"]+)"')
+_RANGE = re.compile(r"range:?\s*(?P<cidr>[0-9a-fA-F.:]+/\d{1,3})")
+_ANY_IP = re.compile(
+    r"(?<![\w.:])(\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7})(?:/\d{1,3})?"
+)
+
+
+def event_record(obj: dict[str, Any]) -> EventRecord | None:
+    """A Multus/whereabouts event about a pod, or None for any other event."""
+    reason = str(obj.get("reason") or "")
+    involved = _dict(obj.get("involvedObject"))
+    if reason not in EVENT_REASONS or (involved.get("kind") not in (None, "Pod")):
+        return None
+    name, uid, _rv, created = _common(obj)
+    meta = _meta(obj)
+    message = str(obj.get("message") or obj.get("note") or "")
+    series = _dict(obj.get("series"))
+    first = timestamp(obj.get("firstTimestamp")) or timestamp(obj.get("eventTime")) or created
+    last = (
+        timestamp(obj.get("lastTimestamp"))
+        or timestamp(series.get("lastObservedTime"))
+        or timestamp(obj.get("eventTime"))
+        or first
+    )
+    count = obj.get("count") or series.get("count") or 1
+    interface = ""
+    ip = None
+    nad: tuple[str, str] | None = None
+    cidr = ""
+    pod_namespace = str(involved.get("namespace") or meta.get("namespace") or "")
+    added = _ADDED.search(message)
+    if added:
+        interface = added["ifname"][:32]
+        nad = (added["ns"], added["nad"])
+        for text in added["ips"].split():
+            ip = ip_key(text)
+            if ip is not None:
+                break
+    else:
+        failed = _FAILED_NAD.search(message)
+        if failed:
+            nad = (failed["ns"], failed["nad"])
+        else:
+            network = _FAILED_NETWORK.search(message)
+            if network and network["nad"] != "multus-cni-network":
+                nad = (pod_namespace, network["nad"])
+        found = _RANGE.search(message)
+        if found:
+            cidr = found["cidr"]
+        if reason.startswith("IPAddressGarbage"):
+            for match in _ANY_IP.finditer(message):
+                ip = ip_key(match.group(0))
+                if ip is not None:
+                    break
+    row = EventRow(
+        uid=uid or f"{meta.get('namespace')}/{name}",
+        namespace=str(meta.get("namespace") or "")[:63],
+        name=name[:253],
+        pod_namespace=pod_namespace[:63],
+        pod_name=str(involved.get("name") or "")[:253],
+        pod_uid=str(involved.get("uid") or "")[:64],
+        reason=reason,
+        type=str(obj.get("type") or "")[:16],
+        message=message,
+        count=count if isinstance(count, int) and count > 0 else 1,
+        first_seen=first,
+        last_seen=last,
+        interface=interface,
+        ip=ip,
+    )
+    return EventRecord(row, nad, cidr)

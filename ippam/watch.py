@@ -1,0 +1,290 @@
+"""The watcher: keeps the database current between full syncs.
+
+Why a long-running process (`manage.py watch`) and not Celery tasks:
+a watch is an HTTP response that stays open for minutes and delivers events as they
+happen. A Celery task holding it would pin a worker slot for its whole life (one per
+cluster and kind: seven per cluster), hide the stream from the broker's retry and
+acknowledgement model (acks_late redelivers a task that never finishes), and a
+"self-renewing" task would drop events in the gaps between renewals and pay a re-list of
+150k pods each time. A dedicated process with one thread per (cluster, kind) holds the
+streams, and one writer thread applies what arrived every ~300 ms in a small transaction.
+Celery beat's periodic full sync repairs whatever the watcher missed (a crash, a bug), so
+the watcher may be restarted at any time: it resumes from the resourceVersions the last
+sync or batch stored in `Cluster.resource_versions`, and re-lists a kind when that version
+is too old (410 Gone).
+
+Threads, not asyncio: the official client is synchronous, and the work per event is tiny
+next to the database write, which is batched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import close_old_connections, connection
+
+from ippam.kube.client import KubeError, api_client_for
+from ippam.kube.resources import RESOURCES, Resource, WatchExpired, objects_list, objects_watch
+from ippam.models import Cluster
+
+logger = logging.getLogger(__name__)
+
+BATCH_SECONDS = 0.3
+WATCH_TIMEOUT_SECONDS = 60  # the server ends each watch after this; we resume at once
+CLUSTER_POLL_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 30.0
+ABSENT_RETRY_SECONDS = 60.0
+
+
+@dataclass
+class Batch:
+    cluster_id: int
+    kind: str
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    resource_version: str = ""
+    relist: list[dict[str, Any]] | None = None  # a full list of the kind, replacing the rows
+
+
+class KindWatch(threading.Thread):
+    """Streams one kind of one cluster into the shared queue; re-lists when it must."""
+
+    def __init__(
+        self, cluster: Cluster, resource: Resource, out: queue.Queue[Batch], stop: threading.Event
+    ):
+        super().__init__(name=f"watch-{cluster.name}-{resource.kind}", daemon=True)
+        self.cluster = cluster
+        self.resource = resource
+        self.out = out
+        self.stop = stop
+        self.response: Any = None
+        self.resource_version = str((cluster.resource_versions or {}).get(resource.kind) or "")
+
+    def halt(self) -> None:
+        self.stop.set()
+        response = self.response
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.shutdown()
+
+    def _remember(self, response: Any) -> None:
+        self.response = response
+
+    def run(self) -> None:
+        backoff = 1.0
+        api = None
+        while not self.stop.is_set():
+            try:
+                if api is None:
+                    api = api_client_for(self.cluster)
+                if not self.resource_version and not self._relist(api):
+                    self.stop.wait(ABSENT_RETRY_SECONDS)
+                    continue
+                for event in objects_watch(
+                    api,
+                    self.resource,
+                    resource_version=self.resource_version,
+                    timeout_seconds=WATCH_TIMEOUT_SECONDS,
+                    on_response=self._remember,
+                ):
+                    if self.stop.is_set():
+                        break
+                    rv = event.resource_version
+                    if event.type == "BOOKMARK":
+                        if rv:
+                            self.resource_version = rv
+                            self.out.put(Batch(self.cluster.pk, self.resource.kind, [], rv))
+                        continue
+                    if rv:
+                        self.resource_version = rv
+                    self.out.put(
+                        Batch(self.cluster.pk, self.resource.kind, [(event.type, event.object)], rv)
+                    )
+                backoff = 1.0
+            except WatchExpired:
+                logger.info("%s: resourceVersion expired, listing again", self.name)
+                self.resource_version = ""
+            except KubeError as exc:
+                if self.stop.is_set():
+                    break
+                logger.warning("%s: %s; retrying in %.0fs", self.name, exc, backoff)
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                if exc.status == 404 and self.resource.optional:
+                    self.resource_version = ""
+            except Exception:  # noqa: BLE001 - keep the thread alive; the next sync repairs
+                logger.exception("%s: unexpected error; retrying in %.0fs", self.name, backoff)
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            finally:
+                self.response = None
+        if api is not None:
+            api.close()
+
+    def _relist(self, api: Any) -> bool:
+        """List the kind and hand the whole list to the writer. False if the kind is absent."""
+        listing = objects_list(api, self.resource)
+        items = listing.all()
+        if listing.absent:
+            return False
+        self.out.put(
+            Batch(self.cluster.pk, self.resource.kind, [], listing.resource_version, relist=items)
+        )
+        self.resource_version = listing.resource_version
+        return True
+
+
+class Watcher:
+    """All clusters' watches plus the writer; `run()` blocks until `stop()`."""
+
+    def __init__(self, *, kinds: list[str] | None = None, batch_seconds: float = BATCH_SECONDS):
+        self.kinds = kinds
+        self.batch_seconds = batch_seconds
+        self.queue: queue.Queue[Batch] = queue.Queue()
+        self.stopping = threading.Event()
+        self.watches: dict[int, list[KindWatch]] = {}
+        self.cluster_stops: dict[int, threading.Event] = {}
+        self.applied = 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        writer = threading.Thread(target=self._write_loop, name="watch-writer", daemon=True)
+        writer.start()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self._reconcile_clusters()
+                except Exception:  # noqa: BLE001
+                    logger.exception("watcher: could not read the clusters")
+                finally:
+                    close_old_connections()
+                self.stopping.wait(CLUSTER_POLL_SECONDS)
+        finally:
+            for cluster_id in list(self.watches):
+                self._stop_cluster(cluster_id)
+            writer.join(timeout=5)
+            connection.close()
+
+    def _reconcile_clusters(self) -> None:
+        wanted = {c.pk: c for c in Cluster.objects.filter(enabled=True)}
+        for cluster_id in list(self.watches):
+            if cluster_id not in wanted:
+                logger.info(
+                    "watcher: cluster %s removed or disabled; stopping its watches", cluster_id
+                )
+                self._stop_cluster(cluster_id)
+        for cluster_id, cluster in wanted.items():
+            if cluster_id in self.watches:
+                continue
+            if not (cluster.resource_versions or {}).get("pods"):
+                # Never synced: one full sync first, so the kinds that depend on each other
+                # (reservation names on NAD network names) are read together.
+                self._first_sync(cluster)
+                cluster.refresh_from_db()
+            logger.info("watcher: watching cluster %s", cluster.name)
+            stop = threading.Event()
+            self.cluster_stops[cluster_id] = stop
+            threads = [
+                KindWatch(cluster, res, self.queue, stop)
+                for res in RESOURCES
+                if self.kinds is None or res.kind in self.kinds
+            ]
+            self.watches[cluster_id] = threads
+            for thread in threads:
+                thread.start()
+
+    def _first_sync(self, cluster: Cluster) -> None:
+        from ippam.sync import cluster_sync_full
+        from ippam.sync.lock import cluster_sync_lock
+
+        with cluster_sync_lock(cluster) as held:
+            if not held:
+                return
+            try:
+                cluster_sync_full(cluster=cluster)
+            except KubeError as exc:
+                logger.warning("watcher: first sync of %s failed: %s", cluster.name, exc)
+
+    def _stop_cluster(self, cluster_id: int) -> None:
+        stop = self.cluster_stops.pop(cluster_id, None)
+        if stop is not None:
+            stop.set()
+        for thread in self.watches.pop(cluster_id, []):
+            thread.halt()
+
+    def _write_loop(self) -> None:
+        """Drain the queue every batch_seconds and apply per (cluster, kind), in order."""
+        try:
+            while not (self.stopping.is_set() and self.queue.empty()):
+                try:
+                    first = self.queue.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                deadline = time.monotonic() + self.batch_seconds
+                batches = [first]
+                while True:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        batches.append(self.queue.get(timeout=remaining))
+                    except queue.Empty:
+                        break
+                self._apply(batches)
+        finally:
+            connection.close()
+
+    def _apply(self, batches: list[Batch]) -> None:
+        from ippam.sync.apply import kind_replace, objects_apply
+
+        close_old_connections()
+        # Per (cluster, kind), consecutive events become one transaction; a re-list stays
+        # in its place in the order. Different kinds are independent of each other.
+        groups: dict[tuple[int, str], list[Batch]] = {}
+        for batch in batches:
+            segments = groups.setdefault((batch.cluster_id, batch.kind), [])
+            last = segments[-1] if segments else None
+            if last is not None and last.relist is None and batch.relist is None:
+                last.events.extend(batch.events)
+                last.resource_version = batch.resource_version or last.resource_version
+            else:
+                segments.append(
+                    Batch(
+                        batch.cluster_id,
+                        batch.kind,
+                        list(batch.events),
+                        batch.resource_version,
+                        batch.relist,
+                    )
+                )
+        merged = [batch for segments in groups.values() for batch in segments]
+        for batch in merged:
+            if batch.cluster_id not in self.watches:
+                continue
+            try:
+                if batch.relist is not None:
+                    kind_replace(
+                        cluster_id=batch.cluster_id,
+                        kind=batch.kind,
+                        objects=batch.relist,
+                        resource_version=batch.resource_version,
+                    )
+                else:
+                    objects_apply(
+                        cluster_id=batch.cluster_id,
+                        kind=batch.kind,
+                        events=batch.events,
+                        resource_version=batch.resource_version,
+                    )
+                self.applied += len(batch.events) + len(batch.relist or [])
+            except Exception:  # noqa: BLE001 - the next full sync repairs what this misses
+                logger.exception(
+                    "watcher: could not apply %d %s events", len(batch.events), batch.kind
+                )
