@@ -101,5 +101,7 @@ def ippam_layout(context: template.Context) -> dict[str, Any]:
         "selected": selected,
         "health": shown,
         "stale": [h for h in shown if h.is_stale],
+        # The page's data looks stale when everything it shows is: one cluster, or all of them.
+        "all_stale": bool(shown) and all(h.is_stale for h in shown),
         "simulated": [h.cluster for h in shown if h.cluster.simulated],
     }
