@@ -1,0 +1,150 @@
+"""manage.py reclaim (--dry-run | --yes) [--finding ID ...] [--pool NS/NAME] [--cluster NAME]
+[--include-suspect]: free leaked addresses safely (DESIGN.md §5), printing each item."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ippam.leaks.reclaim import ReclaimError, reclaim_plan
+from ippam.leaks.tasks import reclaim_run
+from ippam.models import Finding, ReclaimItem, ReclaimRun
+from ippam.sync.cli import clusters_selected, dump_json, table
+
+
+class Command(BaseCommand):
+    help = (
+        "Reclaim leaked addresses: orphaned and stale allocations, orphaned reservations. "
+        "Each item is re-checked against the live cluster right before it is freed."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        mode = parser.add_mutually_exclusive_group(required=True)
+        mode.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
+        mode.add_argument("--yes", action="store_true", help="execute the plan now")
+        parser.add_argument(
+            "--finding",
+            type=int,
+            nargs="+",
+            action="extend",
+            metavar="ID",
+            help="only these findings (ids from `manage.py leaks`)",
+        )
+        parser.add_argument(
+            "--pool", metavar="NAMESPACE/NAME", help="only allocations of this IPPool"
+        )
+        parser.add_argument("--cluster", help="the cluster (required when several are registered)")
+        parser.add_argument(
+            "--include-suspect",
+            action="store_true",
+            help="also reclaim suspect findings (check the pods first)",
+        )
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        clusters = clusters_selected(options.get("cluster"))
+        if len(clusters) > 1:
+            names = ", ".join(c.name for c in clusters)
+            raise CommandError(
+                f"several clusters are registered ({names}); choose one with --cluster NAME"
+            )
+        cluster = clusters[0]
+        try:
+            run = reclaim_plan(
+                cluster=cluster,
+                finding_ids=options.get("finding") or None,
+                pool=options.get("pool"),
+                include_suspect=options["include_suspect"],
+                actor=f"cli:{getpass.getuser()}",
+            )
+        except ReclaimError as exc:
+            raise CommandError(str(exc)) from exc
+        if options["dry_run"]:
+            self._show(run, planned=True, as_json=options["json"])
+            run.delete()  # a CLI dry run is only shown, never queued
+            return
+        # The CLI runs the task body in-process (same lock, same code as the worker).
+        summary = reclaim_run(run.pk)
+        run = ReclaimRun.objects.get(pk=run.pk)
+        self._show(run, planned=False, as_json=options["json"], summary=summary)
+
+    def _show(
+        self, run: ReclaimRun, *, planned: bool, as_json: bool, summary: dict | None = None
+    ) -> None:
+        items = list(run.items.order_by("id"))
+        if as_json:
+            self.stdout.write(
+                dump_json(
+                    {
+                        "run": None if planned else run.pk,
+                        "dry_run": planned,
+                        "summary": summary,
+                        "items": [_item_dict(i) for i in items],
+                    }
+                )
+            )
+            return
+        if not items:
+            self.stdout.write(f"nothing to reclaim in cluster {run.cluster.name}")
+            return
+        ids = dict(
+            Finding.objects.filter(
+                cluster=run.cluster, identity__in=[i.finding_identity for i in items]
+            ).values_list("identity", "pk")
+        )
+        headers = ["FINDING", "KIND", "POOL", "KEY", "IP", "PODREF", "RESERVATION", "OUTCOME"]
+        rows = [
+            [
+                ids.get(i.finding_identity, "gone"),
+                i.kind,
+                f"{i.pool_namespace}/{i.pool_name}" if i.pool_name else "",
+                i.allocation_key,
+                i.ip,
+                i.podref,
+                f"{i.reservation_namespace}/{i.reservation_name}" if i.reservation_name else "",
+                ("would reclaim" if i.outcome == ReclaimItem.Outcome.PENDING else i.outcome)
+                if planned
+                else i.outcome,
+            ]
+            for i in items
+        ]
+        self.stdout.write(table(headers, rows))
+        self.stdout.write("")
+        for i in items:
+            text = (
+                i.why
+                if planned and i.outcome == ReclaimItem.Outcome.PENDING
+                else (i.message or i.why)
+            )
+            self.stdout.write(f"- {i.ip} ({i.kind}): {text}")
+        if planned:
+            pending = sum(1 for i in items if i.outcome == ReclaimItem.Outcome.PENDING)
+            self.stdout.write(
+                f"\ndry run: {pending} item(s) would be reclaimed; run again with --yes to do it"
+            )
+        elif summary is not None:
+            counts = ", ".join(
+                f"{k} {v}" for k, v in summary["counts"].items() if v and k != "pending"
+            )
+            note = " (no-op: nothing was freed)" if summary.get("noop") else ""
+            self.stdout.write(f"\nrun {run.pk}: {counts or 'no items'}{note}")
+
+
+def _item_dict(item: ReclaimItem) -> dict[str, Any]:
+    return {
+        "finding": item.finding_identity,
+        "kind": item.kind,
+        "pool": f"{item.pool_namespace}/{item.pool_name}" if item.pool_name else "",
+        "key": item.allocation_key,
+        "ip": str(item.ip) if item.ip is not None else "",
+        "podref": item.podref,
+        "reservation": f"{item.reservation_namespace}/{item.reservation_name}"
+        if item.reservation_name
+        else "",
+        "why": item.why,
+        "outcome": item.outcome,
+        "message": item.message,
+        "attempts": item.attempts,
+    }

@@ -1,0 +1,357 @@
+"""Reclamation against the simulated API server: the protocol of DESIGN.md §5, its races,
+idempotency, and a property: a live pod that lists an address never loses its allocation."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+import pytest
+from django.core.management import call_command
+from netaddr import IPAddress, IPNetwork
+
+from ippam.kube.writes import KubeWrites
+from ippam.leaks import reclaim_execute, reclaim_plan
+from ippam.leaks.tasks import reclaim_run
+from ippam.models import Allocation, AuditEntry, Cluster, Finding, IPPool, ReclaimItem
+from ippam.sync import cluster_sync_full
+from simcluster.builder import NETWORK_STATUS, ClusterBuilder
+
+pytestmark = pytest.mark.django_db
+
+POOL = ("kube-system", "10.1.0.0-24")
+NET = ("default", "net-a")
+Outcome = ReclaimItem.Outcome
+
+
+@pytest.fixture(autouse=True)
+def no_grace(settings) -> None:
+    settings.IPPAM_LEAK_GRACE_SECONDS = 0
+
+
+def build(seed: int = 1) -> tuple[ClusterBuilder, dict]:
+    b = ClusterBuilder(seed)
+    for ns in ("default", "kube-system"):
+        b.namespace(ns)
+    b.node("node-1")
+    b.node("node-2")
+    b.whereabouts_nad(*NET, "10.1.0.0/24", master="eth1")
+    for i in range(1, 4):
+        b.pod("default", f"web-{i}", f"node-{1 + i % 2}", [NET])
+    pool = b.pools[b.wb_nads[NET].pool_key]
+    orphan_ip = pool.next_free()
+    b.allocation(pool.name, orphan_ip, "default/gone-1")
+    b.reservation(orphan_ip, "default/gone-1")
+    stale_ip = pool.next_free()
+    b.allocation(pool.name, stale_ip, "default/web-1", "net2")
+    b.reservation(stale_ip, "default/web-1", ifname="net2")
+    return b, {"orphan": orphan_ip, "stale": stale_ip}
+
+
+def synced(simcluster, b: ClusterBuilder) -> Cluster:
+    simcluster.seed(b.objects())
+    cluster = Cluster.objects.create(name="sim", kubeconfig=simcluster.kubeconfig, simulated=True)
+    cluster_sync_full(cluster=cluster)  # detection runs as its after-sync hook
+    return cluster
+
+
+def live_allocations(simcluster) -> dict[str, str]:
+    pool = simcluster.get("ippools", *POOL)
+    return {k: v.get("podref", "") for k, v in pool["spec"]["allocations"].items()}
+
+
+def key_of(ip: str) -> str:
+    return str(int(IPAddress(ip)) - int(IPAddress("10.1.0.0")))
+
+
+def finding_ids(cluster: Cluster, kind: str) -> list[int]:
+    return list(Finding.objects.filter(cluster=cluster, kind=kind).values_list("pk", flat=True))
+
+
+def test_plan_is_a_dry_run_of_reclaimable_findings(simcluster):
+    b, ips = build()
+    cluster = synced(simcluster, b)
+    simcluster.clear_requests()
+    run = reclaim_plan(cluster=cluster, actor="cli:test")
+    items = {i.ip: i for i in run.items.all()}
+    assert set(items) == {IPAddress(ips["orphan"]), IPAddress(ips["stale"])}
+    orphan = items[IPAddress(ips["orphan"])]
+    assert (orphan.pool_namespace, orphan.pool_name, orphan.allocation_key) == (
+        *POOL,
+        key_of(ips["orphan"]),
+    )
+    assert orphan.podref == "default/gone-1" and "no longer exists" in orphan.why
+    assert orphan.reservation_name == ips["orphan"]
+    assert all(i.outcome == Outcome.PENDING for i in items.values())
+    assert [r for r in simcluster.requests if r["method"] != "GET"] == []
+
+
+def test_execute_frees_the_allocations_and_reservations_and_audits(simcluster):
+    b, ips = build()
+    cluster = synced(simcluster, b)
+    run = reclaim_plan(cluster=cluster, actor="cli:alice")
+    summary = reclaim_run(run.pk)
+    assert summary["counts"]["reclaimed"] == 2 and summary["noop"] is False
+    live = live_allocations(simcluster)
+    assert key_of(ips["orphan"]) not in live and key_of(ips["stale"]) not in live
+    assert len(live) == 3  # the three pods keep theirs
+    assert simcluster.get("overlappingrangeipreservations", "kube-system", ips["orphan"]) is None
+    assert simcluster.get("overlappingrangeipreservations", "kube-system", ips["stale"]) is None
+    audits = AuditEntry.objects.filter(action=AuditEntry.Action.ALLOCATION_RECLAIM)
+    assert audits.count() == 2 and {a.actor_name for a in audits} == {"cli:alice"}
+    entry = audits.get(target__contains=f"key {key_of(ips['orphan'])} ")
+    assert entry.outcome == Outcome.RECLAIMED
+    assert (
+        entry.before["allocation"]["podref"] == "default/gone-1"
+        and entry.after["allocation"] is None
+    )
+    assert AuditEntry.objects.filter(action=AuditEntry.Action.RESERVATION_DELETE).count() == 2
+    # the database follows: rows gone, pool recounted, findings resolved
+    pool = IPPool.objects.get(cluster=cluster, name=POOL[1])
+    assert pool.allocated == Allocation.objects.filter(pool=pool).count() == 3
+    assert not Finding.objects.filter(cluster=cluster).exists()
+
+
+def test_task_delivered_twice_frees_nothing_twice(simcluster):
+    b, _ = build()
+    cluster = synced(simcluster, b)
+    run = reclaim_plan(cluster=cluster, actor="cli:test")
+    first = reclaim_run(run.pk)
+    simcluster.clear_requests()
+    second = reclaim_run(run.pk)
+    assert first["counts"]["reclaimed"] == 2
+    assert second["noop"] is True and second["counts"] == first["counts"]
+    assert [r for r in simcluster.requests if r["method"] in ("PATCH", "DELETE")] == []
+
+
+def test_a_second_plan_of_the_same_findings_is_a_noop(simcluster):
+    b, _ = build()
+    cluster = synced(simcluster, b)
+    one = reclaim_plan(cluster=cluster, actor="cli:a")
+    two = reclaim_plan(cluster=cluster, actor="cli:b")
+    reclaim_execute(run_id=one.pk)
+    run = reclaim_execute(run_id=two.pk)
+    assert run.noop is True
+    assert set(run.items.values_list("outcome", flat=True)) == {Outcome.NOOP}
+    assert "no longer allocated" in run.items.first().message
+
+
+def test_a_pod_that_appears_after_the_plan_keeps_its_address(simcluster):
+    b, ips = build()
+    cluster = synced(simcluster, b)
+    run = reclaim_plan(
+        cluster=cluster,
+        finding_ids=finding_ids(cluster, Finding.Kind.ORPHANED_ALLOCATION),
+        actor="t",
+    )
+    # the pod named by the allocation comes back (a StatefulSet pod, recreated) and shows it
+    pod = b.pod(
+        "default", "gone-1", "node-1", [NET], ips=[ips["orphan"]], allocate=False, reserve=False
+    )
+    simcluster.create("pods", pod)
+    run = reclaim_execute(run_id=run.pk)
+    [item] = run.items.all()
+    assert item.outcome == Outcome.SKIPPED
+    assert item.message.startswith(
+        f"Skipped: pod default/gone-1 holds it (net1 of default/net-a lists {ips['orphan']}"
+    )
+    assert live_allocations(simcluster)[key_of(ips["orphan"])] == "default/gone-1"
+    assert (
+        simcluster.get("overlappingrangeipreservations", "kube-system", ips["orphan"]) is not None
+    )
+
+
+def test_a_pod_whose_network_status_gains_the_address_keeps_it(simcluster):
+    b, ips = build()
+    cluster = synced(simcluster, b)
+    run = reclaim_plan(
+        cluster=cluster, finding_ids=finding_ids(cluster, Finding.Kind.STALE_ALLOCATION), actor="t"
+    )
+    pod = simcluster.get("pods", "default", "web-1")
+    status = json.loads(pod["metadata"]["annotations"][NETWORK_STATUS])
+    status.append({"name": "default/net-a", "interface": "net2", "ips": [ips["stale"]], "dns": {}})
+    simcluster.patch(
+        "pods",
+        "default",
+        "web-1",
+        {"metadata": {"annotations": {NETWORK_STATUS: json.dumps(status)}}},
+    )
+    run = reclaim_execute(run_id=run.pk)
+    [item] = run.items.all()
+    assert item.outcome == Outcome.SKIPPED and "pod default/web-1 holds it (net2" in item.message
+    assert live_allocations(simcluster)[key_of(ips["stale"])] == "default/web-1"
+
+
+def concurrent_writer(monkeypatch, simcluster, ops: list[dict], times: int = 1) -> None:
+    """Make another writer change the IPPool between our GET and our PATCH."""
+    original = KubeWrites.patch_ippool_json
+    calls = {"n": 0}
+
+    def racing(self, namespace, name, patch):
+        if calls["n"] < times:
+            calls["n"] += 1
+            simcluster.json_patch("ippools", namespace, name, ops)
+        return original(self, namespace, name, patch)
+
+    monkeypatch.setattr(KubeWrites, "patch_ippool_json", racing)
+
+
+def test_a_pool_changed_concurrently_is_reread_and_the_result_is_right(simcluster, monkeypatch):
+    b, ips = build()
+    cluster = synced(simcluster, b)
+    run = reclaim_plan(
+        cluster=cluster,
+        finding_ids=finding_ids(cluster, Finding.Kind.ORPHANED_ALLOCATION),
+        actor="t",
+    )
+    other = {"id": "c0ffee", "podref": "default/web-7", "ifname": "net1"}
+    concurrent_writer(
+        monkeypatch, simcluster, [{"op": "add", "path": "/spec/allocations/200", "value": other}]
+    )
+    run = reclaim_execute(run_id=run.pk)
+    [item] = run.items.all()
+    assert item.outcome == Outcome.RECLAIMED and item.attempts == 2
+    live = live_allocations(simcluster)
+    assert key_of(ips["orphan"]) not in live
+    assert live["200"] == "default/web-7"  # the other writer's allocation survived
+
+
+def test_an_address_reallocated_concurrently_is_skipped_and_says_who_holds_it(
+    simcluster, monkeypatch
+):
+    b, ips = build()
+    cluster = synced(simcluster, b)
+    run = reclaim_plan(
+        cluster=cluster,
+        finding_ids=finding_ids(cluster, Finding.Kind.ORPHANED_ALLOCATION),
+        actor="t",
+    )
+    key = key_of(ips["orphan"])
+    concurrent_writer(
+        monkeypatch,
+        simcluster,
+        [{"op": "replace", "path": f"/spec/allocations/{key}/podref", "value": "default/web-1"}],
+    )
+    run = reclaim_execute(run_id=run.pk)
+    [item] = run.items.all()
+    assert item.outcome == Outcome.SKIPPED
+    assert item.message == (
+        f"IPPool kube-system/10.1.0.0-24 changed while reclaiming {ips['orphan']}; re-checked and "
+        "skipped: default/web-1 now holds it (it was default/gone-1's when planned)."
+    )
+    assert live_allocations(simcluster)[key] == "default/web-1"
+    # the reservation names the old pod still, but its allocation was not freed: leave it
+    assert (
+        simcluster.get("overlappingrangeipreservations", "kube-system", ips["orphan"]) is not None
+    )
+
+
+def test_retries_are_bounded(simcluster, monkeypatch, settings):
+    settings.IPPAM_RECLAIM_MAX_ATTEMPTS = 2
+    b, ips = build()
+    cluster = synced(simcluster, b)
+    run = reclaim_plan(
+        cluster=cluster,
+        finding_ids=finding_ids(cluster, Finding.Kind.ORPHANED_ALLOCATION),
+        actor="t",
+    )
+    simcluster.fault(r"/ippools/10\.1\.0\.0-24$", status=409, count=5, method="PATCH")
+    run = reclaim_execute(run_id=run.pk)
+    [item] = run.items.all()
+    assert item.outcome == Outcome.FAILED and item.attempts == 2
+    assert "kept changing" in item.message and "run the reclaim again" in item.message
+    assert key_of(ips["orphan"]) in live_allocations(simcluster)
+
+
+def test_suspects_need_the_override(simcluster):
+    b, _ = build()
+    b.pod("default", "starting", "node-1", [NET], "Pending")
+    cluster = synced(simcluster, b)
+    [suspect] = Finding.objects.filter(cluster=cluster, state=Finding.State.SUSPECT)
+    run = reclaim_plan(cluster=cluster, finding_ids=[suspect.pk], actor="t")
+    [item] = run.items.all()
+    assert item.outcome == Outcome.SKIPPED and "--include-suspect" in item.message
+
+
+def test_cli_dry_run_then_yes(simcluster, capsys):
+    b, ips = build()
+    synced(simcluster, b)
+    call_command("reclaim", "--dry-run")
+    out = capsys.readouterr().out
+    assert "would reclaim" in out and "dry run: 2 item(s) would be reclaimed" in out
+    assert len(live_allocations(simcluster)) == 5
+    call_command("reclaim", "--yes", "--pool", "kube-system/10.1.0.0-24")
+    out = capsys.readouterr().out
+    assert f"freed {ips['orphan']}" in out and "reclaimed 2" in out
+    call_command("leaks", "--json")
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_reclamation_never_frees_an_address_a_live_pod_lists(simcluster):
+    """Property over seeded random cluster states, with races between plan and execute."""
+    outcomes: Counter[str] = Counter()
+    for seed in range(4):
+        rng = random.Random(seed)
+        simcluster.reset()
+        Cluster.objects.all().delete()
+        b = ClusterBuilder(seed)
+        for ns in ("default", "kube-system"):
+            b.namespace(ns)
+        b.node("node-1")
+        b.node("node-2", ready=rng.random() < 0.7)
+        b.whereabouts_nad(*NET, "10.1.0.0/24", master="eth1")
+        pool = b.pools[b.wb_nads[NET].pool_key]
+        alive = []
+        for i in range(rng.randint(3, 8)):
+            phase = rng.choice(["Running", "Running", "Running", "Pending"])
+            alive.append(b.pod("default", f"p{i}", rng.choice(["node-1", "node-2"]), [NET], phase))
+        leaks = []
+        for j in range(rng.randint(2, 6)):
+            ip = pool.next_free()
+            holder = rng.choice([f"default/gone-{j}", f"default/p{rng.randrange(len(alive))}"])
+            b.allocation(pool.name, ip, holder, "net9")
+            if rng.random() < 0.5:
+                b.reservation(ip, holder, ifname="net9")
+            leaks.append((ip, holder))
+        cluster = synced(simcluster, b)
+        run = reclaim_plan(cluster=cluster, include_suspect=True, actor="property")
+        # races: pods come back, or start listing the leaked address
+        for ip, holder in leaks:
+            if rng.random() < 0.4:
+                ns, name = holder.split("/")
+                current = simcluster.get("pods", ns, name)
+                if current is None:
+                    simcluster.create(
+                        "pods",
+                        b.pod(ns, name, "node-1", [NET], ips=[ip], allocate=False, reserve=False),
+                    )
+                else:
+                    status = json.loads(
+                        current["metadata"]["annotations"].get(NETWORK_STATUS, "[]")
+                    )
+                    status.append({"name": "default/net-a", "interface": "net9", "ips": [ip]})
+                    simcluster.patch(
+                        "pods",
+                        ns,
+                        name,
+                        {"metadata": {"annotations": {NETWORK_STATUS: json.dumps(status)}}},
+                    )
+        before = live_allocations(simcluster)
+        run = reclaim_execute(run_id=run.pk)
+        outcomes.update(run.items.values_list("outcome", flat=True))
+        after = live_allocations(simcluster)
+        for pod in simcluster.list("pods"):
+            md = pod["metadata"]
+            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            podref = f"{md['namespace']}/{md['name']}"
+            for entry in json.loads((md.get("annotations") or {}).get(NETWORK_STATUS, "[]")):
+                for ip in entry.get("ips", []):
+                    if IPAddress(ip) not in IPNetwork("10.1.0.0/24"):
+                        continue
+                    key = str(int(IPAddress(ip)) - int(IPAddress("10.1.0.0")))
+                    if before.get(key) == podref:
+                        assert after.get(key) == podref, (seed, podref, ip)
+    # the generated states exercised both sides: addresses freed, and addresses kept
+    assert outcomes[Outcome.RECLAIMED] > 0 and outcomes[Outcome.SKIPPED] > 0, outcomes
