@@ -1,0 +1,165 @@
+"""Selectors: the reads behind the dashboard."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from netaddr import IPAddress
+
+from ippam import selectors
+from ippam.models import Cluster
+from tests.factories import (
+    make_allocation,
+    make_cluster,
+    make_demo,
+    make_finding,
+    make_nad,
+    make_nad_range,
+    make_pool,
+)
+
+
+@pytest.mark.parametrize(
+    "message, words",
+    [
+        (
+            "error at storage engine: Could not allocate IP in range: ip: 10.0.0.1 / - 10.0.0.254",
+            "The pool is full",
+        ),
+        (
+            'failed to find plugin "sriov" in path [/opt/cni/bin]',
+            'The CNI plugin binary "sriov" is not installed',
+        ),
+        ('failed to lookup master "ens3f1": Link not found', 'The master interface "ens3f1"'),
+        ("error getting IP from IPAM: context deadline exceeded", "timed out"),
+        ("invalid character '#' looking for beginning of object key string", "not valid JSON"),
+        ("some: nested: thing went sideways", "thing went sideways"),
+        ("", "no message"),
+    ],
+)
+def test_explain_cni_error(message, words):
+    assert words in selectors.explain_cni_error(message)
+
+
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("10.0.0.1", True),
+        ("fd00::1", True),
+        ("10.0.0.0/24", False),
+        ("x", False),
+        ("", False),
+        ("1.2.3.4.5", False),
+    ],
+)
+def test_parse_ip(text, ok):
+    assert (selectors.parse_ip(text) is not None) is ok
+
+
+def test_parse_cidr_and_mac():
+    assert str(selectors.parse_cidr("10.0.0.7/24")) == "10.0.0.0/24"
+    assert selectors.parse_cidr("10.0.0.0/40") is None
+    assert selectors.parse_mac("0A-58-0A-00-00-01") == "0a:58:0a:00:00:01"
+    assert selectors.parse_mac("0a:58:0a:00:00") is None
+
+
+@pytest.mark.django_db
+def test_cluster_health_levels(settings):
+    settings.IPPAM_STALE_AFTER_SECONDS = 60
+    now = timezone.now()
+    assert selectors.cluster_health(make_cluster("a")).level == "ok"
+    assert selectors.cluster_health(make_cluster("b", synced=False)).level == "never"
+    old = make_cluster("c", last_good_sync=now - timedelta(minutes=5))
+    assert selectors.cluster_health(old).level == "stale"
+    failed = make_cluster(
+        "d", sync_state=Cluster.SyncState.FAILED, sync_error="403 Forbidden\nmore"
+    )
+    health = selectors.cluster_health(failed)
+    assert health.level == "error" and health.message == "sync failed: 403 Forbidden"
+
+
+@pytest.mark.django_db
+def test_pool_address_plan_unions_nad_ranges():
+    c = make_cluster("c")
+    nad1 = make_nad(c, "a", range="10.0.0.0/24", range_end="10.0.0.99", gateway="10.0.0.1")
+    nad2 = make_nad(c, "b", range=None)
+    make_nad_range(nad2, "10.0.0.0/24", range_start="10.0.0.200", exclude=["10.0.0.250/31"])
+    pool = make_pool(c, "10.0.0.0/24", nads=[nad1, nad2])
+    plan = selectors.pool_address_plan(pool)
+    assert plan.usable.size == 99 + (254 - 200 + 1 - 2)
+    assert IPAddress("10.0.0.150") in plan.excluded
+    assert IPAddress("10.0.0.50") not in plan.excluded
+    assert plan.gateways == {IPAddress("10.0.0.1")}
+
+
+@pytest.mark.django_db
+def test_pool_without_nads_uses_the_whole_subnet():
+    c = make_cluster("c")
+    plan = selectors.pool_address_plan(make_pool(c, "10.0.0.0/30"))
+    assert plan.usable.size == 2
+
+
+@pytest.mark.django_db
+def test_allocation_map_counts():
+    demo = make_demo()
+    amap = selectors.pool_allocation_map(demo["pools"][0])
+    assert amap.counts == {
+        "network": 1,
+        "broadcast": 1,
+        "gateway": 1,
+        "excluded": 8 + 4,
+        "allocated": 6,
+        "leaked": 1,
+        "suspect": 1,
+        "free": 256 - 2 - 1 - 12 - 8,
+    }
+
+
+@pytest.mark.django_db
+def test_heat_map_blocks_count_allocations_and_leaks():
+    c = make_cluster("c")
+    pool = make_pool(c, "10.8.0.0/20")
+    for ip in ("10.8.0.1", "10.8.0.2", "10.8.15.3"):
+        make_allocation(pool, ip)
+    make_finding(c, allocation=make_allocation(pool, "10.8.15.4"))
+    amap = selectors.pool_allocation_map(pool)
+    assert len(amap.blocks) == 16
+    assert (amap.blocks[0].allocated, amap.blocks[15].allocated, amap.blocks[15].leaked) == (
+        2,
+        2,
+        1,
+    )
+    assert amap.blocks[0].usable == 255 and amap.blocks[15].usable == 255
+    zoom = selectors.pool_allocation_map(pool, block="10.8.15.0/24")
+    assert zoom.zoomed and zoom.cells is not None and zoom.parent is None
+
+
+@pytest.mark.django_db
+def test_pool_list_with_usage_annotations():
+    demo = make_demo()
+    pools, sort = selectors.pool_list_with_usage(sort="-leaks")
+    first = list(pools)[0]
+    assert sort == "-leaks" and first.pk == demo["pools"][0].pk and first.leak_count == 2
+    assert [r.nad.name for r in first.nad_ranges.all()] == ["macvlan-a"]
+    _, sort = selectors.pool_list_with_usage(sort="drop table")
+    assert sort == "-utilization"
+
+
+@pytest.mark.django_db
+def test_search_kinds():
+    make_demo()
+    assert selectors.search("10.10.0.12").kind == "ip"
+    assert selectors.search("10.10.0.0/24").kind == "cidr"
+    assert selectors.search("0a:58:0a:0a:00:0a").kind == "mac"
+    assert selectors.search("web").kind == "text"
+    assert selectors.search("  ").kind == "empty"
+
+
+@pytest.mark.django_db
+def test_search_scoped_to_cluster():
+    demo = make_demo()
+    other = make_cluster("other")
+    assert selectors.search("10.10.0.12", cluster=other).empty
+    assert not selectors.search("10.10.0.12", cluster=demo["cluster"]).empty
