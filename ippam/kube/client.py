@@ -19,7 +19,7 @@ class ClusterConnection(Protocol):
     in_cluster: bool
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: Python sets __traceback__ on exceptions as they propagate
 class KubeError(Exception):
     """An API failure in words a person can act on. `status` is the HTTP code (0: no answer)."""
 
