@@ -161,7 +161,7 @@ class NADForm(forms.Form):
     ipvlan_master = forms.CharField(
         label="Master interface",
         required=False,
-        max_length=15,
+        max_length=64,
         help_text="The node interface, e.g. eth1.",
     )
     ipvlan_mode = forms.ChoiceField(
@@ -170,14 +170,14 @@ class NADForm(forms.Form):
     macvlan_master = forms.CharField(
         label="Master interface",
         required=False,
-        max_length=15,
+        max_length=64,
         help_text="The node interface, e.g. eth1.",
     )
     macvlan_mode = forms.ChoiceField(
         label="Mode", choices=[(m, m) for m in nb.MACVLAN_MODES], initial="bridge", required=False
     )
     bridge_name = forms.CharField(
-        label="Bridge name", required=False, max_length=15, initial="cni0"
+        label="Bridge name", required=False, max_length=64, initial="cni0"
     )
     bridge_is_gateway = forms.BooleanField(
         label="isGateway (give the bridge the gateway address)", required=False
@@ -189,7 +189,7 @@ class NADForm(forms.Form):
     hostdevice_device = forms.CharField(
         label="Device",
         required=False,
-        max_length=15,
+        max_length=64,
         help_text="A node interface name, e.g. ens2f0.",
     )
     hostdevice_pci = forms.CharField(
@@ -390,6 +390,8 @@ class NADForm(forms.Form):
         if self.errors or interface is None:
             return data
         self._check_name_taken(data)
+        if self.errors:
+            return data
         spec = nb.NADSpec(
             name=data["name"],
             namespace=data["namespace"],
@@ -400,9 +402,8 @@ class NADForm(forms.Form):
             meta_plugins=tuple(data.get("meta_plugins") or ()),
             node_selector=data.get("node_selector", ""),
         )
-        if not self.errors:
-            self.spec = spec
-            self.manifest = nb.build_manifest(spec)
+        self.spec = spec
+        self.manifest = nb.build_manifest(spec)
         return data
 
     def _interface(self, cni: str, data: dict[str, Any]) -> nb.Interface | None:

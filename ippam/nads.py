@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from netaddr import IPAddress, IPNetwork
 
+from ippam.audit import audit_record
 from ippam.kube.client import KubeError
 from ippam.kube.nads import create_nad
 from ippam.models import AuditEntry, Cluster, IPPool, NADRange, NetworkAttachmentDefinition
@@ -31,32 +31,9 @@ class NADCreateError(Exception):
         return self.status == 409
 
 
-def _actor_name(actor: AbstractBaseUser | AnonymousUser | None) -> str:
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        return "anonymous"
-    return actor.get_username()
-
-
 def _audit(*, actor, cluster: Cluster, target: str, after: Any, outcome: str, message: str) -> None:
-    try:
-        from ippam.audit import audit_record
-    except ImportError:
-        audit_record = None
-    if audit_record is not None:
-        audit_record(
-            actor=actor,
-            action=AuditEntry.Action.NAD_CREATE,
-            cluster=cluster,
-            target=target,
-            before=None,
-            after=after,
-            outcome=outcome,
-            message=message,
-        )
-        return
-    AuditEntry.objects.create(
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-        actor_name=_actor_name(actor),
+    audit_record(
+        actor=actor,
         action=AuditEntry.Action.NAD_CREATE,
         cluster=cluster,
         target=target,
@@ -101,73 +78,16 @@ def nad_create(*, cluster: Cluster, manifest: dict[str, Any], actor) -> NetworkA
 
 
 def _nad_sync_one(cluster: Cluster, obj: dict[str, Any]) -> NetworkAttachmentDefinition:
-    """Upsert the one NAD the API just returned, so its page exists before the next sync."""
-    try:
-        from ippam import sync
-    except ImportError:
-        sync = None
-    upsert = getattr(sync, "nad_upsert", None)
-    if upsert is not None:
-        return upsert(cluster=cluster, obj=obj)
-    return _nad_upsert_fallback(cluster, obj)
+    """Upsert the one NAD the API just returned, as a watch event would, so that its page
+    exists now rather than after the next sync (the watch applies the same event again,
+    harmlessly)."""
+    from ippam.sync import objects_apply
 
-
-def _nad_upsert_fallback(cluster: Cluster, obj: dict[str, Any]) -> NetworkAttachmentDefinition:
-    from ippam.cniconfig import parse_cni_config
-    from ippam.whereabouts import parse_whereabouts_ipam
-
+    objects_apply(cluster_id=cluster.pk, kind="nads", events=[("ADDED", obj)])
     meta = obj.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    raw = (obj.get("spec") or {}).get("config") or ""
-    parsed = parse_cni_config(raw)
-    problems = list(parsed.problems)
-    wb = None
-    if parsed.is_whereabouts and parsed.ipam is not None:
-        wb = parse_whereabouts_ipam(parsed.ipam)
-        problems.extend(wb.problems)
-    nad, _ = NetworkAttachmentDefinition.objects.update_or_create(
-        cluster=cluster,
-        namespace=meta.get("namespace", "default"),
-        name=meta.get("name", ""),
-        defaults={
-            "uid": meta.get("uid", ""),
-            "resource_version": meta.get("resourceVersion", ""),
-            "annotations": annotations,
-            "config_raw": raw,
-            "config": parsed.config,
-            "config_on_node": parsed.on_node,
-            "is_conflist": parsed.is_conflist,
-            "cni_version": parsed.cni_version,
-            "cni_type": parsed.cni_type,
-            "ipam_type": parsed.ipam_type,
-            "master": parsed.master,
-            "mode": parsed.mode,
-            "resource_name": annotations.get("k8s.v1.cni.cncf.io/resourceName", ""),
-            "node_selector": annotations.get("k8s.v1.cni.cncf.io/nodeSelector", ""),
-            "problems": problems,
-            "sync_generation": cluster.sync_generation,
-        },
+    return NetworkAttachmentDefinition.objects.get(
+        cluster=cluster, namespace=meta.get("namespace", "default"), name=meta.get("name", "")
     )
-    nad.ranges.all().delete()
-    if wb is not None:
-        for position, r in enumerate(wb.ranges):
-            NADRange.objects.create(
-                nad=nad,
-                cluster=cluster,
-                position=position,
-                range=r.cidr,
-                range_start=r.range_start,
-                range_end=r.range_end,
-                first_ip=IPAddress(r.network.first, r.network.version),
-                last_ip=IPAddress(r.network.last, r.network.version),
-                exclude=[str(e) for e in r.exclude],
-                gateway=wb.gateway,
-                network_name=wb.network_name,
-                enable_overlapping_ranges=wb.enable_overlapping_ranges,
-                usable=r.usable_count(),
-                pool_name=pool_name(r.cidr, wb.network_name),
-            )
-    return nad
 
 
 # --- reads for the form -------------------------------------------------------------------
