@@ -105,6 +105,15 @@ def _scoped(qs: QuerySet, cluster: Cluster | None, field_name: str = "cluster") 
 # --- parsing user input -------------------------------------------------------------------
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+MAX_QUERY_LENGTH = 200
+
+
+def clean_query(text: str | None) -> str:
+    """A user's search text, safe for every backend: PostgreSQL rejects NUL bytes in text."""
+    return _CONTROL_RE.sub("", text or "").strip()[:MAX_QUERY_LENGTH]
+
+
 def parse_ip(text: str) -> IPAddress | None:
     text = (text or "").strip()
     if not text or "/" in text:
@@ -244,7 +253,7 @@ def pool_list_with_usage(
 ) -> tuple[QuerySet[IPPool], str]:
     """Pools with their leak count and the NADs feeding them; returns (queryset, sort used)."""
     qs = _scoped(IPPool.objects.all(), cluster)
-    q = (q or "").strip()
+    q = clean_query(q)
     if q:
         ip = parse_ip(q)
         net = parse_cidr(q)
@@ -499,7 +508,7 @@ class AllocationRow:
 
 def pool_allocations(*, pool: IPPool, q: str = "") -> QuerySet[Allocation]:
     qs = Allocation.objects.filter(pool=pool)
-    q = (q or "").strip()
+    q = clean_query(q)
     if q:
         ip = parse_ip(q)
         net = parse_cidr(q)
@@ -739,7 +748,7 @@ def nad_list(
     *, cluster: Cluster | None = None, q: str = "", sort: str | None = None
 ) -> tuple[QuerySet[NetworkAttachmentDefinition], str]:
     qs = _scoped(NetworkAttachmentDefinition.objects.all(), cluster)
-    q = (q or "").strip()
+    q = clean_query(q)
     if q:
         ip = parse_ip(q)
         if ip is not None:
@@ -842,7 +851,7 @@ def node_list(
     *, cluster: Cluster | None = None, q: str = "", sort: str | None = None
 ) -> tuple[QuerySet[Node], str]:
     qs = _scoped(Node.objects.all(), cluster)
-    q = (q or "").strip()
+    q = clean_query(q)
     if q:
         qs = qs.filter(name__icontains=q)
     pods = (
@@ -915,7 +924,7 @@ def finding_list(
         qs = qs.filter(kind=kind)
     if state in Finding.State.values:
         qs = qs.filter(state=state)
-    q = (q or "").strip()
+    q = clean_query(q)
     if q:
         ip = parse_ip(q)
         qs = (
@@ -1036,7 +1045,7 @@ SEARCH_LIMIT = 50
 
 def search(q: str, *, cluster: Cluster | None = None) -> SearchResults:
     """One box: an IP, a CIDR, a MAC, or a name (pod, NAD, pool, node)."""
-    q = (q or "").strip()[:200]
+    q = clean_query(q)
     if not q:
         return SearchResults(q=q, kind="empty")
     ip = parse_ip(q)
