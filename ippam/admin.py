@@ -188,6 +188,20 @@ class ReclaimRunAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(models.ReclaimItem)
+class ReclaimItemAdmin(admin.ModelAdmin):
+    list_display = ("run", "pool_name", "ip", "podref", "outcome", "attempts")
+    list_filter = ("outcome", "kind")
+    list_select_related = ("run",)
+    search_fields = ("podref", "pool_name", "message")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(models.AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ("at", "actor_name", "action", "cluster", "target", "outcome")
