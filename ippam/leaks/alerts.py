@@ -170,9 +170,7 @@ def alert_acknowledge(*, alert: Alert, user: Any, note: str = "") -> Alert:
             f"{user.get_username()} may not acknowledge alerts; ask an admin for the operator role"
         )
     with transaction.atomic():
-        locked = (
-            Alert.objects.select_for_update().select_related("acknowledged_by").get(pk=alert.pk)
-        )
+        locked = Alert.objects.select_for_update().get(pk=alert.pk)
         if locked.state == Alert.State.RESOLVED:
             raise AlertError(
                 f"alert {locked.identity} was resolved at {locked.resolved_at:%Y-%m-%d %H:%M:%S}; "
