@@ -153,6 +153,15 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     return render(request, ALERTS_TEMPLATE, context)
 
 
+def _ack_errors(request: HttpRequest, errors: list[str]) -> HttpResponse:
+    # 200, not 4xx: htmx does not swap error responses by default, and the words must show.
+    if request.htmx:
+        return render(request, f"{ALERTS_TEMPLATE}#ack-result", {"errors": errors})
+    for e in errors:
+        messages.error(request, e)
+    return redirect(request.POST.get("next") or "alert_list")
+
+
 @require_POST
 @permission_required("ippam.acknowledge_alert", raise_exception=True)
 def alert_acknowledge_view(request: HttpRequest) -> HttpResponse:
@@ -160,19 +169,21 @@ def alert_acknowledge_view(request: HttpRequest) -> HttpResponse:
     form = AcknowledgeForm(request.POST)
     if not form.is_valid():
         errors = [e for field_errors in form.errors.values() for e in field_errors]
-        if request.htmx:
-            return render(request, f"{ALERTS_TEMPLATE}#ack-result", {"errors": errors}, status=422)
-        for e in errors:
-            messages.error(request, e)
-        return redirect(request.POST.get("next") or "alert_list")
-    from ippam.leaks import alert_acknowledge
+        return _ack_errors(request, errors)
+    from ippam.leaks import AlertError, alert_acknowledge
 
     changed = []
-    with transaction.atomic():
-        for alert in form.cleaned_data["alert"]:
-            changed.append(
-                alert_acknowledge(alert=alert, user=request.user, note=form.cleaned_data["note"])
-            )
+    try:
+        with transaction.atomic():
+            for alert in form.cleaned_data["alert"]:
+                changed.append(
+                    alert_acknowledge(
+                        alert=alert, user=request.user, note=form.cleaned_data["note"]
+                    )
+                )
+    except AlertError as exc:
+        # All or nothing: one alert resolved meanwhile leaves the others as they were.
+        return _ack_errors(request, [f"Nothing was acknowledged: {exc}. Reload the list."])
     ids = [a.pk if isinstance(a, Alert) else None for a in changed]
     alerts = list(
         Alert.objects.select_related("cluster", "acknowledged_by", "finding", "pool").filter(
@@ -206,26 +217,34 @@ def reclaim_plan_view(request: HttpRequest) -> HttpResponse:
     """A dry run: what would be reclaimed, and why, shown in a dialog before anything is written."""
     form = ReclaimPlanForm(request.POST)
     if not form.is_valid():
-        return render(
-            request,
-            f"{RECLAIM_TEMPLATE}#plan-dialog",
-            {"plan_errors": form.non_field_errors() or form.errors},
-            status=422 if request.htmx else 200,
-        )
-    from ippam.leaks import reclaim_plan
+        errors = list(form.non_field_errors()) or [
+            f"{name}: {e}" for name, errs in form.errors.items() for e in errs
+        ]
+        return _plan_errors(request, errors)
+    from ippam.leaks import ReclaimError, reclaim_plan
 
     data = form.cleaned_data
-    run = reclaim_plan(
-        cluster=data["cluster"],
-        finding_ids=data["finding_ids"],
-        pool=data["pool_obj"],
-        include_suspect=data["include_suspect"],
-        actor=request.user,
-    )
+    try:
+        run = reclaim_plan(
+            cluster=data["cluster"],
+            finding_ids=data["finding_ids"],
+            pool=data["pool_obj"],
+            include_suspect=data["include_suspect"],
+            actor=request.user,
+        )
+    except ReclaimError as exc:
+        return _plan_errors(request, [str(exc)])
     context = {"run": run, "items": list(run.items.all())}
     if request.htmx:
         return render(request, f"{RECLAIM_TEMPLATE}#plan-dialog", context)
     return render(request, RECLAIM_TEMPLATE, {**context, "show_plan": True})
+
+
+def _plan_errors(request: HttpRequest, errors: list[str]) -> HttpResponse:
+    # 200 so htmx swaps the dialog in: the person must read why nothing was planned.
+    if request.htmx:
+        return render(request, f"{RECLAIM_TEMPLATE}#plan-dialog", {"plan_errors": errors})
+    return render(request, RECLAIM_TEMPLATE, {"plan_errors": errors})
 
 
 def _enqueue_reclaim(run_id: int) -> str:

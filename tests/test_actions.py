@@ -360,7 +360,7 @@ def test_acknowledge_without_javascript_redirects_back(operator_client, alerts):
 
 def test_acknowledge_nothing_selected_says_so(operator_client, alerts):
     response = operator_client.post("/alerts/acknowledge/", {"note": "x"}, **HTMX)
-    assert response.status_code == 422
+    assert response.status_code == 200  # htmx swaps only 2xx answers
     assert b"Select at least one open alert to acknowledge." in response.content
 
 
@@ -369,7 +369,7 @@ def test_acknowledge_a_resolved_alert_says_it_is_not_open(operator_client, alert
         state=Alert.State.RESOLVED, resolved_at="2026-01-01T00:00:00Z"
     )
     response = operator_client.post("/alerts/acknowledge/", {"alert": [alerts[0].pk]}, **HTMX)
-    assert response.status_code == 422
+    assert response.status_code == 200
     assert f"Alert {alerts[0].pk} is not open any more".encode() in response.content
 
 
@@ -432,9 +432,36 @@ def test_plan_from_a_pool_and_from_selected_alerts(admin_client_role, leak):
 
 def test_plan_without_a_choice_says_what_to_choose(admin_client_role, leak):
     response = admin_client_role.post("/reclaim/plan/", {}, **HTMX)
-    assert response.status_code == 422
+    assert response.status_code == 200
+    assert b'<dialog id="reclaim-dialog"' in response.content
     assert b"Choose findings, alerts with findings, or a pool" in response.content
     assert not ReclaimRun.objects.exists()
+
+
+def test_plan_for_findings_gone_meanwhile_says_so(admin_client_role, leak):
+    response = admin_client_role.post("/reclaim/plan/", {"finding": [leak.pk + 1000]}, **HTMX)
+    assert b"None of the chosen findings exists any more" in response.content
+    assert not ReclaimRun.objects.exists()
+
+
+def test_acknowledge_is_all_or_nothing_when_one_alert_resolves_meanwhile(
+    operator_client, alerts, monkeypatch
+):
+    from ippam import leaks
+
+    real = leaks.alert_acknowledge
+
+    def racing(*, alert, user, note=""):
+        if alert.pk == alerts[1].pk:
+            raise leaks.AlertError(f"alert {alert.identity} was resolved")
+        return real(alert=alert, user=user, note=note)
+
+    monkeypatch.setattr(leaks, "alert_acknowledge", racing)
+    response = operator_client.post(
+        "/alerts/acknowledge/", {"alert": [alerts[0].pk, alerts[1].pk]}, **HTMX
+    )
+    assert response.status_code == 200 and b"Nothing was acknowledged" in response.content
+    assert Alert.objects.filter(state=Alert.State.OPEN).count() == 3
 
 
 def test_plan_without_javascript_is_a_page(admin_client_role, leak):
