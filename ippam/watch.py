@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import close_old_connections, connection
+from django.db import IntegrityError, OperationalError, close_old_connections, connection
 
 from ippam.kube.client import KubeError, api_client_for
 from ippam.kube.resources import RESOURCES, Resource, WatchExpired, objects_list, objects_watch
@@ -40,6 +40,7 @@ WATCH_TIMEOUT_SECONDS = 60  # the server ends each watch after this; we resume a
 CLUSTER_POLL_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 30.0
 ABSENT_RETRY_SECONDS = 60.0
+APPLY_ATTEMPTS = 5
 
 
 @dataclass
@@ -242,8 +243,6 @@ class Watcher:
             connection.close()
 
     def _apply(self, batches: list[Batch]) -> None:
-        from ippam.sync.apply import kind_replace, objects_apply
-
         close_old_connections()
         # Per (cluster, kind), consecutive events become one transaction; a re-list stays
         # in its place in the order. Different kinds are independent of each other.
@@ -268,6 +267,12 @@ class Watcher:
         for batch in merged:
             if batch.cluster_id not in self.watches:
                 continue
+            self._apply_one(batch)
+
+    def _apply_one(self, batch: Batch) -> None:
+        from ippam.sync.apply import kind_replace, objects_apply
+
+        for attempt in range(APPLY_ATTEMPTS):
             try:
                 if batch.relist is not None:
                     kind_replace(
@@ -284,7 +289,20 @@ class Watcher:
                         resource_version=batch.resource_version,
                     )
                 self.applied += len(batch.events) + len(batch.relist or [])
+                return
+            except (OperationalError, IntegrityError) as exc:
+                # A lock held by a full sync (SQLite: the whole file), or a row the sync
+                # inserted first: wait a little and apply the batch again.
+                logger.info("watcher: %s batch busy (%s); retrying", batch.kind, exc)
+                close_old_connections()
+                time.sleep(0.2 * (attempt + 1))
             except Exception:  # noqa: BLE001 - the next full sync repairs what this misses
                 logger.exception(
                     "watcher: could not apply %d %s events", len(batch.events), batch.kind
                 )
+                return
+        logger.error(
+            "watcher: gave up on %d %s events; the next full sync repairs",
+            len(batch.events),
+            batch.kind,
+        )
