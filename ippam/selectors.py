@@ -406,30 +406,42 @@ def pool_allocation_map(pool: IPPool, *, block: str | None = None) -> Allocation
     return result
 
 
+def _ints_in(addresses: IPSet, region: IPNetwork) -> set[int]:
+    """The addresses of `addresses` inside `region` (at most MAP_MAX_CELLS of them) as ints."""
+    out: set[int] = set()
+    for cidr in (addresses & IPSet([region])).iter_cidrs():
+        out.update(range(cidr.first, cidr.last + 1))
+    return out
+
+
 def _cell_map(
     pool: IPPool, plan: PoolAddressPlan, region: IPNetwork, parent: IPNetwork | None
 ) -> AllocationMap:
     lo, hi = network_key_bounds(region)
     holders = {
-        ip_to_key(ip): (podref, ifname, container_id)
+        int(ip): (podref, ifname, container_id)
         for ip, podref, ifname, container_id in Allocation.objects.filter(
             pool=pool, ip__range=(lo, hi)
         ).values_list("ip", "podref", "ifname", "container_id")
     }
-    findings = _finding_states(pool, lo=lo, hi=hi)
+    findings = {int(key_to_ip(k)): v for k, v in _finding_states(pool, lo=lo, hi=hi).items()}
+    # Set membership of ints: IPSet.__contains__ per address is 100x slower for a /22.
+    usable = _ints_in(plan.usable, region)
+    gateways = {int(g) for g in plan.gateways}
+    network_first, network_last = plan.network.first, plan.network.last
+    has_edges = plan.network.size > 2
     cells: list[MapCell] = []
     counts: dict[str, int] = {}
     version = region.version
     for value in range(region.first, region.last + 1):
         ip = IPAddress(value, version)
-        key = ip_to_key(ip)
-        holder = holders.get(key)
-        if value == plan.network.first and plan.network.size > 2:
+        holder = holders.get(value)
+        if has_edges and value == network_first:
             state, title = "network", f"{ip}: network address"
-        elif value == plan.network.last and plan.network.size > 2:
+        elif has_edges and value == network_last:
             state, title = "broadcast", f"{ip}: broadcast / last address"
-        elif key in findings:
-            f_state, reason = findings[key]
+        elif value in findings:
+            f_state, reason = findings[value]
             state = "leaked" if f_state == Finding.State.LEAKED else "suspect"
             who = f" held by {holder[0]}" if holder and holder[0] else ""
             title = f"{ip}: {state}{who}: {reason}"
@@ -439,9 +451,9 @@ def _cell_map(
             title = f"{ip}: {podref or 'unknown pod'}{' ' + ifname if ifname else ''}"
             if container_id:
                 title += f" (container {container_id[:12]})"
-        elif ip in plan.gateways:
+        elif value in gateways:
             state, title = "gateway", f"{ip}: gateway"
-        elif ip in plan.excluded or ip not in plan.usable:
+        elif value not in usable:
             state, title = "excluded", f"{ip}: excluded (not handed out)"
         else:
             state, title = "free", f"{ip}: free"
@@ -481,10 +493,20 @@ def _heat_map(
         .values_list("block", "state", "c")
     ):
         leak_counts[(blk, state)] = c
+    # Usable addresses per block by interval overlap: an IPSet intersection per block costs
+    # ~0.3 ms, which is most of the page for 256 blocks.
+    spans = [(r.first, r.last) for r in plan.usable.iter_ipranges()]
     blocks: list[HeatBlock] = []
-    for sub in region.subnet(block_prefix_len):
-        key = ip_to_key(IPAddress(sub.first, sub.version))[:digits]
-        usable = (plan.usable & IPSet([sub])).size
+    mapped = 0xFFFF00000000 if region.version == 4 else 0  # as ippam.fields.ip_to_key
+    step = 1 << block_bits
+    for first in range(region.first, region.last + 1, step):
+        sub = IPNetwork((first, block_prefix_len), version=region.version)
+        key = f"{first | mapped:032x}"[:digits]
+        usable = sum(
+            min(last, sub.last) - max(first, sub.first) + 1
+            for first, last in spans
+            if first <= sub.last and last >= sub.first
+        )
         blocks.append(
             HeatBlock(
                 network=sub,

@@ -192,9 +192,10 @@ def test_large_pool_gets_a_heat_map_that_drills_down(viewer_client, django_asser
     with django_assert_max_num_queries(16):
         html = viewer_client.get(f"/pools/{pool.pk}/").content.decode()
     assert 'class="heat-map"' in html and 'class="alloc-map' not in html
-    blocks = re.findall(r'<a class="block ([^"]+)" href="\?block=([^"]+)"', html)
+    blocks = re.findall(r'<a class="block ([^"]+)" href="([^"]+)"[^>]*data-block="([^"]+)"', html)
     assert len(blocks) == 256
-    by_block = dict((b, cls) for cls, b in blocks)
+    by_block = {b: cls for cls, _, b in blocks}
+    assert blocks[3][1] == f"/pools/{pool.pk}/?block=10.64.3.0%2F24"
     assert "has-leaks" in by_block["10.64.3.0/24"]
     assert by_block["10.64.0.0/24"].startswith("heat-1")
     assert by_block["10.64.9.0/24"].startswith("heat-0")
