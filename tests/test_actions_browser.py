@@ -1,0 +1,140 @@
+"""Headless Chromium through the acting pages: the htmx wiring (fieldset swap, live preview,
+inline acknowledgement, reclaim dialog and progress) works in a real browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import pytest
+
+from ippam.models import Alert, Cluster, NetworkAttachmentDefinition
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.urls("tests.test_actions_urlconf"),
+]
+
+CHROMIUM = (
+    os.environ.get("IPPAM_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+)
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def page(live_server, make_user, monkeypatch):
+    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls
+    # are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(make_user("admin1", "admin"))
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    with sync_api.sync_playwright() as p:
+        try:
+            browser = (
+                p.chromium.launch(executable_path=CHROMIUM) if CHROMIUM else p.chromium.launch()
+            )
+        except Exception as exc:  # no browser installed here
+            pytest.skip(f"no Chromium for Playwright: {exc}")
+        context = browser.new_context(base_url=live_server.url)
+        context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}]
+        )
+        pg = context.new_page()
+        pg.set_default_timeout(10_000)
+        yield pg
+        browser.close()
+
+
+def test_create_a_nad_with_live_preview(page, simcluster):
+    from playwright.sync_api import expect
+
+    simcluster.load("empty")
+    cluster = Cluster.objects.create(name="sim", kubeconfig=simcluster.kubeconfig, simulated=True)
+    page.goto("/nads/new/")
+    page.select_option("#id_cluster", str(cluster.pk))
+    page.fill("#id_name", "blue-net")
+    page.select_option("#id_cni_type", "ipvlan")
+    expect(page.locator("#cni-fields fieldset")).to_have_count(1)
+    expect(page.locator('#cni-fields fieldset[data-cni="ipvlan"]')).to_be_visible()
+    page.fill("#id_ipvlan_master", "eth1")
+    page.fill("#id_wb_range", "10.90.0.0/24")
+    page.fill("#id_wb_gateway", "10.90.0.1")
+    expect(page.locator("#nad-preview-yaml")).to_contain_text("name: blue-net")
+    expect(page.locator("#nad-preview-yaml")).to_contain_text('"master": "eth1"')
+    expect(page.locator("#msg-wb_gateway")).to_contain_text("inside the allocatable range")
+    expect(page.locator("#nad-preview-kubectl")).to_contain_text("kubectl apply -f - <<'EOF'")
+    page.fill("#id_name", "Blue Net")
+    expect(page.locator("#msg-name")).to_contain_text("is not a valid name")
+    page.fill("#id_name", "blue-net")
+    expect(page.locator("#msg-name")).to_be_empty()
+    page.click("#nad-submit")
+    page.wait_for_url("**/nads/*/")
+    nad = NetworkAttachmentDefinition.objects.get(name="blue-net")
+    assert page.url.endswith(f"/nads/{nad.pk}/")
+    assert simcluster.get("network-attachment-definitions", "default", "blue-net") is not None
+
+
+def test_acknowledge_inline(page):
+    from playwright.sync_api import expect
+
+    from tests.factories import make_alert, make_cluster
+
+    cluster = make_cluster("prod")
+    a1, a2 = make_alert(cluster, message="first"), make_alert(cluster, message="second")
+    page.goto("/alerts/")
+    page.check(f'#alert-{a1.pk} input[name="alert"]')
+    page.check(f'#alert-{a2.pk} input[name="alert"]')
+    page.fill("#ack-note", "OPS-7")
+    page.click("#ack-submit")
+    expect(page.locator("#ack-result")).to_contain_text("Acknowledged 2 alerts.")
+    expect(page.locator(f"#alert-{a1.pk}")).to_have_attribute("data-state", "acknowledged")
+    expect(page.locator(f"#alert-{a2.pk}")).to_contain_text("OPS-7")
+    assert Alert.objects.filter(state=Alert.State.ACKNOWLEDGED).count() == 2
+
+
+def test_reclaim_from_dry_run_to_done(page, simcluster, settings, monkeypatch):
+    from playwright.sync_api import expect
+
+    from ippam.leaks import leaks_detect, tasks
+    from ippam.models import Finding
+    from ippam.sync import cluster_sync_full
+
+    settings.IPPAM_LEAK_GRACE_SECONDS = 0
+    simcluster.load("demo", seed=1)
+    cluster = Cluster.objects.create(name="sim", kubeconfig=simcluster.kubeconfig, simulated=True)
+    cluster_sync_full(cluster=cluster)
+    leaks_detect(cluster=cluster)
+    finding = Finding.objects.filter(
+        cluster=cluster, kind=Finding.Kind.ORPHANED_ALLOCATION, state=Finding.State.LEAKED
+    ).first()
+    alert = Alert.objects.get(finding=finding)
+    # A worker in a thread stands in for Celery: the page polls until the run is done.
+    monkeypatch.setattr(
+        tasks.reclaim_run,
+        "apply_async",
+        lambda args, **kw: threading.Thread(target=tasks.reclaim_run, args=args).start(),
+    )
+    page.goto(f"/alerts/?cluster={cluster.pk}")
+    page.check(f'#alert-{alert.pk} input[name="alert"]')
+    page.click("#reclaim-selected")
+    dialog = page.locator("#reclaim-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#reclaim-plan-items")).to_contain_text(str(finding.ip))
+    page.click("#reclaim-execute")
+    expect(page.locator("#reclaim-progress")).to_have_attribute(
+        "data-state", "done", timeout=15_000
+    )
+    expect(page.locator("#reclaim-items tbody tr").first).to_have_attribute(
+        "data-outcome", "reclaimed"
+    )
