@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from dashboard import views
 
@@ -19,5 +19,6 @@ urlpatterns = [
     path("nodes/<int:node_id>/", views.node_detail, name="node_detail"),
     path("leaks/", views.leak_list, name="leak_list"),
     path("search/", views.search, name="search"),
-    # Actions (NAD creation, audit, acknowledge/reclaim) are added below by their issue.
+    # Actions (NAD creation, alerts, reclaim, audit): dashboard/action_urls.py (issue 7).
+    path("", include("dashboard.action_urls")),
 ]

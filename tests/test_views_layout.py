@@ -137,3 +137,9 @@ def test_real_cluster_has_no_banner(viewer_client):
 def test_fragments_vary_on_htmx_headers(viewer_client):
     response = viewer_client.get("/pools/")
     assert "HX-Request" in response["Vary"]
+
+
+def test_admin_sees_new_nad_and_audit_slots(admin_client_role):
+    html = admin_client_role.get("/").content.decode()
+    assert 'id="nav-nad-create" href="/nads/new/"' in html
+    assert 'id="nav-audit" href="/audit/"' in html
