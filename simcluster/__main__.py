@@ -59,14 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        churn_task = None
+        server.loop = loop
         if args.churn > 0:
-            from .churn import churn
-
-            churn_task = asyncio.create_task(churn(server, args.churn, args.seed))
+            server.start_churn(args.churn, args.seed)
         await stop.wait()
-        if churn_task:
-            churn_task.cancel()
+        server.stop_churn()
         server.store.drop_watches()
         await runner.cleanup()
 

@@ -16,6 +16,8 @@ import random
 import uuid
 from dataclasses import dataclass, field
 
+import orjson
+
 WB_API = "whereabouts.cni.cncf.io/v1alpha1"
 NAD_API = "k8s.cni.cncf.io/v1"
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
@@ -41,6 +43,12 @@ def orip_name(ip: str, network_name: str | None = None) -> str:
 def ip_offset(cidr: str, ip: str) -> int:
     net = ipaddress.ip_network(cidr, strict=False)
     return int(ipaddress.ip_address(ip)) - int(net.network_address)
+
+
+def _ipstr(v: int, version: int) -> str:
+    if version == 4:
+        return f"{v >> 24}.{(v >> 16) & 255}.{(v >> 8) & 255}.{v & 255}"
+    return str(ipaddress.IPv6Address(v))
 
 
 class PoolExhausted(Exception):
@@ -96,11 +104,14 @@ class Pool:
         return any(int(ex.network_address) <= v <= int(ex.broadcast_address) for ex in self.exclude)
 
     def next_free(self) -> str:
+        return _ipstr(self.next_free_int(), self.net.version)
+
+    def next_free_int(self) -> int:
         v = max(self.first, self.cursor)
         while v <= self.last:
-            if v not in self.used and not self.excluded(v):
+            if v not in self.used and not (self.exclude and self.excluded(v)):
                 self.cursor = v + 1
-                return str(ipaddress.ip_address(v))
+                return v
             v += 1
         raise PoolExhausted(f"pool {self.ref} is exhausted")
 
@@ -130,6 +141,7 @@ class ClusterBuilder:
     def __init__(self, seed: int = 1, now: dt.datetime | None = None, events: bool = True):
         self.rng = random.Random(seed)
         self.now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+        self._naive_now = self.now.replace(tzinfo=None)
         self.with_events = events
         self.sink = (
             None  # callable(plural, obj): stream pods/events/ORIPs out instead of keeping them
@@ -161,11 +173,11 @@ class ClusterBuilder:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def ts(self, ago: float) -> str:
-        return (self.now - dt.timedelta(seconds=int(ago))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (self._naive_now - dt.timedelta(seconds=int(ago))).isoformat() + "Z"
 
     def mac(self) -> str:
-        b = [0x0A, 0x58] + [self.rng.randrange(256) for _ in range(4)]
-        return ":".join(f"{x:02x}" for x in b)
+        h = f"{self.rng.getrandbits(32):08x}"
+        return f"0a:58:{h[0:2]}:{h[2:4]}:{h[4:6]}:{h[6:8]}"
 
     def hexid(self, n: int = 64) -> str:
         return f"{self.rng.getrandbits(n * 4):0{n}x}"
@@ -480,6 +492,7 @@ class ClusterBuilder:
         namespace: str = "kube-system",
         ifname: str | None = "net1",
         created_ago: float = 3600 * 5,
+        _mark: bool = True,
     ) -> dict:
         name = orip_name(ip, network_name or None)
         spec: dict = {"podref": podref}
@@ -495,6 +508,8 @@ class ClusterBuilder:
             self.sink("overlappingrangeipreservations", obj)
         else:
             self.reservations[(namespace, name)] = obj
+        if not _mark:
+            return obj
         v = int(ipaddress.ip_address(ip))
         for p in self.pools.values():
             if int(p.net.network_address) <= v <= int(p.net.broadcast_address):
@@ -559,8 +574,12 @@ class ClusterBuilder:
             ip = None
             if wb is not None:
                 pool = self.pools[wb.pool_key]
-                ip = want or pool.next_free()
-                v = int(ipaddress.ip_address(ip))
+                if want:
+                    ip = want
+                    v = int(ipaddress.ip_address(ip))
+                else:
+                    v = pool.next_free_int()
+                    ip = _ipstr(v, pool.net.version)
                 pool.used.add(v)
                 if alloc:
                     pool.allocations[v - int(pool.net.network_address)] = {
@@ -569,7 +588,9 @@ class ClusterBuilder:
                         "ifname": ifname,
                     }
                 if alloc and resv and wb.overlapping:
-                    self.reservation(ip, podref, wb.network_name, wb.pool_key[0], ifname, ago - 5)
+                    self.reservation(
+                        ip, podref, wb.network_name, wb.pool_key[0], ifname, ago - 5, _mark=False
+                    )
             else:
                 other = self.other_nads.get((nns, nname))
                 if want:
@@ -628,8 +649,10 @@ class ClusterBuilder:
                         },
                     }
                 status.append(entry)
-            annotations[NETWORK_STATUS] = json.dumps(status, indent=1)
+            annotations[NETWORK_STATUS] = orjson.dumps(status, option=orjson.OPT_INDENT_2).decode()
         started = self.ts(ago - 8)
+        t_created = self.ts(ago)
+        t_ready = started
         if running:
             cstate = {"running": {"startedAt": started}}
             ready = True
@@ -661,18 +684,18 @@ class ClusterBuilder:
             {
                 "type": "PodScheduled",
                 "status": "True" if node else "False",
-                "lastTransitionTime": self.ts(ago),
+                "lastTransitionTime": t_created,
             },
         ]
         if node:
             conds += [
-                {"type": "Initialized", "status": "True", "lastTransitionTime": self.ts(ago - 1)},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": t_created},
                 {
                     "type": "ContainersReady",
                     "status": str(ready),
-                    "lastTransitionTime": self.ts(ago - 9),
+                    "lastTransitionTime": t_ready,
                 },
-                {"type": "Ready", "status": str(ready), "lastTransitionTime": self.ts(ago - 9)},
+                {"type": "Ready", "status": str(ready), "lastTransitionTime": t_ready},
             ]
             if not ready:
                 conds[-1]["reason"] = conds[-2]["reason"] = "ContainersNotReady"
@@ -685,7 +708,7 @@ class ClusterBuilder:
         if node and node_info:
             status["hostIP"] = node_info["ip"]
             status["hostIPs"] = [{"ip": node_info["ip"]}]
-            status["startTime"] = self.ts(ago - 1)
+            status["startTime"] = t_created
             status["containerStatuses"] = [
                 {
                     "name": cname,

@@ -129,6 +129,13 @@ class SimCluster:
     def remove_crd(self, plural: str) -> None:
         self.server.remove_crd(plural)
 
+    def start_churn(self, events_per_second: float = 50.0, seed: int = 1) -> None:
+        """Live traffic through the store (stopped by the next reset/load)."""
+        self.server.start_churn(events_per_second, seed)
+
+    def stop_churn(self) -> None:
+        self.server.stop_churn()
+
     @property
     def resource_version(self) -> str:
         return str(self.store.rv)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import threading
@@ -59,6 +60,7 @@ class Running:
         server.port = self.port
         self.url = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
+        server.loop = self.loop
         self._ready = threading.Event()
         self._runner: web.AppRunner | None = None
         self.thread = threading.Thread(target=self._run, name="simcluster", daemon=True)
@@ -86,9 +88,7 @@ class Running:
     def stop(self) -> None:
         self.server.store.drop_watches()
         if self._runner is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.call(self._runner.cleanup(), 10)
-            except Exception:
-                pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)

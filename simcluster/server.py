@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import re
 import threading
@@ -71,12 +72,31 @@ class SimServer:
         self.bookmark_interval = bookmark_interval
         self.port: int | None = None
         self.started = time.time()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._churn = None
+
+    def start_churn(self, events_per_second: float, seed: int = 1) -> None:
+        """Start live traffic on the server's loop (callable from any thread)."""
+        from .churn import churn
+
+        self.stop_churn()
+        if self.loop is None:
+            raise RuntimeError("the server is not running")
+        self._churn = asyncio.run_coroutine_threadsafe(
+            churn(self, events_per_second, seed), self.loop
+        )
+
+    def stop_churn(self) -> None:
+        if self._churn is not None:
+            self._churn.cancel()
+            self._churn = None
 
     # ---- control
 
     def reset(self, scenario: str = "empty", seed: int = 1) -> None:
         from .scenarios import load_scenario
 
+        self.stop_churn()
         self.store.drop_watches()
         with self.fault_lock:
             self.faults.clear()
@@ -116,10 +136,8 @@ class SimServer:
         from .resources import BY_PLURAL
 
         t = BY_PLURAL[plural]
-        try:
+        with contextlib.suppress(ApiError):
             self.store.delete("customresourcedefinitions", None, t.crd_name)
-        except ApiError:
-            pass
 
     # ---- app
 
@@ -422,10 +440,8 @@ class SimServer:
         queue: asyncio.Queue = asyncio.Queue()
 
         def push(ev):
-            try:
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(queue.put_nowait, ev)
-            except RuntimeError:
-                pass
 
         w, initial, cur = self.store.watch(
             t.plural, ns, labels, fields, q.get("resourceVersion"), push
@@ -495,10 +511,8 @@ class SimServer:
             raise
         finally:
             self.store.unwatch(w)
-        try:
+        with contextlib.suppress(ConnectionResetError):
             await resp.write_eof()
-        except ConnectionResetError:
-            pass
         return resp
 
     # ---- discovery

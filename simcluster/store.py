@@ -386,7 +386,8 @@ class Store:
             md.get("namespace") if t.namespaced else None,
             md["name"],
             rv,
-            orjson.dumps(obj),
+            # orjson over-allocates its output buffer (~16 KB); copy to a tight bytes object
+            memoryview(orjson.dumps(obj)).tobytes(),
             md.get("labels") or None,
             t.field_values(obj),
         )
@@ -583,8 +584,9 @@ class Store:
         md = obj.setdefault("metadata", {})
         if name is not None and md.get("name") and md["name"] != name:
             raise bad_request(
-                "the name of the object (%s) does not match the name on the URL (%s)"
-                % (md["name"], name)
+                "the name of the object ({}) does not match the name on the URL ({})".format(
+                    md["name"], name
+                )
             )
         name = name or md.get("name")
         if not name:
