@@ -219,6 +219,11 @@ def main() -> None:
     from ippam.models import Cluster
 
     setup_test_environment()
+    if connection.vendor == "sqlite":
+        # A file, like the embedded default, not the in-memory database tests use.
+        connection.settings_dict.setdefault("TEST", {})["NAME"] = str(
+            ROOT / "var" / "leaks-bench.sqlite3"
+        )
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         t0 = time.monotonic()

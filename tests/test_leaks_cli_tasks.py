@@ -108,3 +108,16 @@ def test_detect_task_returns_counts(rows):
     result = detect_leaks(rows.cluster.pk)
     assert result["counts"] == {"orphaned_allocation": 1, "untracked_address": 1}
     assert Alert.objects.filter(state=Alert.State.OPEN).count() == 2
+
+
+def test_detection_runs_after_every_full_sync():
+    from ippam.leaks import detect_after_sync
+    from ippam.sync import AFTER_SYNC_HOOKS
+
+    assert AFTER_SYNC_HOOKS.count(detect_after_sync) == 1
+
+
+def test_leak_tasks_are_registered_with_celery():
+    from dashboard.celery import app
+
+    assert {"ippam.tasks.reclaim_run", "ippam.tasks.detect_leaks"} <= set(app.tasks.keys())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from django.utils import timezone
 
 from ippam.leaks.rules import Candidate, candidates_compute
 from ippam.models import Cluster, Finding
+
+log = logging.getLogger(__name__)
 
 UPDATED_FIELDS = [
     "kind",
@@ -113,4 +116,15 @@ def leaks_detect(*, cluster: Cluster, now: dt.datetime | None = None) -> Detecti
         result.resolved = len(gone)
         alerts_refresh(cluster=cluster, now=now)
     result.seconds = time.monotonic() - started
+    log.info(
+        "cluster %s: %d findings %s (%d suspect, %d new, %d gone, %d held in grace) in %.2fs",
+        cluster.name,
+        result.total,
+        result.counts,
+        result.suspect,
+        result.created,
+        result.resolved,
+        result.held_in_grace,
+        result.seconds,
+    )
     return result

@@ -155,7 +155,7 @@ class Context:
             return f"pod {pod.podref} is terminating (deletion requested {_when(pod.deletion_timestamp)})"
         if pod.phase == "Pending":
             return f"pod {pod.podref} is Pending, so Multus may not have written its network-status yet"
-        if pod.node_name:
+        if pod.node_name and self.node_ready:  # no Node rows at all: nodes not synced
             ready = self.node_ready.get(pod.node_name)
             if ready is None:
                 return f"pod {pod.podref} is on node {pod.node_name}, which no longer exists"
