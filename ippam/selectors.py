@@ -341,7 +341,9 @@ class HeatBlock:
     @property
     def level(self) -> int:
         """0..10, the heat bucket the block is drawn in."""
-        return min(10, int(self.utilization * 10 + 0.9999)) if self.allocated else 0
+        if not self.allocated:
+            return 0
+        return max(1, min(10, int(self.utilization * 10 + 0.9999)))
 
 
 @dataclass

@@ -29,6 +29,15 @@ def util_level(utilization: float | None) -> str:
 
 
 @register.filter
+def bignum(value: Any) -> str:
+    """An exact count with thousands separators (intcomma rounds a /64's 2**64 through float)."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@register.filter
 def percent(utilization: float | None) -> str:
     u = float(utilization or 0) * 100
     return f"{u:.0f}%" if u >= 10 or u == 0 else f"{u:.1f}%"
