@@ -1,0 +1,103 @@
+"""kubectl against simcluster: get, -o json, apply (client- and server-side), delete."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+
+pytestmark = pytest.mark.skipif(not shutil.which(KUBECTL), reason="kubectl is not installed")
+
+NAD = """apiVersion: "k8s.cni.cncf.io/v1"
+kind: NetworkAttachmentDefinition
+metadata:
+  name: macvlan-conf
+  namespace: lab
+spec:
+  config: '{
+      "cniVersion": "0.3.1",
+      "plugins": [ { "type": "macvlan", "master": "eth0", "mode": "bridge",
+        "ipam": { "type": "whereabouts", "range": "RANGE" } } ] }'
+"""
+
+
+def kubectl(sim, *args: str) -> str:
+    p = subprocess.run(
+        [KUBECTL, "--kubeconfig", sim.kubeconfig, *args], capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == 0, f"kubectl {' '.join(args)}: {p.stderr}"
+    return p.stdout
+
+
+def test_kubectl_get(simcluster):
+    simcluster.load("demo")
+    out = kubectl(simcluster, "get", "pods", "-A")
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["NAMESPACE", "NAME", "READY"]
+    assert len(lines) == len(simcluster.list("pods")) + 1
+    assert "ContainerCreating" in out
+    out = kubectl(simcluster, "get", "net-attach-def", "-A")
+    assert "gke-network-1" in out and "macvlan-conf" in out
+    pools = json.loads(kubectl(simcluster, "get", "ippools", "-A", "-o", "json"))
+    assert {p["metadata"]["name"] for p in pools["items"]} >= {
+        "10.40.0.0-28",
+        "fd00-10-20---64",
+        "shared-l2-10.30.0.0-24",
+    }
+    assert all(p["kind"] == "IPPool" for p in pools["items"])
+    assert "NotReady" in kubectl(simcluster, "get", "nodes")
+    out = kubectl(
+        simcluster,
+        "get",
+        "pods",
+        "-n",
+        "telco",
+        "-l",
+        "app=cnf-upf",
+        "--field-selector",
+        "status.phase=Running",
+        "-o",
+        "name",
+    )
+    assert len(out.split()) == 30
+    out = kubectl(
+        simcluster, "get", "overlappingrangeipreservations", "-A", "--chunk-size=50", "-o", "name"
+    )
+    assert len(out.split()) == len(simcluster.list("overlappingrangeipreservations"))
+    assert "FailedCreatePodSandBox" in kubectl(simcluster, "get", "events", "-n", "lab")
+
+
+def test_kubectl_apply_and_delete_nad(simcluster, tmp_path):
+    f = tmp_path / "nad.yaml"
+    simcluster.create("namespaces", {"metadata": {"name": "lab"}})
+    f.write_text(NAD.replace("RANGE", "192.168.30.0/24"))
+    assert "created" in kubectl(simcluster, "apply", "--validate=false", "-f", str(f))
+    assert "unchanged" in kubectl(simcluster, "apply", "--validate=false", "-f", str(f))
+    f.write_text(NAD.replace("RANGE", "192.168.31.0/24"))
+    assert "configured" in kubectl(simcluster, "apply", "--validate=false", "-f", str(f))
+    nad = simcluster.get("network-attachment-definitions", "lab", "macvlan-conf")
+    assert "192.168.31.0/24" in nad["spec"]["config"]
+    assert "kubectl.kubernetes.io/last-applied-configuration" in nad["metadata"]["annotations"]
+    assert nad["metadata"]["generation"] == 2
+    methods = [
+        (r["method"], r["status"])
+        for r in simcluster.requests
+        if "macvlan-conf" in r["path"] or r["method"] == "POST"
+    ]
+    assert ("POST", 201) in methods and ("PATCH", 200) in methods
+    kubectl(simcluster, "apply", "--validate=false", "--server-side", "-f", str(f))
+    assert "deleted" in kubectl(simcluster, "delete", "-f", str(f))
+    assert simcluster.get("network-attachment-definitions", "lab", "macvlan-conf") is None
+
+
+def test_kubectl_label_uses_strategic_merge_on_pods(simcluster):
+    simcluster.load("demo")
+    kubectl(simcluster, "label", "pod", "-n", "lab", "blue-0", "x=y")
+    assert simcluster.get("pods", "lab", "blue-0")["metadata"]["labels"]["x"] == "y"
+    assert kubectl(simcluster, "get", "pods", "-n", "lab", "-l", "x=y", "-o", "name").split() == [
+        "pod/blue-0"
+    ]
