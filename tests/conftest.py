@@ -7,7 +7,7 @@ import os
 import pytest
 from django.conf import settings
 
-pytest_plugins = ["simcluster.pytest_plugin"]
+pytest_plugins = ["simcluster.pytest_plugin", "tests.browser"]
 
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

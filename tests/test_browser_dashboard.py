@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ippam.models import Cluster, Finding, IPPool
-from tests.browser import browser, log_in, page, screenshot  # noqa: F401 (fixtures)
+from tests.browser import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
