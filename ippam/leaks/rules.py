@@ -416,23 +416,23 @@ def _interface_scope() -> Any:
 def duplicate_addresses(ctx: Context) -> list[Candidate]:
     cluster = ctx.cluster
     found: list[Candidate] = []
-    # (a) one address on two live pods' interfaces of the same network.
-    live = (
-        InterfaceAddress.objects.filter(cluster=cluster, interface__nad__isnull=False)
-        .exclude(interface__pod__phase__in=DEAD_PHASES)
-        .annotate(scope=_interface_scope())
+    # (a) one address on two live pods' interfaces of the same network. GROUP BY address
+    # first (cheap, no subquery), then compute the scope only for the few shared addresses.
+    live = InterfaceAddress.objects.filter(cluster=cluster, interface__nad__isnull=False).exclude(
+        interface__pod__phase__in=DEAD_PHASES
     )
-    groups = list(
-        live.values("scope", "ip")
+    shared = list(
+        live.values("ip")
         .annotate(pods=Count("interface__pod_id", distinct=True))
         .filter(pods__gt=1)
+        .values_list("ip", flat=True)
     )
-    if groups:
-        wanted = {(g["scope"], str(g["ip"])) for g in groups}
-        members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        ips = sorted({g["ip"] for g in groups}, key=int)
-        for chunk in _chunks(ips):
-            for row in live.filter(ip__in=chunk).values(
+    members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for chunk in _chunks(sorted(shared, key=int)):
+        for row in (
+            live.filter(ip__in=chunk)
+            .annotate(scope=_interface_scope())
+            .values(
                 "scope",
                 "ip",
                 "interface__pod_id",
@@ -440,10 +440,11 @@ def duplicate_addresses(ctx: Context) -> list[Candidate]:
                 "interface__nad_id",
                 "interface__nad__namespace",
                 "interface__nad__name",
-            ):
-                key = (row["scope"], str(row["ip"]))
-                if key in wanted:
-                    members[key].append(row)
+            )
+        ):
+            members[(row["scope"], str(row["ip"]))].append(row)
+    members = {k: v for k, v in members.items() if len({r["interface__pod_id"] for r in v}) > 1}
+    if members:
         pods = ctx.pods(r["interface__pod_id"] for rows in members.values() for r in rows)
         for (scope, ip), rows in sorted(members.items()):
             holders = sorted({pods[r["interface__pod_id"]].podref for r in rows})
@@ -473,16 +474,17 @@ def duplicate_addresses(ctx: Context) -> list[Candidate]:
                 )
             )
     # (b) one address allocated in two pools of the same network_name.
-    dup_pools = list(
+    # Addresses allocated more than once at all (no join), then their pools' networks.
+    dup_ips = list(
         Allocation.objects.filter(cluster=cluster)
-        .values("pool__network_name", "ip")
-        .annotate(pools=Count("pool_id", distinct=True))
-        .filter(pools__gt=1)
+        .values("ip")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values_list("ip", flat=True)
     )
-    if dup_pools:
-        wanted_pools = {(d["pool__network_name"], str(d["ip"])) for d in dup_pools}
+    if dup_ips:
         members_p: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for chunk in _chunks(sorted({d["ip"] for d in dup_pools}, key=int)):
+        for chunk in _chunks(sorted(dup_ips, key=int)):
             for row in Allocation.objects.filter(cluster=cluster, ip__in=chunk).values(
                 "pool__network_name",
                 "ip",
@@ -492,9 +494,8 @@ def duplicate_addresses(ctx: Context) -> list[Candidate]:
                 "key",
                 "podref",
             ):
-                key = (row["pool__network_name"], str(row["ip"]))
-                if key in wanted_pools:
-                    members_p[key].append(row)
+                members_p[(row["pool__network_name"], str(row["ip"]))].append(row)
+        members_p = {k: v for k, v in members_p.items() if len({r["pool_id"] for r in v}) > 1}
         for (network, ip), rows in sorted(members_p.items()):
             where = ", ".join(
                 f"{_pool_label(r['pool__namespace'], r['pool__name'])} (to {r['podref'] or '?'})"
