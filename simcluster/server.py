@@ -19,6 +19,7 @@ from .resources import BY_GV, TYPES, groups
 from .store import ApiError, FieldSelector, LabelSelector, Store, bad_request
 
 JSON = "application/json"
+STREAM_ABOVE = 5000  # items; bigger lists are written in chunks
 GIT_VERSION = "v1.31.0-simcluster+simulated"
 
 
@@ -320,7 +321,7 @@ class SimServer:
             if name is None:
                 if q.get("watch") in ("true", "1", "True"):
                     return await self._watch(request, t, ns)
-                return self._list(request, t, ns)
+                return await self._list(request, t, ns)
             e = store.get_entry(t.plural, ns, name)
             if _wants_table(request):
                 return _resp(_table(t, [e], store.rv))
@@ -392,7 +393,7 @@ class SimServer:
             )
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method", {})
 
-    def _list(self, request: web.Request, t, ns) -> web.Response:
+    async def _list(self, request: web.Request, t, ns) -> web.StreamResponse:
         q = request.query
         labels = LabelSelector(q.get("labelSelector"))
         fields = FieldSelector(q.get("fieldSelector"), t)
@@ -415,7 +416,7 @@ class SimServer:
         if cont:
             md += b',"continue":' + orjson.dumps(cont) + b',"remainingItemCount":%d' % remaining
         md += b"}"
-        body = b"".join(
+        head = b"".join(
             [
                 b'{"kind":',
                 orjson.dumps(t.list_kind),
@@ -424,11 +425,25 @@ class SimServer:
                 b',"metadata":',
                 md,
                 b',"items":[',
-                b",".join(e.raw for e in items),
-                b"]}",
             ]
         )
-        return _resp(body)
+        if len(items) <= STREAM_ABOVE:
+            return _resp(head + b",".join(e.raw for e in items) + b"]}")
+        return await self._stream_list(request, head, items)
+
+    async def _stream_list(self, request, head: bytes, items) -> web.StreamResponse:
+        """Big lists go out in chunks, so 150k pods never sit in memory twice."""
+        resp = web.StreamResponse(status=200)
+        resp.content_type = JSON
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        await resp.write(head)
+        for i in range(0, len(items), 2000):
+            chunk = b",".join(e.raw for e in items[i : i + 2000])
+            await resp.write((b"," if i else b"") + chunk)
+        await resp.write(b"]}")
+        await resp.write_eof()
+        return resp
 
     async def _watch(self, request: web.Request, t, ns) -> web.StreamResponse:
         q = request.query

@@ -859,3 +859,67 @@ def test_churn_streams_consistent_traffic(simcluster, core):
     for p in simcluster.list("pods"):
         if p["metadata"]["name"].startswith("churn-") and p["status"]["phase"] == "Running":
             assert f"{p['metadata']['namespace']}/{p['metadata']['name']}" in held
+
+
+def test_big_list_is_streamed_and_parses(simcluster, core):
+    from simcluster import server as srv
+
+    simcluster.seed(small_cluster(120).objects())
+    old = srv.STREAM_ABOVE
+    srv.STREAM_ABOVE = 10
+    try:
+        body = raw(core.list_pod_for_all_namespaces(_preload_content=False))
+        assert len(body["items"]) == 120 and body["metadata"]["resourceVersion"].isdigit()
+        assert len(core.list_pod_for_all_namespaces().items) == 120
+    finally:
+        srv.STREAM_ABOVE = old
+
+
+def test_shared_informer_converges_through_a_410(simcluster, core):
+    from kubernetes.informer.informer import SharedInformer
+
+    simcluster.create(
+        "pods",
+        {
+            "metadata": {"name": "i0", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "x"}]},
+        },
+    )
+    inf = SharedInformer(core.list_namespaced_pod, namespace="default")
+    inf.start()
+    try:
+
+        def names():
+            return sorted(p.metadata.name for p in inf.cache.list())
+
+        def wait_for(want, timeout=8.0):
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < timeout:
+                if names() == want:
+                    return True
+                time.sleep(0.05)
+            return False
+
+        assert wait_for(["i0"])
+        simcluster.create(
+            "pods",
+            {
+                "metadata": {"name": "i1", "namespace": "default"},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        )
+        assert wait_for(["i0", "i1"])
+        # forget history, cut the watch, change things: the informer must re-list
+        simcluster.compact()
+        simcluster.drop_watches()
+        simcluster.delete("pods", "default", "i0")
+        simcluster.create(
+            "pods",
+            {
+                "metadata": {"name": "i2", "namespace": "default"},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        )
+        assert wait_for(["i1", "i2"]), names()
+    finally:
+        inf.stop()
