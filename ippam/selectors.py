@@ -926,6 +926,24 @@ def node_pods(*, node: Node) -> QuerySet[Pod]:
     )
 
 
+def attach_missing_attachments(pods: list[Pod]) -> None:
+    """Set `.missing_networks` on each pod: requested attachments absent from network-status.
+
+    Multus writes network-status after the attachments succeed, so a requested network that
+    is missing from it on a Running pod is drift worth showing. Uses the prefetched interfaces.
+    """
+    for pod in pods:
+        attached = {i.network_name for i in pod.interfaces.all()}
+        missing = []
+        for req in pod.requested_networks or []:
+            if not isinstance(req, dict) or not req.get("name"):
+                continue
+            ref = f"{req.get('namespace') or pod.namespace}/{req['name']}"
+            if ref not in attached:
+                missing.append(ref)
+        pod.missing_networks = missing
+
+
 def node_interfaces(node: Node) -> QuerySet[Pod]:
     return node_pods(node=node)
 

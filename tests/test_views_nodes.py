@@ -138,3 +138,18 @@ def test_node_detail_attachment_failures_of_its_pods_only(viewer_client):
 
 def test_node_missing_is_404(viewer_client):
     assert viewer_client.get("/nodes/31337/").status_code == 404
+
+
+def test_node_detail_flags_requested_attachment_missing_from_network_status(viewer_client):
+    c = make_cluster("c")
+    node = make_node(c, "n")
+    nad = make_nad(c, "a", range="10.0.0.0/24")
+    make_pod(
+        c,
+        "half",
+        node=node,
+        requested_networks=[{"namespace": "default", "name": "a"}, {"namespace": "", "name": "b"}],
+        interfaces=[("net1", nad, ["10.0.0.5"], "")],
+    )
+    html = viewer_client.get(f"/nodes/{node.pk}/").content.decode()
+    assert "requested, not in network-status: default/b" in html

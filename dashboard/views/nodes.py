@@ -29,6 +29,7 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
     except Node.DoesNotExist:
         raise Http404("No such node") from None
     page = paginate(request, selectors.node_pods(node=node))
+    selectors.attach_missing_attachments(list(page.object_list))
     context = {
         "node": node,
         "page": page,
