@@ -212,6 +212,9 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--leak-percent", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the filled database for a later --keep run"
+    )
     args = parser.parse_args()
 
     from ippam.leaks.detect import leaks_detect
@@ -224,12 +227,19 @@ def main() -> None:
         connection.settings_dict.setdefault("TEST", {})["NAME"] = str(
             ROOT / "var" / "leaks-bench.sqlite3"
         )
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=args.keep)
     try:
         t0 = time.monotonic()
-        planted = fill(args)
+        cluster = Cluster.objects.filter(name="bench").first() if args.keep else None
+        if cluster is None:
+            planted = fill(args)
+            cluster = Cluster.objects.get(pk=planted["cluster"])
+        else:  # reused from an earlier --keep run
+            from ippam.models import Allocation
+
+            args.allocations = Allocation.objects.filter(cluster=cluster).count()
+            planted = {"orphaned": "?", "stale": "?"}
         fill_s = time.monotonic() - t0
-        cluster = Cluster.objects.get(pk=planted["cluster"])
         rows: list[tuple[str, str, str]] = []
         ctx = Context(cluster, timezone.now())
         for rule in RULES:
@@ -265,7 +275,7 @@ def main() -> None:
         verdict = "meets" if steady <= target else "MISSES"
         print(f"\n{verdict} the {target:.0f} s target (DESIGN.md §7)")
     finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+        connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=args.keep)
 
 
 if __name__ == "__main__":

@@ -35,19 +35,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
 from django.db.models import CharField, Count, Exists, F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Concat
 from netaddr import IPAddress
 
-from ippam.fields import key_to_ip
 from ippam.models import (
     Allocation,
     Cluster,
     Finding,
     InterfaceAddress,
     NADRange,
-    NetworkAttachmentDefinition,
     Node,
     OverlappingRangeIPReservation,
     Pod,
@@ -286,17 +283,20 @@ def orphaned_allocations(ctx: Context) -> list[Candidate]:
 
 def stale_allocations(ctx: Context) -> list[Candidate]:
     cluster = ctx.cluster
+    # Both tests are index lookups per allocation (pod by namespace/name, address by ip);
+    # the pod id is selected only for the few rows that remain.
     listed = InterfaceAddress.objects.filter(
         cluster=cluster,
         ip=OuterRef("ip"),
-        interface__pod_id=OuterRef("pod_id"),
         interface__default=False,
+        interface__pod__namespace=OuterRef("pod_namespace"),
+        interface__pod__name=OuterRef("pod_name"),
     )
     rows = (
         Allocation.objects.filter(cluster=cluster)
-        .annotate(pod_id=_pod_id(cluster))
-        .filter(pod_id__isnull=False)
+        .filter(_pod_exists(cluster))
         .exclude(Exists(listed))
+        .annotate(pod_id=_pod_id(cluster))
         .values(
             "key", "ip", "podref", "ifname", "pool_id", "pool__namespace", "pool__name", "pod_id"
         )
@@ -589,8 +589,8 @@ def orphaned_reservations(ctx: Context) -> list[Candidate]:
         Allocation.objects.filter(cluster=cluster)
         .filter(Exists(overlapping))
         .exclude(Exists(reserved))
+        .filter(_pod_exists(cluster))
         .annotate(pod_id=_pod_id(cluster))
-        .filter(pod_id__isnull=False)
         .values(
             "key",
             "ip",
@@ -631,67 +631,64 @@ def orphaned_reservations(ctx: Context) -> list[Candidate]:
 
 
 def overlapping_ranges(ctx: Context) -> list[Candidate]:
-    r = NADRange._meta.db_table
-    n = NetworkAttachmentDefinition._meta.db_table
-    # A self-join on the ranges' first/last keys: fixed-width hex keys compare as numbers on
-    # every backend (ippam.fields), so "intersects" is two comparisons.
-    sql = f"""
-        SELECT a.range, b.range, a.network_name, b.network_name,
-               na.namespace, na.name, nb.namespace, nb.name, a.nad_id, na.created_at, nb.created_at,
-               CASE WHEN a.first_ip > b.first_ip THEN a.first_ip ELSE b.first_ip END
-        FROM {r} a
-        JOIN {r} b ON b.cluster_id = a.cluster_id AND b.nad_id <> a.nad_id
-             AND a.first_ip <= b.last_ip AND b.first_ip <= a.last_ip
-             AND a.network_name <> b.network_name
-        JOIN {n} na ON na.id = a.nad_id
-        JOIN {n} nb ON nb.id = b.nad_id
-        WHERE a.cluster_id = %s AND a.first_ip IS NOT NULL AND b.first_ip IS NOT NULL
-              AND (na.namespace < nb.namespace OR (na.namespace = nb.namespace AND na.name < nb.name)
-                   OR (na.namespace = nb.namespace AND na.name = nb.name AND a.id < b.id))
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ctx.cluster.pk])
-        pairs = cursor.fetchall()
-    found = []
-    for (
-        arange,
-        brange,
-        anet,
-        bnet,
-        ans,
-        aname,
-        bns,
-        bname,
-        nad_id,
-        acreated,
-        bcreated,
-        first,
-    ) in pairs:
-        a, b = f"{ans}/{aname}", f"{bns}/{bname}"
-        created = [_as_datetime(t) for t in (acreated, bcreated) if t]
-        found.append(
-            Candidate(
-                kind=Kind.OVERLAPPING_RANGE,
-                identity=f"{Kind.OVERLAPPING_RANGE}:{a}#{arange}:{b}#{brange}",
-                reason=(
-                    f"NAD {a} ({arange}, network_name {anet or '(none)'}) and NAD {b} "
-                    f"({brange}, network_name {bnet or '(none)'}) overlap but keep separate IPPools, "
-                    "so both can hand out the same address; give them the same network_name or disjoint ranges"
-                ),
-                ip=key_to_ip(first),
-                nad_id=nad_id,
-                details={"nads": [a, b], "ranges": [arange, brange], "network_names": [anet, bnet]},
-                changed_at=max(created, default=None),
-            )
+    # One query for the cluster's ranges (a few thousand at most), then a sweep in address
+    # order: each range is compared only with the ranges still open at its start, instead
+    # of the n² pairs a SQL self-join on interval bounds makes the database walk.
+    ranges = list(
+        NADRange.objects.filter(cluster=ctx.cluster, first_ip__isnull=False, last_ip__isnull=False)
+        .order_by("first_ip", "id")
+        .values(
+            "id",
+            "range",
+            "network_name",
+            "first_ip",
+            "last_ip",
+            "nad_id",
+            "nad__namespace",
+            "nad__name",
+            "nad__created_at",
         )
+    )
+    found = []
+    open_: list[dict[str, Any]] = []
+    for rng in ranges:
+        first = int(rng["first_ip"]) | (0xFFFF00000000 if rng["first_ip"].version == 4 else 0)
+        rng["_first"] = first
+        rng["_last"] = int(rng["last_ip"]) | (0xFFFF00000000 if rng["last_ip"].version == 4 else 0)
+        open_ = [o for o in open_ if o["_last"] >= first]
+        for other in open_:
+            if other["nad_id"] == rng["nad_id"] or other["network_name"] == rng["network_name"]:
+                continue
+            a, b = sorted(
+                (other, rng), key=lambda r: (r["nad__namespace"], r["nad__name"], r["id"])
+            )
+            found.append(_overlap(a, b))
+        open_.append(rng)
     return found
 
 
-def _as_datetime(value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    parsed = dt.datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> Candidate:
+    na, nb = f"{a['nad__namespace']}/{a['nad__name']}", f"{b['nad__namespace']}/{b['nad__name']}"
+    first = a["first_ip"] if a["_first"] >= b["_first"] else b["first_ip"]
+    created = [t for t in (a["nad__created_at"], b["nad__created_at"]) if t]
+    return Candidate(
+        kind=Kind.OVERLAPPING_RANGE,
+        identity=f"{Kind.OVERLAPPING_RANGE}:{na}#{a['range']}:{nb}#{b['range']}",
+        reason=(
+            f"NAD {na} ({a['range']}, network_name {a['network_name'] or '(none)'}) and NAD {nb} "
+            f"({b['range']}, network_name {b['network_name'] or '(none)'}) overlap but keep "
+            "separate IPPools, so both can hand out the same address; give them the same "
+            "network_name or disjoint ranges"
+        ),
+        ip=first,
+        nad_id=a["nad_id"],
+        details={
+            "nads": [na, nb],
+            "ranges": [a["range"], b["range"]],
+            "network_names": [a["network_name"], b["network_name"]],
+        },
+        changed_at=max(created, default=None),
+    )
 
 
 RULES = (

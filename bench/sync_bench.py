@@ -1,0 +1,230 @@
+"""Full sync against simcluster's `scale` scenario (DESIGN.md §7).
+
+Usage: .venv/bin/python bench/sync_bench.py [--scenario scale] [--keep-db]
+       (DATABASE_URL=postgres://... to bench PostgreSQL; default: a SQLite file in /tmp)
+
+Starts simcluster as a subprocess, then runs each phase in its own Python process so
+that each peak RSS is its own:
+  fetch   list every kind page by page and decode the JSON (no parsing into rows, no DB)
+  sync    a first full sync into an empty database
+  resync  a second full sync (nothing changed: the steady state every 5 minutes)
+and prints one table. Targets: sync <= 2x fetch, peak RSS <= 600 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def django_setup() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    os.environ.setdefault("DEBUG", "true")
+    import django
+
+    django.setup()
+    # The client loads its generated API modules lazily (seconds, once per process):
+    # a start-up cost of every process, not part of a sync.
+    from kubernetes import client
+
+    client.CoreV1Api, client.CustomObjectsApi  # noqa: B018
+
+
+def phase_fetch(kubeconfig: str) -> dict:
+    django_setup()
+    from django.conf import settings
+
+    from ippam.kube.client import api_client_for
+    from ippam.kube.resources import RESOURCES, objects_list
+    from ippam.models import Cluster
+
+    api = api_client_for(Cluster(name="bench", kubeconfig=kubeconfig))
+    counts = {}
+    started = time.monotonic()
+    for res in RESOURCES:
+        listing = objects_list(api, res, page_size=settings.IPPAM_LIST_PAGE_SIZE)
+        for _page in listing.pages():
+            pass  # decoded with orjson by the listing, then dropped
+        counts[res.kind] = listing.count
+    return {"seconds": time.monotonic() - started, "rss_mb": peak_rss_mb(), "counts": counts}
+
+
+def phase_sync(kubeconfig: str) -> dict:
+    django_setup()
+    import logging
+
+    logging.disable(logging.INFO)
+    from ippam.models import Allocation, Cluster, InterfaceAddress, PodInterface
+    from ippam.sync import cluster_sync_full
+
+    cluster, _ = Cluster.objects.get_or_create(name="bench", defaults={"kubeconfig": kubeconfig})
+    started = time.monotonic()
+    run = cluster_sync_full(cluster=cluster, run_hooks=False)
+    seconds = time.monotonic() - started
+    rows = {
+        "interfaces": PodInterface.objects.filter(cluster=cluster).count(),
+        "addresses": InterfaceAddress.objects.filter(cluster=cluster).count(),
+        "allocations": Allocation.objects.filter(cluster=cluster).count(),
+    }
+    return {"seconds": seconds, "rss_mb": peak_rss_mb(), "counts": run.counts, "rows": rows}
+
+
+def child(phase: str, kubeconfig: str, env: dict[str, str]) -> dict:
+    out = subprocess.run(
+        [PYTHON, __file__, "--phase", phase, "--kubeconfig", kubeconfig],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"phase {phase} failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def fresh_database(env: dict[str, str], keep: bool) -> str:
+    """A DATABASE_URL of an empty, migrated database of the configured backend."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        import psycopg
+
+        parsed = urlparse(url)
+        name = "ippam_sync_bench"
+        admin = parsed._replace(path="/postgres").geturl()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {name}")
+        bench_url = parsed._replace(path=f"/{name}").geturl()
+    else:
+        path = Path(tempfile.mkdtemp(prefix="ippam-bench-")) / "bench.sqlite3"
+        bench_url = f"sqlite:///{path}"
+    env["DATABASE_URL"] = bench_url
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"], env=env, cwd=ROOT, check=True
+    )
+    return bench_url
+
+
+def start_simcluster(scenario: str, kubeconfig: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "simcluster",
+            "--scenario",
+            scenario,
+            "--port",
+            "0",
+            "--kubeconfig",
+            kubeconfig,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = time.monotonic()
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("simcluster serving"):
+            print(
+                f"simcluster {scenario} ready in {time.monotonic() - started:.0f}s", file=sys.stderr
+            )
+            return proc
+    raise SystemExit(f"simcluster did not start: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenario", default="scale")
+    parser.add_argument("--phase", choices=["fetch", "sync"], help=argparse.SUPPRESS)
+    parser.add_argument("--kubeconfig", help="use a simcluster already serving (its kubeconfig)")
+    parser.add_argument("--keep-db", action="store_true", help="leave the bench database in place")
+    args = parser.parse_args()
+    if args.phase == "fetch":
+        print(json.dumps(phase_fetch(args.kubeconfig)))
+        return
+    if args.phase == "sync":
+        print(json.dumps(phase_sync(args.kubeconfig), default=str))
+        return
+
+    env = {**os.environ, "DEBUG": "true", "PYTHONUNBUFFERED": "1"}
+    env.pop("REDIS_URL", None)
+    if args.kubeconfig:  # a simcluster already serving
+        kubeconfig, sim = args.kubeconfig, None
+    else:
+        kubeconfig = str(Path(tempfile.mkdtemp(prefix="ippam-bench-")) / "kubeconfig")
+        sim = start_simcluster(args.scenario, kubeconfig)
+    try:
+        db_url = fresh_database(env, args.keep_db)
+        backend = "PostgreSQL" if db_url.startswith("postgres") else "SQLite"
+        fetch = child("fetch", kubeconfig, env)
+        fetch2 = child("fetch", kubeconfig, env)
+        first = child("sync", kubeconfig, env)
+        second = child("sync", kubeconfig, env)
+    finally:
+        if sim is not None:
+            sim.terminate()
+            sim.wait(30)
+    fetch_s = min(fetch["seconds"], fetch2["seconds"])
+    counts = fetch["counts"]
+    print(
+        f"\nsync bench: scenario {args.scenario} on {backend}: "
+        + ", ".join(f"{k}={v:,}" for k, v in counts.items())
+        + f"; rows written: {', '.join(f'{k}={v:,}' for k, v in first['rows'].items())}"
+    )
+    rows = [
+        ("fetch + JSON decode (lists only)", fetch_s, fetch["rss_mb"], "1.00x", ""),
+        (
+            "full sync, empty database",
+            first["seconds"],
+            first["rss_mb"],
+            f"{first['seconds'] / fetch_s:.2f}x",
+            f"fetch {first['counts']['seconds']['fetch']:.1f}s + write {first['counts']['seconds']['write']:.1f}s",
+        ),
+        (
+            "full sync, nothing changed",
+            second["seconds"],
+            second["rss_mb"],
+            f"{second['seconds'] / fetch_s:.2f}x",
+            f"fetch {second['counts']['seconds']['fetch']:.1f}s + write {second['counts']['seconds']['write']:.1f}s",
+        ),
+    ]
+    print(f"{'phase':36} {'seconds':>8} {'peak RSS MB':>12} {'vs fetch':>9}  detail")
+    for name, seconds, rss, ratio, detail in rows:
+        print(f"{name:36} {seconds:8.2f} {rss:12.0f} {ratio:>9}  {detail}")
+    worst = max(first["seconds"], second["seconds"]) / fetch_s
+    peak = max(first["rss_mb"], second["rss_mb"])
+    print(
+        f"targets: sync <= 2x fetch: {'ok' if worst <= 2 else 'MISSED'} ({worst:.2f}x); "
+        f"RSS <= 600 MB: {'ok' if peak <= 600 else 'MISSED'} ({peak:.0f} MB)"
+    )
+    if not args.keep_db and db_url.startswith("postgres"):
+        import psycopg
+
+        admin = urlparse(db_url)._replace(path="/postgres").geturl()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS ippam_sync_bench WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    main()
