@@ -141,7 +141,7 @@ class NADForm(forms.Form):
         queryset=Cluster.objects.filter(enabled=True), empty_label=None
     )
     namespace = forms.ChoiceField(
-        help_text="Pods can only attach NADs of their own namespace, or of the default namespace when Multus is told so."
+        help_text="Pods refer to the NAD as namespace/name. With Multus namespaceIsolation on, only pods of this namespace (or of its global namespaces) may use it."
     )
     name = forms.CharField(max_length=63, help_text=DNS1123_HELP)
     cni_version = forms.ChoiceField(
