@@ -25,7 +25,7 @@ from tests.factories import (
     make_pool,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.test_actions_urlconf")]
+pytestmark = [pytest.mark.django_db]
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ from ippam.models import Alert, Cluster, NetworkAttachmentDefinition
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.urls("tests.test_actions_urlconf"),
 ]
 
 CHROMIUM = (

@@ -8,7 +8,7 @@ import pytest
 from ippam.models import AuditEntry
 from tests.factories import make_audit, make_cluster
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.test_actions_urlconf")]
+pytestmark = [pytest.mark.django_db]
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from ippam.cniconfig import parse_cni_config
 from ippam.whereabouts import parse_whereabouts_ipam
 from tests.factories import make_cluster, make_nad, make_pool
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.test_actions_urlconf")]
+pytestmark = [pytest.mark.django_db]
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from django.test import Client
 from ippam.models import Alert, NetworkAttachmentDefinition, ReclaimRun
 from tests.factories import make_alert, make_allocation, make_cluster, make_finding, make_pool
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.test_actions_urlconf")]
+pytestmark = [pytest.mark.django_db]
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
