@@ -550,12 +550,14 @@ class ClusterBuilder:
         waiting_reason: str | None = None,
         networks_json: bool = False,
         events: bool | None = None,
+        legacy: bool = False,
     ) -> dict:
         """A pod attached to NADs; whereabouts attachments get the lowest free IP.
 
         ips: explicit IPs per attachment (None entries mean "pick the next free one").
         allocate/reserve: whether the IPPool allocation / ORIP are written (bool or per attachment).
         network_status: write the network-status annotation (default: phase is Running).
+        legacy: write records like whereabouts < 0.8 (no ifname; ORIP with containerid).
         """
         attachments = [tuple(a) for a in attachments]
         ago = created_ago if created_ago is not None else self.rng.randint(3600 * 3, 86400 * 9)
@@ -582,15 +584,22 @@ class ClusterBuilder:
                     ip = _ipstr(v, pool.net.version)
                 pool.used.add(v)
                 if alloc:
-                    pool.allocations[v - int(pool.net.network_address)] = {
-                        "id": cid,
-                        "podref": podref,
-                        "ifname": ifname,
-                    }
+                    a = {"id": cid, "podref": podref}
+                    if not legacy:
+                        a["ifname"] = ifname
+                    pool.allocations[v - int(pool.net.network_address)] = a
                 if alloc and resv and wb.overlapping:
-                    self.reservation(
-                        ip, podref, wb.network_name, wb.pool_key[0], ifname, ago - 5, _mark=False
+                    orip = self.reservation(
+                        ip,
+                        podref,
+                        wb.network_name,
+                        wb.pool_key[0],
+                        None if legacy else ifname,
+                        ago - 5,
+                        _mark=False,
                     )
+                    if legacy:
+                        orip["spec"]["containerid"] = cid
             else:
                 other = self.other_nads.get((nns, nname))
                 if want:

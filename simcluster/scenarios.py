@@ -183,8 +183,7 @@ def build_demo(seed: int = 1) -> ClusterBuilder:
     def group(ns, prefix, n, atts, nodes_=None, **kw):
         made = []
         for i in range(n):
-            suffix = f"{rng.getrandbits(40):010x}"[:5]
-            name = f"{prefix}-{i}-{suffix}" if kw.pop("hashed", False) else f"{prefix}-{i}"
+            name = f"{prefix}-{i}"
             made.append(
                 b.pod(
                     ns,
@@ -200,7 +199,7 @@ def build_demo(seed: int = 1) -> ClusterBuilder:
 
     group("telco", "cnf-upf", 30, [gke, tanzu, sriov])
     group("telco", "cnf-smf", 25, [gke, tanzu])
-    group("telco", "cnf-amf", 27, [tanzu])
+    group("telco", "cnf-amf", 27, [tanzu], legacy=True)  # records from whereabouts < 0.8
     nrf = group("telco", "cnf-nrf", 15, [gke])
     group("telco", "probe", 40, [gke])
     web = group("default", "web", 14, [vmw, flannel], labelled)

@@ -458,8 +458,9 @@ class SimServer:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(queue.put_nowait, ev)
 
+        send_initial = q.get("sendInitialEvents") in ("true", "1", "True")
         w, initial, cur = self.store.watch(
-            t.plural, ns, labels, fields, q.get("resourceVersion"), push
+            t.plural, ns, labels, fields, q.get("resourceVersion"), push, send_initial
         )
         resp = web.StreamResponse(status=200)
         resp.content_type = JSON
@@ -480,6 +481,12 @@ class SimServer:
             chunk = [b'{"type":"%s","object":%s}\n' % (typ.encode(), e.raw) for typ, e in initial]
             for i in range(0, len(chunk), 500):
                 await resp.write(b"".join(chunk[i : i + 500]))
+            if send_initial and bookmarks:
+                # the watch-list protocol: a bookmark marks the end of the initial state
+                await resp.write(
+                    b'{"type":"BOOKMARK","object":{"kind":%s,"apiVersion":%s,"metadata":{"resourceVersion":"%d","annotations":{"k8s.io/initial-events-end":"true"}}}}\n'
+                    % (orjson.dumps(t.kind), orjson.dumps(t.api_version), cur)
+                )
             deadline = loop.time() + timeout
             next_bm = loop.time() + self.bookmark_interval
             while True:

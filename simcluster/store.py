@@ -801,12 +801,13 @@ class Store:
         fields: FieldSelector,
         rv: str | None,
         push,
+        initial_events: bool = False,
     ) -> tuple[Watcher | None, list, int]:
         """Register a watcher. Returns (watcher or None if expired, initial events, current rv)."""
         t = self.rtype(plural)
         w = Watcher(t, ns if t.namespaced else None, labels, fields, push)
         with self.lock:
-            if rv in (None, "", "0"):
+            if rv in (None, "", "0") or initial_events:
                 _, items = self.select(plural, w.ns, labels, fields)
                 initial = [("ADDED", e) for e in items]
             else:

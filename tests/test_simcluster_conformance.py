@@ -923,3 +923,26 @@ def test_shared_informer_converges_through_a_410(simcluster, core):
         assert wait_for(["i1", "i2"]), names()
     finally:
         inf.stop()
+
+
+def test_watch_list_initial_events_end_bookmark(simcluster, core):
+    simcluster.create(
+        "pods",
+        {
+            "metadata": {"name": "a", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "x"}]},
+        },
+    )
+    resp = core.list_namespaced_pod(
+        "default",
+        watch=True,
+        send_initial_events=True,
+        allow_watch_bookmarks=True,
+        resource_version_match="NotOlderThan",
+        timeout_seconds=1,
+        _preload_content=False,
+    )
+    events = list(_lines(resp))
+    assert events[0]["type"] == "ADDED"
+    assert events[1]["type"] == "BOOKMARK"
+    assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
