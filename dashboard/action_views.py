@@ -194,6 +194,11 @@ def alert_acknowledge_view(request: HttpRequest) -> HttpResponse:
     if not request.htmx:
         messages.success(request, text)
         return redirect(request.POST.get("next") or "alert_list")
+    finding_id = request.POST.get("finding", "")
+    if finding_id.isdigit():
+        response = _finding_row(request, int(finding_id))
+        response["HX-Trigger"] = json.dumps({"alerts-changed": {"ids": [a.pk for a in alerts]}})
+        return response
     response = render(
         request,
         f"{ALERTS_TEMPLATE}#ack-response",
@@ -206,6 +211,20 @@ def alert_acknowledge_view(request: HttpRequest) -> HttpResponse:
     )
     response["HX-Trigger"] = json.dumps({"alerts-changed": {"ids": [a.pk for a in alerts]}})
     return response
+
+
+def _finding_row(request: HttpRequest, finding_id: int) -> HttpResponse:
+    """The leaks page's row for one finding, re-rendered after its alert changed."""
+    from dashboard.views.common import selected_cluster
+    from ippam.models import Finding
+    from ippam.selectors import attach_finding_context
+
+    finding = get_object_or_404(
+        Finding.objects.select_related("cluster", "pool", "nad"), pk=finding_id
+    )
+    attach_finding_context([finding])
+    context = {"finding": finding, "cluster": selected_cluster(request)}
+    return render(request, "dashboard/leaks.html#finding-row", context)
 
 
 # --- reclamation --------------------------------------------------------------------------

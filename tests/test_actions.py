@@ -373,6 +373,20 @@ def test_acknowledge_a_resolved_alert_says_it_is_not_open(operator_client, alert
     assert f"Alert {alerts[0].pk} is not open any more".encode() in response.content
 
 
+def test_acknowledge_from_the_leaks_page_answers_with_the_finding_row(operator_client, alerts):
+    alert = alerts[0]
+    page = operator_client.get("/leaks/").content.decode()
+    assert f'id="ack-finding-{alert.finding_id}"' in page
+    response = operator_client.post(
+        "/alerts/acknowledge/", {"alert": [alert.pk], "finding": alert.finding_id}, **HTMX
+    )
+    row = response.content.decode()
+    assert row.strip().startswith(f'<tr id="finding-{alert.finding_id}"')
+    assert "acknowledged" in row and "by operator1" in row
+    assert f'id="ack-finding-{alert.finding_id}"' not in row
+    assert "alerts-changed" in json.loads(response["HX-Trigger"])
+
+
 def test_finding_actions_partial_offers_ack_and_reclaim_by_permission(rf, alerts, make_user):
     from django.template.loader import render_to_string
 
