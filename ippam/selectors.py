@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Count,
     Exists,
@@ -25,7 +26,7 @@ from django.db.models import (
     Subquery,
     Value,
 )
-from django.db.models.functions import Coalesce, Substr
+from django.db.models.functions import Coalesce, Collate, Substr
 from django.utils import timezone
 from netaddr import AddrFormatError, IPAddress, IPNetwork, IPSet
 
@@ -423,8 +424,10 @@ def _cell_map(
     holders = {
         int(ip): (podref, ifname, container_id)
         for ip, podref, ifname, container_id in Allocation.objects.filter(
-            pool=pool, ip__range=(lo, hi)
-        ).values_list("ip", "podref", "ifname", "container_id")
+            cluster_id=pool.cluster_id, pool=pool, ip__range=(lo, hi)
+        )
+        .order_by()  # Meta.ordering ("pool", ...) would join IPPool for nothing
+        .values_list("ip", "podref", "ifname", "container_id")
     }
     findings = {int(key_to_ip(k)): v for k, v in _finding_states(pool, lo=lo, hi=hi).items()}
     # Set membership of ints: IPSet.__contains__ per address is 100x slower for a /22.
@@ -464,6 +467,16 @@ def _cell_map(
     return AllocationMap(region=region, cells=cells, parent=parent, counts=counts)
 
 
+def _key_prefix(digits: int) -> Any:
+    """The first `digits` hex digits of the address key, grouped byte-wise.
+
+    PostgreSQL groups text under the database collation (slow for 60k rows); the keys are
+    plain hex, so the "C" collation gives the same groups several times faster.
+    """
+    prefix = Substr("ip", 1, digits)
+    return Collate(prefix, "C") if connection.vendor == "postgresql" else prefix
+
+
 def _heat_map(
     pool: IPPool, plan: PoolAddressPlan, region: IPNetwork, parent: IPNetwork | None
 ) -> AllocationMap:
@@ -478,9 +491,9 @@ def _heat_map(
     block_prefix_len = region.prefixlen + (host_bits - block_bits)
     lo, hi = network_key_bounds(region)
     alloc_counts = dict(
-        Allocation.objects.filter(pool=pool, ip__range=(lo, hi))
+        Allocation.objects.filter(cluster_id=pool.cluster_id, pool=pool, ip__range=(lo, hi))
         .order_by()
-        .annotate(block=Substr("ip", 1, digits))
+        .annotate(block=_key_prefix(digits))
         .values("block")
         .annotate(c=Count("pk"))
         .values_list("block", "c")
@@ -489,7 +502,7 @@ def _heat_map(
     for blk, state, c in (
         Finding.objects.filter(pool=pool, ip__range=(lo, hi))
         .order_by()
-        .annotate(block=Substr("ip", 1, digits))
+        .annotate(block=_key_prefix(digits))
         .values("block", "state")
         .annotate(c=Count("pk"))
         .values_list("block", "state", "c")
@@ -531,7 +544,8 @@ class AllocationRow:
 
 
 def pool_allocations(*, pool: IPPool, q: str = "") -> QuerySet[Allocation]:
-    qs = Allocation.objects.filter(pool=pool)
+    # cluster_id lets the database walk the (cluster, ip) index in address order.
+    qs = Allocation.objects.filter(cluster_id=pool.cluster_id, pool=pool)
     q = clean_query(q)
     if q:
         ip = parse_ip(q)
