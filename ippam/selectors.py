@@ -1047,6 +1047,16 @@ def attach_finding_context(findings: list[Finding]) -> None:
         f.node = nodes.get((f.cluster_id, name)) if name else None
 
 
+def finding_get(*, finding_id: int) -> Finding:
+    """One finding with `.alert`, `.pod` and `.node` attached: the context of
+    "dashboard/leaks.html#finding-row", for re-rendering a row after an action."""
+    finding = Finding.objects.select_related("cluster", "pool", "nad", "reservation").get(
+        pk=finding_id
+    )
+    attach_finding_context([finding])
+    return finding
+
+
 # --- search -------------------------------------------------------------------------------
 
 
