@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
 from netaddr import IPAddress, IPNetwork
 
 from ippam.audit import audit_record
@@ -64,16 +63,17 @@ def nad_create(*, cluster: Cluster, manifest: dict[str, Any], actor) -> NetworkA
             message=exc.message,
         )
         raise NADCreateError(exc.message, status=exc.status, reason=exc.reason) from exc
-    with transaction.atomic():
-        nad = _nad_sync_one(cluster, created)
-        _audit(
-            actor=actor,
-            cluster=cluster,
-            target=target,
-            after=manifest,
-            outcome="created",
-            message=f"uid {nad.uid}",
-        )
+    # The audit entry first, on its own: the NAD exists in the cluster from here on, even if
+    # writing its row fails (the next sync or watch event would then bring it in).
+    _audit(
+        actor=actor,
+        cluster=cluster,
+        target=target,
+        after=manifest,
+        outcome="created",
+        message=f"uid {(created.get('metadata') or {}).get('uid', '?')}",
+    )
+    nad = _nad_sync_one(cluster, created)
     return nad
 
 

@@ -6,6 +6,9 @@ import json
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from dashboard.forms import NADForm, nad_namespaces
 from ippam.cniconfig import parse_cni_config
@@ -502,3 +505,98 @@ def test_draft_manifest_shows_what_is_typed_even_before_it_validates(cluster):
     draft = form.draft_manifest()
     assert draft["metadata"]["name"] == "Bad Name"
     assert json.loads(draft["spec"]["config"])["ipam"]["range"] == "10.50.0.0/24"
+
+
+# --- whatever is typed, a valid form yields a config cniconfig accepts ----------------------
+
+TEXT_FIELDS = (
+    "name",
+    "ipvlan_master",
+    "macvlan_master",
+    "bridge_name",
+    "hostdevice_device",
+    "hostdevice_pci",
+    "sriov_resource_name",
+    "wb_range",
+    "wb_range_start",
+    "wb_range_end",
+    "wb_exclude",
+    "wb_gateway",
+    "wb_network_name",
+    "wb_routes",
+    "hl_subnet",
+    "hl_range_start",
+    "hl_range_end",
+    "hl_gateway",
+    "hl_routes",
+    "static_addresses",
+    "static_routes",
+    "node_selector",
+)
+# Values that look like the seeds' mistakes, mixed with valid ones so that some forms pass.
+TYPED = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            "eth1",
+            "10.50.0.0/24",
+            "10.50.0.1",
+            "10.50.0.300",
+            "SECONDARY_RANGE_NAME",
+            '"10.50.0.0/24"',
+            "ens224 # defines the node interface",
+            'eth1", "mode": "l3',
+            "net-a",
+            "intel.com/vf",
+            "0000:3b:00.1",
+            "k=v",
+            "fd00::/64",
+            "0.0.0.0/0 10.50.0.1",
+        ]
+    ),
+    st.text(max_size=24),
+)
+
+
+@hypothesis_settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.dictionaries(st.sampled_from(TEXT_FIELDS), TYPED, max_size=3),
+    cni=st.sampled_from(["ipvlan", "macvlan", "bridge", "host-device", "sriov"]),
+    ipam=st.sampled_from(["whereabouts", "host-local", "static", "none"]),
+    metas=st.lists(st.sampled_from(["tuning", "sbr", "portmap"]), unique=True),
+)
+def test_a_valid_form_always_yields_a_config_without_problems(cluster, values, cni, ipam, metas):
+    data = {
+        **form_data(cluster),
+        **values,
+        "cni_type": cni,
+        "ipam_type": ipam,
+        "meta_plugins": metas,
+    }
+    form = NADForm(data)
+    valid = form.is_valid()
+    event(f"valid={valid}")
+    if not valid:
+        return
+    raw = form.manifest["spec"]["config"]
+    parsed = parse_cni_config(raw)
+    assert parsed.problems == (), (raw, parsed.problems)
+    if parsed.ipam_type == "whereabouts":
+        assert parse_whereabouts_ipam(parsed.ipam).problems == ()
+
+
+def test_ipv6_whereabouts_range(cluster):
+    form = valid_form(
+        form_data(
+            cluster, wb_range="fd00:10::/64", wb_range_start="fd00:10::10", wb_gateway="fd00:10::1"
+        )
+    )
+    ipam = config_of(form)["ipam"]
+    assert ipam["range"] == "fd00:10::/64" and form.warnings == {}
+    flagged = valid_form(form_data(cluster, wb_range="fd00:10::/64", wb_gateway="fd00:10::1"))
+    assert "wb_gateway" in flagged.warnings
+    assert errors_of(
+        form_data(cluster, wb_range="fd00:10::/64", wb_range_start="10.50.0.1"), "wb_range_start"
+    )
