@@ -539,6 +539,34 @@ class SimServer:
 
     # ---- discovery
 
+    def _openapi_v3(self, rest: list[str]) -> web.Response:
+        served = [t for t in TYPES if self.store.served(t)]
+
+        def gv_path(t):
+            return f"apis/{t.group}/{t.version}" if t.group else "api/v1"
+
+        if not rest:
+            paths = {}
+            for t in served:
+                p = gv_path(t)
+                paths[p] = {"serverRelativeURL": f"/openapi/v3/{p}?hash=simcluster{len(served)}"}
+            return _resp({"paths": paths})
+        want = "/".join(rest)
+        doc_paths: dict = {}
+        for t in served:
+            if gv_path(t) == want:
+                doc_paths.update(_openapi_paths(t))
+        if not doc_paths:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        return _resp(
+            {
+                "openapi": "3.0.0",
+                "info": {"title": "Kubernetes (simcluster)", "version": GIT_VERSION},
+                "paths": doc_paths,
+                "components": {"schemas": {}},
+            }
+        )
+
     def _discovery(self, parts: list[str]) -> web.Response | None:
         store = self.store
         if parts == ["version"]:
@@ -557,6 +585,8 @@ class SimServer:
             )
         if parts == ["healthz"] or parts == ["readyz"] or parts == ["livez"]:
             return web.Response(text="ok", content_type="text/plain")
+        if parts[:2] == ["openapi", "v3"]:
+            return self._openapi_v3(parts[2:])
         if parts and parts[0] == "openapi":
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         if parts == ["api"]:
@@ -627,6 +657,50 @@ class SimServer:
                 }
             )
         return None
+
+
+_PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
+
+
+def _openapi_paths(t) -> dict:
+    """Just enough OpenAPI v3 for kubectl to see that the server validates fields itself
+    (fieldValidation=Strict), so `kubectl apply` works without --validate=false."""
+    base = f"/apis/{t.group}/{t.version}" if t.group else "/api/v1"
+    coll = f"{base}/namespaces/{{namespace}}/{t.plural}" if t.namespaced else f"{base}/{t.plural}"
+    gvk = {"group": t.group, "version": t.version, "kind": t.kind}
+    qp = [
+        {"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+        for n in ("dryRun", "fieldManager", "fieldValidation", "pretty")
+    ]
+    obj = {"schema": {"type": "object"}}
+    resp = {"200": {"description": "OK", "content": {"application/json": obj}}}
+
+    def op(action, body_types=("application/json",)):
+        d = {
+            "operationId": f"{action}{t.kind}",
+            "x-kubernetes-action": action,
+            "x-kubernetes-group-version-kind": gvk,
+            "parameters": qp,
+            "responses": resp,
+        }
+        if action in ("post", "put", "patch"):
+            d["requestBody"] = {"content": {ct: obj for ct in body_types}}
+        return d
+
+    return {
+        coll: {"get": op("list"), "post": op("post")},
+        f"{coll}/{{name}}": {
+            "get": op("get"),
+            "put": op("put"),
+            "patch": op("patch", _PATCH_TYPES),
+            "delete": op("delete"),
+        },
+    }
 
 
 async def _read_body(request: web.Request):

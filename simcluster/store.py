@@ -307,8 +307,37 @@ def merge_patch(doc, patch, strategic: bool = False):
             continue
         if v is None:
             out.pop(k, None)
+        elif strategic and _named_list(v) and _named_list(out.get(k)):
+            out[k] = _merge_named(out[k], v, patch.get(f"$setElementOrder/{k}"))
         else:
             out[k] = merge_patch(out.get(k), v, strategic)
+    return out
+
+
+def _named_list(v) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) and "name" in x for x in v)
+
+
+def _merge_named(old: list, patch: list, order: list | None) -> list:
+    """Strategic merge for lists keyed by `name` (containers, volumes, env, ports...)."""
+    by_name = {x["name"]: x for x in old}
+    for item in patch:
+        if item.get("$patch") == "delete":
+            by_name.pop(item["name"], None)
+        elif item["name"] in by_name:
+            by_name[item["name"]] = merge_patch(by_name[item["name"]], item, True)
+        else:
+            by_name[item["name"]] = merge_patch({}, item, True)
+    names = (
+        [x["name"] for x in order]
+        if order
+        else [x["name"] for x in old] + [x["name"] for x in patch]
+    )
+    seen, out = set(), []
+    for n in names + list(by_name):
+        if n in by_name and n not in seen:
+            seen.add(n)
+            out.append(by_name[n])
     return out
 
 

@@ -75,8 +75,9 @@ def test_kubectl_apply_and_delete_nad(simcluster, tmp_path):
     f = tmp_path / "nad.yaml"
     simcluster.create("namespaces", {"metadata": {"name": "lab"}})
     f.write_text(NAD.replace("RANGE", "192.168.30.0/24"))
-    assert "created" in kubectl(simcluster, "apply", "--validate=false", "-f", str(f))
-    assert "unchanged" in kubectl(simcluster, "apply", "--validate=false", "-f", str(f))
+    # a minimal /openapi/v3 tells kubectl the server validates fields (fieldValidation=Strict)
+    assert "created" in kubectl(simcluster, "apply", "-f", str(f))
+    assert "unchanged" in kubectl(simcluster, "apply", "-f", str(f))
     f.write_text(NAD.replace("RANGE", "192.168.31.0/24"))
     assert "configured" in kubectl(simcluster, "apply", "--validate=false", "-f", str(f))
     nad = simcluster.get("network-attachment-definitions", "lab", "macvlan-conf")
@@ -89,7 +90,7 @@ def test_kubectl_apply_and_delete_nad(simcluster, tmp_path):
         if "macvlan-conf" in r["path"] or r["method"] == "POST"
     ]
     assert ("POST", 201) in methods and ("PATCH", 200) in methods
-    kubectl(simcluster, "apply", "--validate=false", "--server-side", "-f", str(f))
+    kubectl(simcluster, "apply", "--server-side", "-f", str(f))
     assert "deleted" in kubectl(simcluster, "delete", "-f", str(f))
     assert simcluster.get("network-attachment-definitions", "lab", "macvlan-conf") is None
 
@@ -101,3 +102,35 @@ def test_kubectl_label_uses_strategic_merge_on_pods(simcluster):
     assert kubectl(simcluster, "get", "pods", "-n", "lab", "-l", "x=y", "-o", "name").split() == [
         "pod/blue-0"
     ]
+
+
+POD = """apiVersion: v1
+kind: Pod
+metadata:
+  name: samplepod
+  namespace: default
+  annotations:
+    k8s.v1.cni.cncf.io/networks: default/NAD_NAME
+spec:
+  containers:
+  - name: sample-container
+    image: IMAGE
+    resources: {}
+  - name: sidecar
+    image: busybox
+"""
+
+
+def test_kubectl_apply_pod_strategic_merge(simcluster, tmp_path):
+    f = tmp_path / "pod.yaml"
+    f.write_text(POD.replace("IMAGE", "nginx"))
+    assert "created" in kubectl(simcluster, "apply", "-f", str(f))
+    f.write_text(POD.replace("IMAGE", "nginx:1.27"))
+    assert "configured" in kubectl(simcluster, "apply", "-f", str(f))
+    pod = simcluster.get("pods", "default", "samplepod")
+    assert [(c["name"], c["image"]) for c in pod["spec"]["containers"]] == [
+        ("sample-container", "nginx:1.27"),
+        ("sidecar", "busybox"),
+    ]
+    patches = [r for r in simcluster.requests if r["method"] == "PATCH"]
+    assert patches and "fieldValidation=Strict" in patches[0]["query"]
