@@ -322,6 +322,26 @@ def test_alert_list_filters_by_state_and_kind(operator_client, alerts):
     assert 'id="alert-table"' in page and "pool full" in page and "<html" not in page
 
 
+def test_alert_list_queries_do_not_grow_with_rows(
+    operator_client, alerts, django_assert_max_num_queries
+):
+    cluster = alerts[0].cluster
+    for i in range(30):
+        make_alert(
+            cluster,
+            kind=Alert.Kind.POOL_THRESHOLD,
+            message=f"pool {i}",
+            state=Alert.State.ACKNOWLEDGED,
+        )
+    with django_assert_max_num_queries(15):
+        assert operator_client.get("/alerts/?state=").status_code == 200
+
+
+def test_nad_form_without_a_cluster_says_what_to_do(admin_client_role):
+    page = admin_client_role.get("/nads/new/").content.decode()
+    assert 'id="nad-no-cluster"' in page and "demo_cluster" in page
+
+
 def test_viewer_sees_alerts_without_checkboxes(viewer_client, alerts):
     page = viewer_client.get("/alerts/").content.decode()
     assert "gone-5" in page and 'name="alert"' not in page and 'id="ack-submit"' not in page

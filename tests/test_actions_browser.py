@@ -81,6 +81,8 @@ def test_create_a_nad_with_live_preview(page, simcluster):
     nad = NetworkAttachmentDefinition.objects.get(name="blue-net")
     assert page.url.endswith(f"/nads/{nad.pk}/")
     assert simcluster.get("network-attachment-definitions", "default", "blue-net") is not None
+    page.goto("/nads/")
+    expect(page.locator("main")).to_contain_text("blue-net")
 
 
 def test_acknowledge_inline(page):
