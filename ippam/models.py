@@ -236,6 +236,7 @@ class Allocation(models.Model):
         ordering = ["pool", "ip"]
         constraints = [models.UniqueConstraint(fields=["pool", "key"], name="allocation_unique")]
         indexes = [
+            models.Index(fields=["pool", "ip"]),  # the pool page: one pool's allocations by address
             models.Index(fields=["cluster", "ip"]),
             models.Index(fields=["cluster", "pod_namespace", "pod_name"]),
         ]
