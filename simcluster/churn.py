@@ -77,6 +77,19 @@ class Churner:
         self.nads = _wb_nads(store)
         _, nodes = store.select("nodes")
         self.nodes = [e.name for e in nodes]
+        self.max_pods = 60
+        self.failures = 0
+        # addresses already shown by pods (planted untracked/duplicate ones included) are
+        # never handed out again, so churn does not disturb a scenario's ground truth
+        self.seen_ips: set[str] = set()
+        _, pods = store.select("pods")
+        for e in pods:
+            ann = (e.obj()["metadata"].get("annotations") or {}).get(NETWORK_STATUS)
+            try:
+                for entry in json.loads(ann) if ann else []:
+                    self.seen_ips.update(entry.get("ips") or [])
+            except (ValueError, AttributeError, TypeError):
+                continue
 
     def step(self) -> str:
         if not self.nads:
@@ -84,9 +97,10 @@ class Churner:
             if not self.nads:
                 return "idle"
         r = self.rng.random()
-        if len(self.pending) + len(self.running) < 5 or r < 0.4:
+        total = len(self.pending) + len(self.running)
+        if total < 5 or (r < 0.35 and total < self.max_pods):
             return self.create()
-        if r < 0.7 and self.pending:
+        if self.pending and (r < 0.7 or not self.running):
             return self.start()
         if self.running:
             return self.remove()
@@ -143,19 +157,31 @@ class Churner:
         pool = self._pool(nad)
         base = int(nad["net"].network_address)
         taken = {base + int(k) for k in (pool["spec"].get("allocations") or {}) if k.isdigit()}
-        v = nad["first"]
-        while v <= nad["last"] and (
-            v in taken
-            or any(int(x.network_address) <= v <= int(x.broadcast_address) for x in nad["exclude"])
-        ):
-            v += 1
         try:
             pod = self.store.get("pods", ns, name)
         except ApiError:
             return "gone"
-        if v > nad["last"]:
+        ip = None
+        v = nad["first"]
+        checked = 0
+        while v <= nad["last"] and checked < 512:
+            if v not in taken and not any(
+                int(x.network_address) <= v <= int(x.broadcast_address) for x in nad["exclude"]
+            ):
+                checked += 1
+                cand = str(ipaddress.ip_address(v))
+                orip = orip_name(cand, nad["network_name"] or None)
+                if cand not in self.seen_ips and (
+                    not nad["overlapping"]
+                    or _missing(self.store, "overlappingrangeipreservations", self.pool_ns, orip)
+                ):
+                    ip = cand
+                    break
+            v += 1
+        if ip is None:  # the range is exhausted: give up on this pod, like a failed sandbox
+            with contextlib.suppress(ApiError):
+                self.store.delete("pods", ns, name)
             return "exhausted"
-        ip = str(ipaddress.ip_address(v))
         cid = uuid.uuid4().hex + uuid.uuid4().hex
         self.store.patch(
             "ippools",
@@ -249,6 +275,14 @@ class Churner:
         return "delete"
 
 
+def _missing(store: Store, plural: str, ns: str, name: str) -> bool:
+    try:
+        store.get_entry(plural, ns, name)
+    except ApiError:
+        return True
+    return False
+
+
 def _mac(rng: random.Random) -> str:
     h = f"{rng.getrandbits(32):08x}"
     return f"0a:58:{h[0:2]}:{h[2:4]}:{h[4:6]}:{h[6:8]}"
@@ -267,7 +301,9 @@ async def churn(server, events_per_second: float, seed: int = 1) -> None:
         except ApiError as err:  # a conflicting test or user write: skip this step
             log.debug("churn step failed: %s", err)
         except Exception:
-            log.exception("churn step crashed")
+            churner.failures += 1
+            if churner.failures <= 3:  # never flood a piped stderr
+                log.exception("churn step crashed")
         delay = nxt - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)

@@ -489,6 +489,16 @@ class SimServer:
                 )
             deadline = loop.time() + timeout
             next_bm = loop.time() + self.bookmark_interval
+
+            def render(item) -> bytes:
+                typ, e = item
+                if typ == "BOOKMARK":
+                    return (
+                        b'{"type":"BOOKMARK","object":{"kind":%s,"apiVersion":%s,"metadata":{"resourceVersion":"%d"}}}\n'
+                        % (kind, apiv, e)
+                    )
+                return b'{"type":"%s","object":%s}\n' % (typ.encode(), e.raw)
+
             while True:
                 now = loop.time()
                 if now >= deadline:
@@ -500,15 +510,11 @@ class SimServer:
                     ev = await asyncio.wait_for(queue.get(), timeout=wait)
                 except TimeoutError:
                     if bookmarks and loop.time() >= next_bm:
-                        bm = (
-                            b'{"type":"BOOKMARK","object":{"kind":%s,"apiVersion":%s,"metadata":{"resourceVersion":"%d"}}}\n'
-                            % (
-                                kind,
-                                apiv,
-                                self.store.rv,
-                            )
-                        )
-                        await resp.write(bm)
+                        # Read the revision under the store lock and enqueue the bookmark
+                        # behind every event already pushed with a revision <= it, so a
+                        # client resuming from the bookmark never skips an event.
+                        with self.store.lock:
+                            push(("BOOKMARK", self.store.rv))
                         next_bm = loop.time() + self.bookmark_interval
                     continue
                 if ev is None:
@@ -516,14 +522,10 @@ class SimServer:
                 lines = [ev]
                 while not queue.empty() and len(lines) < 500:
                     nxt = queue.get_nowait()
-                    if nxt is None:
-                        lines.append(None)
-                        break
                     lines.append(nxt)
-                out = b"".join(
-                    b'{"type":"%s","object":%s}\n' % (typ.encode(), e.raw)
-                    for typ, e in (x for x in lines if x is not None)
-                )
+                    if nxt is None:
+                        break
+                out = b"".join(render(x) for x in lines if x is not None)
                 if out:
                     await resp.write(out)
                 if lines[-1] is None:

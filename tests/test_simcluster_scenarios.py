@@ -360,3 +360,33 @@ def test_cli_serves_demo_within_5_seconds(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_churn_keeps_the_demo_ground_truth():
+    from kubernetes.client.models import V1Pod
+
+    from simcluster.churn import Churner
+
+    store = Store()
+    b = build_demo(1)
+    store.load_objects(b.objects(), emit=False)
+    churner = Churner(store, seed=3)
+    steps = [churner.step() for _ in range(600)]
+    assert {"create", "start", "delete"} <= set(steps)
+    live = len(churner.pending) + len(churner.running)
+    assert live <= churner.max_pods
+    objs = {
+        p: [e.obj() for e in store.select(p)[1]]
+        for p in (
+            "pods",
+            "network-attachment-definitions",
+            "ippools",
+            "overlappingrangeipreservations",
+        )
+    }
+    for p in objs["pods"]:
+        if p["metadata"]["name"].startswith("churn-"):
+            V1Pod.from_dict(p)
+    found = _detect(objs)
+    expected = _detect(b.objects())
+    assert sorted(found, key=str) == sorted(expected, key=str)
