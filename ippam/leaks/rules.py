@@ -345,10 +345,9 @@ def untracked_addresses(ctx: Context) -> list[Candidate]:
     covering = NADRange.objects.filter(
         nad_id=nad_ref, first_ip__lte=OuterRef("ip"), last_ip__gte=OuterRef("ip")
     )
+    # ippam.sync links every NADRange to the IPPool whereabouts keeps for it (by name).
     held = Allocation.objects.filter(
-        cluster=cluster,
-        ip=OuterRef("ip"),
-        pool__name__in=NADRange.objects.filter(nad_id=OuterRef(nad_ref)).values("pool_name"),
+        cluster=cluster, ip=OuterRef("ip"), pool__nad_ranges__nad_id=nad_ref
     )
     rows = list(
         InterfaceAddress.objects.filter(cluster=cluster, interface__nad__isnull=False)
@@ -417,14 +416,15 @@ def duplicate_addresses(ctx: Context) -> list[Candidate]:
     cluster = ctx.cluster
     found: list[Candidate] = []
     # (a) one address on two live pods' interfaces of the same network. GROUP BY address
-    # first (cheap, no subquery), then compute the scope only for the few shared addresses.
+    # first (the (cluster, ip) index, no join), then look closer only at shared addresses.
     live = InterfaceAddress.objects.filter(cluster=cluster, interface__nad__isnull=False).exclude(
         interface__pod__phase__in=DEAD_PHASES
     )
     shared = list(
-        live.values("ip")
-        .annotate(pods=Count("interface__pod_id", distinct=True))
-        .filter(pods__gt=1)
+        InterfaceAddress.objects.filter(cluster=cluster)
+        .values("ip")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
         .values_list("ip", flat=True)
     )
     members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -580,7 +580,7 @@ def orphaned_reservations(ctx: Context) -> list[Candidate]:
     # ranges are on: whereabouts then no longer protects the address across ranges.
     # (An allocation whose pod is gone is already an orphaned allocation.)
     overlapping = NADRange.objects.filter(
-        cluster=cluster, pool_name=OuterRef("pool__name"), enable_overlapping_ranges=True
+        pool_id=OuterRef("pool_id"), enable_overlapping_ranges=True
     )
     reserved = OverlappingRangeIPReservation.objects.filter(
         cluster=cluster, ip=OuterRef("ip"), podref=OuterRef("podref")
