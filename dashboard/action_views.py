@@ -83,9 +83,6 @@ def nad_new(request: HttpRequest) -> HttpResponse:
                 "name" if exc.name_taken else None, f"The cluster refused the NAD: {exc.message}"
             )
         else:
-            messages.success(
-                request, f"NetworkAttachmentDefinition {nad.namespace}/{nad.name} created."
-            )
             url = _nad_url(nad)
             if request.htmx:
                 response = HttpResponse(status=204)

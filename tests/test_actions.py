@@ -375,7 +375,7 @@ def test_acknowledge_without_javascript_redirects_back(operator_client, alerts):
     )
     assert response.status_code == 302 and response["Location"] == "/alerts/?state=open"
     page = operator_client.get("/alerts/?state=acknowledged").content.decode()
-    assert "by <b>operator1</b>" in page
+    assert "by <b>operator1</b>" in page and "Acknowledged 1 alert." in page
 
 
 def test_acknowledge_nothing_selected_says_so(operator_client, alerts):
