@@ -286,3 +286,21 @@ def test_detection_query_count_does_not_grow_with_the_cluster(
     assert result.counts[K.ORPHANED_ALLOCATION] == 40
     assert result.counts[K.STALE_ALLOCATION] == 40
     assert Pod.objects.count() == 43
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rules_give_the_same_answer_on_parallel_connections():
+    from ippam.leaks.rules import _parallel_possible, candidates_compute
+
+    if not _parallel_possible():
+        pytest.skip("in-memory SQLite: each connection has its own database")
+    rows = Rows("par")
+    net = healthy(rows)
+    rows.alloc(net["pool"], "10.0.0.7", "default/web-3")
+    rows.alloc(net["pool"], "10.0.0.9", "default/web-1")
+    rows.pod("default/db-1", [(net["nad"], "net1", ["10.0.0.50"])])
+    now = timezone.now()
+    sequential = candidates_compute(cluster=rows.cluster, now=now, parallel=False)
+    parallel = candidates_compute(cluster=rows.cluster, now=now, parallel=True)
+    assert sorted(c.identity for c in parallel) == sorted(c.identity for c in sequential)
+    assert len(sequential) == 3
