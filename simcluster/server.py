@@ -478,7 +478,14 @@ class SimServer:
             await resp.write_eof()
             return resp
         try:
-            chunk = [b'{"type":"%s","object":%s}\n' % (typ.encode(), e.raw) for typ, e in initial]
+            table = _wants_table(request)  # kubectl get -w
+
+            def obj_bytes(e) -> bytes:
+                return orjson.dumps(_table(t, [e], e.rv)) if table else e.raw
+
+            chunk = [
+                b'{"type":"%s","object":%s}\n' % (typ.encode(), obj_bytes(e)) for typ, e in initial
+            ]
             for i in range(0, len(chunk), 500):
                 await resp.write(b"".join(chunk[i : i + 500]))
             if send_initial and bookmarks:
@@ -497,7 +504,7 @@ class SimServer:
                         b'{"type":"BOOKMARK","object":{"kind":%s,"apiVersion":%s,"metadata":{"resourceVersion":"%d"}}}\n'
                         % (kind, apiv, e)
                     )
-                return b'{"type":"%s","object":%s}\n' % (typ.encode(), e.raw)
+                return b'{"type":"%s","object":%s}\n' % (typ.encode(), obj_bytes(e))
 
             while True:
                 now = loop.time()

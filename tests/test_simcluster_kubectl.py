@@ -134,3 +134,36 @@ def test_kubectl_apply_pod_strategic_merge(simcluster, tmp_path):
     ]
     patches = [r for r in simcluster.requests if r["method"] == "PATCH"]
     assert patches and "fieldValidation=Strict" in patches[0]["query"]
+
+
+def test_kubectl_get_watch_prints_new_pods(simcluster):
+    import time
+
+    simcluster.create(
+        "pods",
+        {
+            "metadata": {"name": "first", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "x"}]},
+        },
+    )
+    proc = subprocess.Popen(
+        [KUBECTL, "--kubeconfig", simcluster.kubeconfig, "get", "pods", "-w"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)
+        simcluster.create(
+            "pods",
+            {
+                "metadata": {"name": "second", "namespace": "default"},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        )
+        time.sleep(0.7)
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+    names = [line.split()[0] for line in out.splitlines()[1:]]
+    assert names == ["first", "second"], (out, err)
