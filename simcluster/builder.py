@@ -103,6 +103,14 @@ class Pool:
     def excluded(self, v: int) -> bool:
         return any(int(ex.network_address) <= v <= int(ex.broadcast_address) for ex in self.exclude)
 
+    def has_free(self) -> bool:
+        v = max(self.first, self.cursor)
+        while v <= self.last:
+            if v not in self.used and not (self.exclude and self.excluded(v)):
+                return True
+            v += 1
+        return False
+
     def next_free(self) -> str:
         return _ipstr(self.next_free_int(), self.net.version)
 

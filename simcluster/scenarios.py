@@ -447,12 +447,9 @@ def load_scale(
                 atts.append(ref)
         node = node_names[rng.randrange(nodes)]
         name = f"app-{pod_i:06d}"
-        try:
-            b.pod(
-                ns, name, node, atts, labels={"app": f"app-{pod_i % 500}", "shard": str(pod_i % 7)}
-            )
-        except PoolExhausted:
-            b.pod(ns, name, node, [], labels={"app": f"app-{pod_i % 500}", "shard": str(pod_i % 7)})
+        # never half-allocate a pod: drop attachments whose pool is full
+        atts = [a for a in atts if b.pools[b.wb_nads[a].pool_key].has_free()]
+        b.pod(ns, name, node, atts, labels={"app": f"app-{pod_i % 500}", "shard": str(pod_i % 7)})
         pod_i += 1
     # planted: orphaned allocations in pools without ORIPs
     planted = 0

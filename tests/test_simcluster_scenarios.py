@@ -274,6 +274,17 @@ def test_scale_loader_small_and_consistent():
     assert counts["ippools"] == 40
     assert 2700 <= gt["allocations"] <= 3600
     assert gt["findings"] and all(f["kind"] == "orphaned_allocation" for f in gt["findings"])
+    objs = {
+        p: [e.obj() for e in store.select(p)[1]]
+        for p in (
+            "pods",
+            "network-attachment-definitions",
+            "ippools",
+            "overlappingrangeipreservations",
+        )
+    }
+    expected = [(f["kind"], f["state"], f["ip"], f["pool"], f["podref"]) for f in gt["findings"]]
+    assert sorted(_detect(objs), key=str) == sorted(expected, key=str)
     from kubernetes.client import ApiClient
     from kubernetes.client.models import V1Node, V1Pod
 
