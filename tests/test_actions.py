@@ -291,6 +291,56 @@ def test_nad_detail_page_says_what_is_wrong_with_a_broken_nad(admin_client_role)
     assert 'id="nad-problems"' in page and "comment" in page
 
 
+SEED_COMMENT = """{
+  "cniVersion":"0.3.0",
+  "type": "ipvlan",
+  "master": "ens224", # defines the node interface that this Pod interface would map to
+  "mode": "l2",
+  "ipam": {
+    "type": "whereabouts",
+    "range": "172.16.0.0/24"
+   }
+}"""
+SEED_UNQUOTED = """{
+  "cniVersion": "0.3.1",
+  "plugins": [
+    {
+      "type": "ipvlan",
+      "master": "eth1",
+      "mode": "l2",
+      "ipam": {
+        "type": "whereabouts",
+        "range": SECONDARY_RANGE_NAME
+      }
+    }
+  ]
+}"""
+
+
+def test_seed_broken_nads_synced_from_the_cluster_say_what_is_wrong(
+    admin_client_role, sim_cluster, simcluster
+):
+    from ippam.sync import cluster_sync_full
+
+    for name, raw in (("gke-network-1", SEED_COMMENT), ("my-nad", SEED_UNQUOTED)):
+        simcluster.create(
+            PLURAL,
+            {
+                "apiVersion": "k8s.cni.cncf.io/v1",
+                "kind": "NetworkAttachmentDefinition",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"config": raw},
+            },
+        )
+    cluster_sync_full(cluster=sim_cluster)
+    expected = {"gke-network-1": "comment", "my-nad": "unquoted value 'SECONDARY_RANGE_NAME'"}
+    for name, words in expected.items():
+        nad = NetworkAttachmentDefinition.objects.get(cluster=sim_cluster, name=name)
+        page = admin_client_role.get(reverse("nad_detail", args=[nad.pk])).content.decode()
+        assert 'id="nad-problems"' in page
+        assert words in page.replace("&#x27;", "'"), (name, nad.problems)
+
+
 # --- alerts --------------------------------------------------------------------------------
 
 
