@@ -73,6 +73,9 @@ class SyncRun(models.Model):
         ordering = ["-started_at"]
         indexes = [models.Index(fields=["cluster", "-started_at"])]
 
+    def __str__(self) -> str:
+        return f"sync #{self.pk} ({self.outcome})"
+
 
 class KubeObject(models.Model):
     """Fields every synced Kubernetes object has."""
@@ -136,7 +139,9 @@ class NetworkAttachmentDefinition(KubeObject):
     namespace = models.CharField(max_length=63)
     annotations = models.JSONField(default=dict, blank=True)
     config_raw = models.TextField(blank=True)
-    config = models.JSONField(null=True, blank=True, help_text="spec.config parsed; null if invalid")
+    config = models.JSONField(
+        null=True, blank=True, help_text="spec.config parsed; null if invalid"
+    )
     config_on_node = models.BooleanField(default=False, help_text="spec.config empty")
     is_conflist = models.BooleanField(default=False)
     cni_version = models.CharField(max_length=16, blank=True)
@@ -181,7 +186,9 @@ class IPPool(KubeObject):
         verbose_name = "IPPool"
         constraints = [
             models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="ippool_unique"),
-            models.CheckConstraint(condition=Q(utilization__gte=0), name="ippool_utilization_positive"),
+            models.CheckConstraint(
+                condition=Q(utilization__gte=0), name="ippool_utilization_positive"
+            ),
         ]
         indexes = [models.Index(fields=["cluster", "-utilization"])]
 
@@ -196,7 +203,9 @@ class IPPool(KubeObject):
 class NADRange(models.Model):
     """One whereabouts range a NAD declares (a NAD with ipRanges declares several)."""
 
-    nad = models.ForeignKey(NetworkAttachmentDefinition, on_delete=models.CASCADE, related_name="ranges")
+    nad = models.ForeignKey(
+        NetworkAttachmentDefinition, on_delete=models.CASCADE, related_name="ranges"
+    )
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
     range = models.CharField(max_length=64)
@@ -211,14 +220,17 @@ class NADRange(models.Model):
     node_slice_size = models.CharField(max_length=8, blank=True)
     usable = models.DecimalField(**BIG_COUNT, default=0)
     pool_name = models.CharField(max_length=253, help_text="the IPPool whereabouts keeps for it")
-    pool = models.ForeignKey(IPPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="nad_ranges")
+    pool = models.ForeignKey(
+        IPPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="nad_ranges"
+    )
 
     class Meta:
         ordering = ["nad", "position"]
-        constraints = [
-            models.UniqueConstraint(fields=["nad", "position"], name="nadrange_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["nad", "position"], name="nadrange_unique")]
         indexes = [models.Index(fields=["cluster", "pool_name"])]
+
+    def __str__(self) -> str:
+        return f"{self.range} ({self.pool_name})"
 
 
 class Allocation(models.Model):
@@ -247,7 +259,9 @@ class Allocation(models.Model):
 
 class OverlappingRangeIPReservation(KubeObject):
     namespace = models.CharField(max_length=63)
-    ip = IPAddressField(null=True, blank=True, help_text="parsed from the name; null if it is not an address")
+    ip = IPAddressField(
+        null=True, blank=True, help_text="parsed from the name; null if it is not an address"
+    )
     network_name = models.CharField(max_length=253, blank=True)
     podref = models.CharField(max_length=317, blank=True)
     pod_namespace = models.CharField(max_length=63, blank=True)
@@ -263,6 +277,9 @@ class OverlappingRangeIPReservation(KubeObject):
         ]
         indexes = [models.Index(fields=["cluster", "ip"])]
 
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
 
 class NodeSlicePool(KubeObject):
     namespace = models.CharField(max_length=63)
@@ -273,8 +290,13 @@ class NodeSlicePool(KubeObject):
     class Meta:
         ordering = ["namespace", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="nodeslicepool_unique")
+            models.UniqueConstraint(
+                fields=["cluster", "namespace", "name"], name="nodeslicepool_unique"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
 
 
 class PodInterface(models.Model):
@@ -282,10 +304,18 @@ class PodInterface(models.Model):
 
     pod = models.ForeignKey(Pod, on_delete=models.CASCADE, related_name="interfaces")
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
-    network_name = models.CharField(max_length=317, blank=True, help_text="ns/nad, or the default network")
+    network_name = models.CharField(
+        max_length=317, blank=True, help_text="ns/nad, or the default network"
+    )
     nad_namespace = models.CharField(max_length=63, blank=True)
     nad_name = models.CharField(max_length=253, blank=True)
-    nad = models.ForeignKey(NetworkAttachmentDefinition, null=True, blank=True, on_delete=models.SET_NULL, related_name="interfaces")
+    nad = models.ForeignKey(
+        NetworkAttachmentDefinition,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="interfaces",
+    )
     interface = models.CharField(max_length=32, blank=True)
     ips = models.JSONField(default=list, blank=True)
     mac = models.CharField(max_length=32, blank=True)
@@ -296,9 +326,14 @@ class PodInterface(models.Model):
     class Meta:
         ordering = ["pod", "interface"]
         constraints = [
-            models.UniqueConstraint(fields=["pod", "network_name", "interface"], name="podinterface_unique")
+            models.UniqueConstraint(
+                fields=["pod", "network_name", "interface"], name="podinterface_unique"
+            )
         ]
         indexes = [models.Index(fields=["cluster", "mac"])]
+
+    def __str__(self) -> str:
+        return f"{self.interface} ({self.network_name})"
 
 
 class InterfaceAddress(models.Model):
@@ -313,6 +348,9 @@ class InterfaceAddress(models.Model):
             models.UniqueConstraint(fields=["interface", "ip"], name="interfaceaddress_unique")
         ]
         indexes = [models.Index(fields=["cluster", "ip"])]
+
+    def __str__(self) -> str:
+        return str(self.ip)
 
 
 class PodEvent(models.Model):
@@ -339,14 +377,25 @@ class PodEvent(models.Model):
     last_seen = models.DateTimeField(null=True, blank=True)
     interface = models.CharField(max_length=32, blank=True)
     ip = IPAddressField(null=True, blank=True)
-    nad = models.ForeignKey(NetworkAttachmentDefinition, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
-    pool = models.ForeignKey(IPPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    nad = models.ForeignKey(
+        NetworkAttachmentDefinition,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+    )
+    pool = models.ForeignKey(
+        IPPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
     sync_generation = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["-last_seen"]
         constraints = [models.UniqueConstraint(fields=["cluster", "uid"], name="podevent_unique")]
         indexes = [models.Index(fields=["cluster", "pod_namespace", "pod_name"])]
+
+    def __str__(self) -> str:
+        return f"{self.reason} {self.pod_namespace}/{self.pod_name}"
 
 
 class Finding(models.Model):
@@ -369,10 +418,24 @@ class Finding(models.Model):
     identity = models.CharField(max_length=512, help_text="stable across syncs, e.g. kind:pool:key")
     state = models.CharField(max_length=8, choices=State.choices, default=State.LEAKED)
     ip = IPAddressField(null=True, blank=True)
-    pool = models.ForeignKey(IPPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings")
+    pool = models.ForeignKey(
+        IPPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings"
+    )
     allocation_key = models.CharField(max_length=40, blank=True)
-    reservation = models.ForeignKey(OverlappingRangeIPReservation, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings")
-    nad = models.ForeignKey(NetworkAttachmentDefinition, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings")
+    reservation = models.ForeignKey(
+        OverlappingRangeIPReservation,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="findings",
+    )
+    nad = models.ForeignKey(
+        NetworkAttachmentDefinition,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="findings",
+    )
     podref = models.CharField(max_length=317, blank=True)
     node_name = models.CharField(max_length=253, blank=True)
     reason = models.TextField()
@@ -410,11 +473,17 @@ class Alert(models.Model):
     identity = models.CharField(max_length=512)
     kind = models.CharField(max_length=32, choices=Kind.choices)
     state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
-    finding = models.ForeignKey(Finding, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
-    pool = models.ForeignKey(IPPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    finding = models.ForeignKey(
+        Finding, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
+    pool = models.ForeignKey(
+        IPPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
     message = models.TextField()
     opened_at = models.DateTimeField()
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     note = models.TextField(blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -436,6 +505,9 @@ class Alert(models.Model):
         ]
         indexes = [models.Index(fields=["cluster", "state"])]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.state}"
+
 
 class ReclaimRun(models.Model):
     class State(models.TextChoices):
@@ -445,7 +517,9 @@ class ReclaimRun(models.Model):
         FAILED = "failed"
 
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="reclaim_runs")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     actor = models.CharField(max_length=150, help_text="who asked: a user name, or cli:<user>")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -456,6 +530,9 @@ class ReclaimRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         permissions = [("reclaim_allocation", "Can reclaim leaked addresses from IPPools")]
+
+    def __str__(self) -> str:
+        return f"reclamation #{self.pk} ({self.state})"
 
 
 class ReclaimItem(models.Model):
@@ -484,6 +561,9 @@ class ReclaimItem(models.Model):
     class Meta:
         ordering = ["run", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.ip} {self.podref} ({self.outcome})"
+
 
 class AuditEntry(models.Model):
     class Action(models.TextChoices):
@@ -493,10 +573,14 @@ class AuditEntry(models.Model):
         RESERVATION_DELETE = "reservation_delete", "reservation deleted"
 
     at = models.DateTimeField(auto_now_add=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     actor_name = models.CharField(max_length=150)
     action = models.CharField(max_length=32, choices=Action.choices)
-    cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    cluster = models.ForeignKey(
+        Cluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     target = models.CharField(max_length=512)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
@@ -507,3 +591,6 @@ class AuditEntry(models.Model):
         ordering = ["-at"]
         verbose_name_plural = "audit entries"
         indexes = [models.Index(fields=["action", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.target} by {self.actor_name}"
