@@ -304,3 +304,10 @@ def test_rules_give_the_same_answer_on_parallel_connections():
     parallel = candidates_compute(cluster=rows.cluster, now=now, parallel=True)
     assert sorted(c.identity for c in parallel) == sorted(c.identity for c in sequential)
     assert len(sequential) == 3
+
+
+def test_an_address_outside_the_nads_ranges_is_not_whereabouts_business(rows, no_grace):
+    net = healthy(rows)
+    rows.pod("default/static-ip", [(net["nad"], "net1", ["192.168.50.5"])])
+    leaks_detect(cluster=rows.cluster)
+    assert findings(rows) == []

@@ -344,19 +344,19 @@ def _stale(ctx: Context, rows: list[dict[str, Any]]) -> list[Candidate]:
 def untracked_addresses(ctx: Context) -> list[Candidate]:
     cluster = ctx.cluster
     nad_ref = OuterRef("interface__nad_id")
-    covering = NADRange.objects.filter(
-        nad_id=nad_ref, first_ip__lte=OuterRef("ip"), last_ip__gte=OuterRef("ip")
-    )
     # ippam.sync links every NADRange to the IPPool whereabouts keeps for it (by name).
     held = Allocation.objects.filter(
         cluster=cluster, ip=OuterRef("ip"), pool__nad_ranges__nad_id=nad_ref
     )
+    # SQL keeps to equalities (NAD has ranges; no allocation of that address in the NAD's
+    # pools), which PostgreSQL estimates well and hashes; whether the address falls inside
+    # one of the NAD's ranges is checked here for the few rows left (an address outside
+    # them did not come from whereabouts).
     rows = list(
         InterfaceAddress.objects.filter(cluster=cluster, interface__nad__isnull=False)
         .exclude(interface__pod__phase__in=DEAD_PHASES)
-        .filter(Exists(covering))
+        .filter(Exists(NADRange.objects.filter(nad_id=nad_ref)))
         .exclude(Exists(held))
-        .annotate(range_pool_id=Subquery(covering.values("pool_id")[:1]))
         .values(
             "ip",
             "interface__interface",
@@ -364,9 +364,24 @@ def untracked_addresses(ctx: Context) -> list[Candidate]:
             "interface__nad_id",
             "interface__nad__namespace",
             "interface__nad__name",
-            "range_pool_id",
         )
+        .order_by()
     )
+    ranges: dict[int, list[tuple[int, int, int | None]]] = defaultdict(list)
+    nad_ids = sorted({r["interface__nad_id"] for r in rows})
+    for chunk in _chunks(nad_ids):
+        for nad_id, first, last, pool_id in NADRange.objects.filter(
+            nad_id__in=chunk, first_ip__isnull=False, last_ip__isnull=False
+        ).values_list("nad_id", "first_ip", "last_ip", "pool_id"):
+            ranges[nad_id].append((_ordinal(first), _ordinal(last), pool_id))
+    covered = []
+    for row in rows:
+        ip = _ordinal(row["ip"])
+        for first, last, pool_id in ranges.get(row["interface__nad_id"], ()):
+            if first <= ip <= last:
+                covered.append({**row, "range_pool_id": pool_id})
+                break
+    rows = covered
     pods = ctx.pods(r["interface__pod_id"] for r in rows)
     found = []
     for row in rows:
@@ -394,6 +409,11 @@ def untracked_addresses(ctx: Context) -> list[Candidate]:
             )
         )
     return found
+
+
+def _ordinal(ip: IPAddress) -> int:
+    """An address as one comparable number (IPv4 mapped into ::ffff:0:0/96, like the keys)."""
+    return int(ip) | (0xFFFF00000000 if ip.version == 4 else 0)
 
 
 def _interface_scope() -> Any:
@@ -654,9 +674,8 @@ def overlapping_ranges(ctx: Context) -> list[Candidate]:
     found = []
     open_: list[dict[str, Any]] = []
     for rng in ranges:
-        first = int(rng["first_ip"]) | (0xFFFF00000000 if rng["first_ip"].version == 4 else 0)
-        rng["_first"] = first
-        rng["_last"] = int(rng["last_ip"]) | (0xFFFF00000000 if rng["last_ip"].version == 4 else 0)
+        first = rng["_first"] = _ordinal(rng["first_ip"])
+        rng["_last"] = _ordinal(rng["last_ip"])
         open_ = [o for o in open_ if o["_last"] >= first]
         for other in open_:
             if other["nad_id"] == rng["nad_id"] or other["network_name"] == rng["network_name"]:
