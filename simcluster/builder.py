@@ -22,6 +22,7 @@ WB_API = "whereabouts.cni.cncf.io/v1alpha1"
 NAD_API = "k8s.cni.cncf.io/v1"
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
+LEGACY_NETWORK_STATUS = "k8s.v1.cni.cncf.io/networks-status"  # Multus before v3.7
 
 
 def pool_name(cidr: str, network_name: str | None = None) -> str:
@@ -559,6 +560,7 @@ class ClusterBuilder:
         networks_json: bool = False,
         events: bool | None = None,
         legacy: bool = False,
+        legacy_status: bool = False,
     ) -> dict:
         """A pod attached to NADs; whereabouts attachments get the lowest free IP.
 
@@ -566,6 +568,7 @@ class ClusterBuilder:
         allocate/reserve: whether the IPPool allocation / ORIP are written (bool or per attachment).
         network_status: write the network-status annotation (default: phase is Running).
         legacy: write records like whereabouts < 0.8 (no ifname; ORIP with containerid).
+        legacy_status: write the old `networks-status` annotation instead of `network-status`.
         """
         attachments = [tuple(a) for a in attachments]
         ago = created_ago if created_ago is not None else self.rng.randint(3600 * 3, 86400 * 9)
@@ -666,7 +669,9 @@ class ClusterBuilder:
                         },
                     }
                 status.append(entry)
-            annotations[NETWORK_STATUS] = orjson.dumps(status, option=orjson.OPT_INDENT_2).decode()
+            annotations[LEGACY_NETWORK_STATUS if legacy_status else NETWORK_STATUS] = orjson.dumps(
+                status, option=orjson.OPT_INDENT_2
+            ).decode()
         started = self.ts(ago - 8)
         t_created = self.ts(ago)
         t_ready = started

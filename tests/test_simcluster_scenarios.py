@@ -104,6 +104,15 @@ def test_builder_output_loads_into_the_fixture(simcluster):
 # ---------------------------------------------------------------- a reference detector
 
 
+def _status_annotation(pod: dict) -> str:
+    ann = pod["metadata"].get("annotations") or {}
+    return (
+        ann.get("k8s.v1.cni.cncf.io/network-status")
+        or ann.get("k8s.v1.cni.cncf.io/networks-status")
+        or "[]"
+    )
+
+
 def _detect(objs: dict) -> list[tuple]:
     """An independent, simple implementation of DESIGN.md §4 over plain objects."""
     pods = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in objs["pods"]}
@@ -136,9 +145,7 @@ def _detect(objs: dict) -> list[tuple]:
     shown = {}  # (pool, ip) -> [podref]
     pod_ips = {}
     for ref, p in pods.items():
-        st = json.loads(
-            (p["metadata"].get("annotations") or {}).get("k8s.v1.cni.cncf.io/network-status", "[]")
-        )
+        st = json.loads(_status_annotation(p))
         pod_ips[ref] = {ip for e in st for ip in e.get("ips", [])}
         for e in st:
             if e.get("name") in wb:
