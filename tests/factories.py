@@ -14,7 +14,6 @@ import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from django.utils import timezone
 from netaddr import IPAddress, IPNetwork
 
@@ -36,12 +35,6 @@ from ippam.models import (
 )
 
 _seq = itertools.count(1)
-
-
-@pytest.fixture
-def fast_passwords(settings: Any) -> None:
-    """The default hasher spends ~0.8 s per create_user here; tests need no real hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _uid(prefix: str) -> str:

@@ -28,12 +28,6 @@ from tests.factories import (
 pytestmark = [pytest.mark.django_db]
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # Test users need no real password hashing; PBKDF2 costs a second per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 PLURAL = "network-attachment-definitions"
 HTMX = {"HTTP_HX_REQUEST": "true"}
 

@@ -3,9 +3,6 @@ inline acknowledgement, reclaim dialog and progress) works in a real browser."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from ippam.models import Alert, Cluster, NetworkAttachmentDefinition
@@ -15,43 +12,24 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-CHROMIUM = (
-    os.environ.get("IPPAM_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-)
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
-def page(live_server, make_user, monkeypatch):
-    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls
-    # are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    sync_api = pytest.importorskip("playwright.sync_api")
+def page(browser, live_server, make_user):
+    """An admin's tab on the live server (the shared headless Chromium of tests/browser.py)."""
     from django.conf import settings
     from django.test import Client
 
     client = Client()
     client.force_login(make_user("admin1", "admin"))
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-    with sync_api.sync_playwright() as p:
-        try:
-            browser = (
-                p.chromium.launch(executable_path=CHROMIUM) if CHROMIUM else p.chromium.launch()
-            )
-        except Exception as exc:  # no browser installed here
-            pytest.skip(f"no Chromium for Playwright: {exc}")
-        context = browser.new_context(base_url=live_server.url)
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}]
-        )
-        pg = context.new_page()
-        pg.set_default_timeout(10_000)
-        yield pg
-        browser.close()
+    context = browser.new_context(base_url=live_server.url)
+    context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}]
+    )
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    yield tab
+    context.close()
 
 
 def test_create_a_nad_with_live_preview(page, simcluster):

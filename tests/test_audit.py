@@ -11,11 +11,6 @@ from tests.factories import make_audit, make_cluster
 pytestmark = [pytest.mark.django_db]
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def entries():
     prod, lab = make_cluster("prod"), make_cluster("lab")

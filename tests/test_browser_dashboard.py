@@ -17,7 +17,6 @@ def demo(simcluster, settings, make_user):
     from ippam.leaks import leaks_detect
     from ippam.sync import cluster_sync_full
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.IPPAM_LEAK_GRACE_SECONDS = 0
     simcluster.load("demo", seed=1)
     cluster = Cluster.objects.create(

@@ -18,12 +18,6 @@ from tests.factories import make_cluster, make_nad, make_pool
 pytestmark = [pytest.mark.django_db]
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # Test users need no real password hashing; PBKDF2 costs a second per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def cluster():
     return make_cluster("prod")

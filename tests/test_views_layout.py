@@ -9,13 +9,12 @@ from django.utils import timezone
 
 from ippam.models import Cluster
 from tests.factories import (
-    fast_passwords,  # noqa: F401
     make_cluster,
     make_demo,
     make_pool,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 PAGES = ["/", "/pools/", "/nads/", "/nodes/", "/leaks/", "/search/?q=x"]
 

@@ -8,7 +8,6 @@ import pytest
 
 from ippam.models import Alert, Finding
 from tests.factories import (
-    fast_passwords,  # noqa: F401
     make_alert,
     make_cluster,
     make_demo,
@@ -16,7 +15,7 @@ from tests.factories import (
     make_pool,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 
 def test_leaks_full_page_grouped_by_kind(viewer_client, django_assert_max_num_queries):

@@ -8,7 +8,6 @@ import pytest
 
 from ippam.models import NetworkAttachmentDefinition
 from tests.factories import (
-    fast_passwords,  # noqa: F401
     make_cluster,
     make_demo,
     make_nad,
@@ -16,7 +15,7 @@ from tests.factories import (
     make_pod,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 
 def test_nad_list_full_page(viewer_client, django_assert_max_num_queries):

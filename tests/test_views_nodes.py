@@ -7,7 +7,6 @@ import re
 import pytest
 
 from tests.factories import (
-    fast_passwords,  # noqa: F401
     make_cluster,
     make_demo,
     make_event,
@@ -16,7 +15,7 @@ from tests.factories import (
     make_pod,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 
 def test_node_list_full_page(viewer_client, django_assert_max_num_queries):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import (
-    fast_passwords,  # noqa: F401
     make_cluster,
     make_demo,
     make_event,
     make_pool,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 REGIONS = [
     "overview-totals",

@@ -7,7 +7,6 @@ import re
 import pytest
 
 from tests.factories import (
-    fast_passwords,  # noqa: F401
     make_allocation,
     make_cluster,
     make_demo,
@@ -20,7 +19,7 @@ from tests.factories import (
     pool_recount,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 
 # --- list ---------------------------------------------------------------------------------

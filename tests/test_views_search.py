@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import (
-    fast_passwords,  # noqa: F401
     make_audit,
     make_cluster,
     make_demo,
@@ -13,7 +12,7 @@ from tests.factories import (
     make_orip,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 
 def test_search_full_page_and_fragment(viewer_client, django_assert_max_num_queries):
