@@ -13,6 +13,8 @@ installed at all) answers 404: that is "absent", an empty list with a flag, not 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +155,45 @@ class Listing:
             restarted = False
             if not token:
                 return
+
+    def pages_prefetched(self, depth: int = 2) -> Iterator[Page]:
+        """`pages()`, with the next page requested and decoded while this one is processed.
+
+        The API server takes most of a big list's time producing pages; reading ahead in a
+        thread lets the caller turn a page into rows meanwhile. Errors surface in order.
+        """
+        out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for page in self.pages():
+                    while not stop.is_set():
+                        try:
+                            out.put(("page", page), timeout=0.5)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                out.put(("end", None))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                out.put(("error", exc))
+
+        thread = threading.Thread(target=produce, name=f"list-{self.resource.kind}", daemon=True)
+        thread.start()
+        try:
+            while True:
+                kind, value = out.get()
+                if kind == "page":
+                    yield value
+                elif kind == "end":
+                    return
+                else:
+                    raise value
+        finally:
+            stop.set()
+            thread.join(timeout=5)
 
     def all(self) -> list[dict[str, Any]]:
         """Every item (fine for small lists; big ones should consume `pages()`)."""

@@ -47,6 +47,7 @@ def objects_apply(
         else:
             latest[r.object_key(obj, resource.namespaced)] = (event_type, obj)
     with transaction.atomic():
+        store.constraints_immediate()
         cluster = (
             m.Cluster.objects.select_for_update()
             .only("id", "sync_generation", "resource_versions")
@@ -106,6 +107,7 @@ def kind_replace(
     """
     resource = BY_KIND[kind]
     with transaction.atomic():
+        store.constraints_immediate()
         cluster = (
             m.Cluster.objects.select_for_update()
             .only("id", "sync_generation", "resource_versions")

@@ -105,7 +105,7 @@ def _fetch(
     fetched = Fetched(resource)
     listing = objects_list(api, resource, page_size=settings.IPPAM_LIST_PAGE_SIZE)
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.IPPAM_EVENT_RETENTION_SECONDS)
-    for page in listing.pages():
+    for page in listing.pages_prefetched():
         if page.restarted:
             fetched.records.clear()
             fetched.seen.clear()
@@ -241,6 +241,7 @@ def _write(
     written: dict[str, int] = {}
     deleted: dict[str, int] = {}
     with transaction.atomic():
+        store.constraints_immediate()
         m.Cluster.objects.filter(pk=cid).update(sync_generation=F("sync_generation") + 1)
         generation = m.Cluster.objects.values_list("sync_generation", flat=True).get(pk=cid)
 

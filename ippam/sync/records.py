@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import socket
+import sys
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -507,6 +508,95 @@ class PodRecord(NamedTuple):
     interfaces: list[tuple[InterfaceRow, list[str]]]  # (interface, address keys)
 
 
+def _intern(text: str) -> str:
+    """One string object per distinct value: namespaces, node and network names repeat
+    across 150k pods, and the full sync holds every changed pod's rows at once."""
+    return sys.intern(text) if len(text) < 128 else text
+
+
+class _FastEntry(NamedTuple):
+    name: str
+    interface: str
+    ips: tuple[str, ...]
+    keys: tuple[str, ...]
+    mac: str
+    default: bool
+    mtu: int | None
+    device_info: dict[str, Any] | None
+
+    @property
+    def nad_ref(self) -> tuple[str, str] | None:
+        namespace, sep, nad = self.name.partition("/")
+        if not sep or not namespace or not nad or "/" in nad:
+            return None
+        return namespace, nad
+
+
+def _canonical_ip(value: Any) -> tuple[str, str] | None:
+    """(text, key) of an address already spelled the way netaddr prints it, else None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().split("/", 1)[0]
+    for family, prefix in ((socket.AF_INET, _V4_PREFIX), (socket.AF_INET6, b"")):
+        try:
+            packed = socket.inet_pton(family, text)
+        except OSError:
+            continue
+        if socket.inet_ntop(family, packed) != text:
+            return None
+        return text, (prefix + packed).hex()
+    return None
+
+
+def _network_status_fast(raw: str) -> list[_FastEntry] | None:
+    """network-status as Multus writes it, read without netaddr (this runs for every pod).
+
+    Returns None as soon as anything is unusual; the caller then uses
+    ippam.annotations.pod_network_status, which reports the problems in words. For
+    well-formed input both give the same rows.
+    """
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, list):
+        return None
+    entries = []
+    for item in data:
+        if not isinstance(item, dict):
+            return None
+        name = item.get("name", "")
+        interface = item.get("interface", "")
+        mac = item.get("mac", "")
+        raw_ips = item.get("ips") or []
+        if not (isinstance(name, str) and isinstance(interface, str) and isinstance(mac, str)):
+            return None
+        if not isinstance(raw_ips, list):
+            return None
+        texts, keys = [], []
+        for value in raw_ips:
+            parsed = _canonical_ip(value)
+            if parsed is None:
+                return None
+            texts.append(parsed[0])
+            keys.append(parsed[1])
+        mtu = item.get("mtu")
+        device_info = item.get("device-info")
+        entries.append(
+            _FastEntry(
+                name=name,
+                interface=interface,
+                ips=tuple(texts),
+                keys=tuple(keys),
+                mac=mac,
+                default=item.get("default") is True,
+                mtu=mtu if isinstance(mtu, int) and not isinstance(mtu, bool) else None,
+                device_info=device_info if isinstance(device_info, dict) else None,
+            )
+        )
+    return entries
+
+
 def pod_record(obj: dict[str, Any]) -> PodRecord:
     name, uid, rv, created = _common(obj)
     meta = _meta(obj)
@@ -537,8 +627,12 @@ def pod_record(obj: dict[str, Any]) -> PodRecord:
     )
     interfaces: list[tuple[InterfaceRow, list[str]]] = []
     if status_raw:
-        entries, status_problems = pod_network_status(annotations)
-        problems.extend(status_problems)
+        fast = _network_status_fast(status_raw) if isinstance(status_raw, str) else None
+        if fast is not None:
+            entries: list[Any] = fast
+        else:
+            entries, status_problems = pod_network_status(annotations)
+            problems.extend(status_problems)
         seen: set[tuple[str, str]] = set()
         for entry in entries:
             identity = (entry.name[:317], entry.interface[:32])
@@ -550,15 +644,20 @@ def pod_record(obj: dict[str, Any]) -> PodRecord:
                 continue
             seen.add(identity)
             ref = entry.nad_ref
-            keys = sorted({ip_to_key(ip) for ip in entry.ips})
+            if fast is not None:
+                keys = sorted(set(entry.keys))
+                ips_text = dumps(list(entry.ips))
+            else:
+                keys = sorted({ip_to_key(ip) for ip in entry.ips})
+                ips_text = dumps([str(ip) for ip in entry.ips])
             interfaces.append(
                 (
                     InterfaceRow(
-                        network_name=identity[0],
-                        nad_namespace=ref[0][:63] if ref else "",
-                        nad_name=ref[1][:253] if ref else "",
-                        interface=identity[1],
-                        ips=dumps([str(ip) for ip in entry.ips]),
+                        network_name=_intern(identity[0]),
+                        nad_namespace=_intern(ref[0][:63]) if ref else "",
+                        nad_name=_intern(ref[1][:253]) if ref else "",
+                        interface=_intern(identity[1]),
+                        ips=ips_text,
                         mac=entry.mac[:32],
                         default=entry.default,
                         mtu=entry.mtu if entry.mtu is not None and 0 <= entry.mtu < 2**31 else None,
@@ -574,13 +673,13 @@ def pod_record(obj: dict[str, Any]) -> PodRecord:
         for c in status.get("conditions") or []
     )
     row = PodRow(
-        namespace=namespace,
+        namespace=_intern(namespace),
         name=name,
         uid=uid,
         resource_version=rv,
         created_at=created,
-        node_name=str(spec.get("nodeName") or "")[:253],
-        phase=str(status.get("phase") or "")[:16],
+        node_name=_intern(str(spec.get("nodeName") or "")[:253]),
+        phase=_intern(str(status.get("phase") or "")[:16]),
         deletion_timestamp=timestamp(meta.get("deletionTimestamp")),
         disruption_target=disruption,
         networks_annotation=str(networks_raw),
