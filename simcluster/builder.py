@@ -34,7 +34,7 @@ def pool_name(cidr: str, network_name: str | None = None) -> str:
 
 def orip_name(ip: str, network_name: str | None = None) -> str:
     """Whereabouts' OverlappingRangeIPReservation name for an IP."""
-    s = str(ipaddress.ip_address(ip))
+    s = ip if ":" not in ip and "/" not in ip else str(ipaddress.ip_address(ip))
     if s.endswith(":"):
         s += "0"
     s = s.replace(":", "-")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import re
 import threading
 import time
@@ -17,6 +18,8 @@ from aiohttp import web
 
 from .resources import BY_GV, TYPES, groups
 from .store import ApiError, FieldSelector, LabelSelector, Store, bad_request
+
+log = logging.getLogger("simcluster")
 
 JSON = "application/json"
 STREAM_ABOVE = 5000  # items; bigger lists are written in chunks
@@ -176,8 +179,14 @@ class SimServer:
             resp = await handler(request)
         except ApiError as err:
             resp = _error(err)
-        except web.HTTPException:
+        except web.HTTPException as exc:
+            entry["status"] = exc.status
             raise
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a simcluster bug: still answer like an apiserver would
+            log.exception("simcluster failed on %s %s", request.method, path)
+            resp = _error(ApiError(500, "InternalError", f"simcluster internal error: {exc!r}"))
         entry["status"] = resp.status
         return resp
 
