@@ -78,3 +78,15 @@ def test_a_clean_built_cluster_reports_nothing(simcluster, no_grace):
     cluster = synced(simcluster, "clean")
     result = leaks_detect(cluster=cluster)
     assert result.total == 0, list(Finding.objects.values_list("reason", flat=True))
+
+
+def test_a_small_scale_scenario_reports_exactly_its_planted_leaks(simcluster, no_grace):
+    from simcluster.scenarios import load_scale
+
+    truth = load_scale(simcluster.store, seed=2, nodes=60, pods=3000, nads=60, namespaces=12)
+    cluster = synced(simcluster, "scale")
+    found = list(Finding.objects.filter(cluster=cluster))
+    for expected in truth["findings"]:
+        assert any(matches(f, expected) and f.state == expected["state"] for f in found), expected
+    assert [f.reason for f in found if not any(matches(f, t) for t in truth["findings"])] == []
+    assert len(truth["findings"]) >= 3
