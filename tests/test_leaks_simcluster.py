@@ -83,7 +83,7 @@ def test_a_clean_built_cluster_reports_nothing(simcluster, no_grace):
 def test_a_small_scale_scenario_reports_exactly_its_planted_leaks(simcluster, no_grace):
     from simcluster.scenarios import load_scale
 
-    truth = load_scale(simcluster.store, seed=2, nodes=60, pods=3000, nads=60, namespaces=12)
+    truth = load_scale(simcluster.store, seed=2, nodes=40, pods=1500, nads=60, namespaces=12)
     cluster = synced(simcluster, "scale")
     found = list(Finding.objects.filter(cluster=cluster))
     for expected in truth["findings"]:
