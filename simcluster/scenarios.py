@@ -12,7 +12,7 @@ import random
 from .builder import ClusterBuilder, PoolExhausted
 from .store import Store
 
-SCENARIOS = ("empty", "demo", "scale")
+SCENARIOS = ("empty", "demo", "leaky", "scale")
 
 GKE_INVALID = """{
   "cniVersion":"0.3.0",
@@ -31,6 +31,10 @@ def load_scenario(store: Store, name: str, seed: int = 1) -> dict:
         return {"findings": [], "exhausted_pools": [], "failed_pods": [], "pools": {}}
     if name == "demo":
         b = build_demo(seed)
+        store.load_objects(b.objects(), emit=False)
+        return b.ground_truth()
+    if name == "leaky":
+        b = build_leaky(seed)
         store.load_objects(b.objects(), emit=False)
         return b.ground_truth()
     if name == "scale":
@@ -350,6 +354,32 @@ def build_demo(seed: int = 1) -> ClusterBuilder:
     )
     b.extra["scenario"] = "demo"
     b.extra["seed"] = seed
+    return b
+
+
+def build_leaky(seed: int = 1, orphans: int = 12, gone_orips: int = 6) -> ClusterBuilder:
+    """The demo after a bad week: a node crashed, many allocations and ORIPs leaked."""
+    b = build_demo(seed)
+    sp = b.pools[b.wb_nads[("storage", "storage-net")].pool_key]
+    for i in range(orphans):
+        ip = sp.next_free()
+        podref = f"storage/ceph-osd-crashed-{i}"
+        b.allocation(sp.name, ip, podref, "net1")
+        b.finding("orphaned_allocation", ip=ip, pool=sp.ref, podref=podref, note="node crash")
+    gp = b.pools[b.wb_nads[("telco", "ipvlan-data")].pool_key]
+    for i in range(gone_orips):
+        ip = gp.next_free()
+        podref = f"telco/probe-gone-{i}"
+        orip = b.reservation(ip, podref, "", gp.namespace, "net1")
+        b.finding(
+            "orphaned_reservation",
+            ip=ip,
+            pool=gp.ref,
+            podref=podref,
+            reservation=f"{gp.namespace}/{orip['metadata']['name']}",
+            note="ORIP whose pod is gone and which no IPPool allocation matches",
+        )
+    b.extra["scenario"] = "leaky"
     return b
 
 

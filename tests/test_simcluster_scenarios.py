@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from simcluster.builder import ClusterBuilder, ip_offset, orip_name, pool_name
-from simcluster.scenarios import build_demo, load_scale
+from simcluster.scenarios import build_demo, build_leaky, load_scale
 from simcluster.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,8 +188,9 @@ def _detect(objs: dict) -> list[tuple]:
     return out
 
 
-def test_demo_ground_truth_matches_a_reference_detector():
-    b = build_demo(1)
+@pytest.mark.parametrize("build", [build_demo, build_leaky])
+def test_ground_truth_matches_a_reference_detector(build):
+    b = build(1)
     objs = b.objects()
     gt = b.ground_truth()
     found = _detect(objs)
