@@ -131,6 +131,9 @@ else:
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'results'}"
+    # kombu and celery expect these folders to exist; every process may be the first one.
+    for _folder in (_broker_dir / "out", _broker_dir / "processed", VAR_DIR / "results"):
+        _folder.mkdir(parents=True, exist_ok=True)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
