@@ -307,37 +307,39 @@ def merge_patch(doc, patch, strategic: bool = False):
             continue
         if v is None:
             out.pop(k, None)
-        elif strategic and _named_list(v) and _named_list(out.get(k)):
-            out[k] = _merge_named(out[k], v, patch.get(f"$setElementOrder/{k}"))
+        elif strategic and (key := _merge_key(v, out.get(k))):
+            out[k] = _merge_keyed(out[k], v, patch.get(f"$setElementOrder/{k}"), key)
         else:
             out[k] = merge_patch(out.get(k), v, strategic)
     return out
 
 
-def _named_list(v) -> bool:
-    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) and "name" in x for x in v)
+def _merge_key(patch, old) -> str | None:
+    """The strategic-merge key of a list: `name` (containers, volumes, env) or `type`
+    (conditions, node addresses); None for lists that are replaced wholesale."""
+    if not (isinstance(patch, list) and patch and isinstance(old, list) and old):
+        return None
+    for key in ("name", "type"):
+        if all(isinstance(x, dict) and key in x for x in patch + old):
+            return key
+    return None
 
 
-def _merge_named(old: list, patch: list, order: list | None) -> list:
-    """Strategic merge for lists keyed by `name` (containers, volumes, env, ports...)."""
-    by_name = {x["name"]: x for x in old}
+def _merge_keyed(old: list, patch: list, order: list | None, key: str) -> list:
+    by_key = {x[key]: x for x in old}
     for item in patch:
         if item.get("$patch") == "delete":
-            by_name.pop(item["name"], None)
-        elif item["name"] in by_name:
-            by_name[item["name"]] = merge_patch(by_name[item["name"]], item, True)
+            by_key.pop(item[key], None)
+        elif item[key] in by_key:
+            by_key[item[key]] = merge_patch(by_key[item[key]], item, True)
         else:
-            by_name[item["name"]] = merge_patch({}, item, True)
-    names = (
-        [x["name"] for x in order]
-        if order
-        else [x["name"] for x in old] + [x["name"] for x in patch]
-    )
+            by_key[item[key]] = merge_patch({}, item, True)
+    keys = [x.get(key) for x in order] if order else [x[key] for x in old] + [x[key] for x in patch]
     seen, out = set(), []
-    for n in names + list(by_name):
-        if n in by_name and n not in seen:
+    for n in keys + list(by_key):
+        if n in by_key and n not in seen:
             seen.add(n)
-            out.append(by_name[n])
+            out.append(by_key[n])
     return out
 
 

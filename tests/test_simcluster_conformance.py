@@ -946,3 +946,18 @@ def test_watch_list_initial_events_end_bookmark(simcluster, core):
     assert events[0]["type"] == "ADDED"
     assert events[1]["type"] == "BOOKMARK"
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
+def test_strategic_merge_keys_conditions_by_type(simcluster, core):
+    simcluster.load("demo")
+    node = core.patch_node_status(
+        "sim-node-01",
+        {
+            "status": {
+                "conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady"}]
+            }
+        },
+    )
+    conds = {c.type: (c.status, c.reason) for c in node.status.conditions}
+    assert conds["Ready"] == ("False", "KubeletNotReady")
+    assert conds["MemoryPressure"][0] == "False" and len(conds) == 4
