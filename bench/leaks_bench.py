@@ -218,7 +218,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ippam.leaks.detect import leaks_detect
-    from ippam.leaks.rules import RULES, Context, _planner_settings
+    from ippam.leaks.rules import RULES, Context, _planner_settings, candidates_compute
     from ippam.models import Cluster
 
     setup_test_environment()
@@ -257,6 +257,11 @@ def main() -> None:
         rows.append(
             ("sum of the rules, one after the other", f"{sum(float(r[1]) for r in rows):.3f}", "")
         )
+        for parallel in (False, True):
+            t = time.monotonic()
+            found = candidates_compute(cluster=cluster, now=timezone.now(), parallel=parallel)
+            label = "all rules, concurrently" if parallel else "all rules, one connection"
+            rows.append((label, f"{time.monotonic() - t:.3f}", str(len(found))))
         rows.append(("leaks_detect (first run: inserts)", f"{runs[0]:.3f}", str(result.total)))
         if len(runs) > 1:
             best = min(runs[1:])

@@ -293,7 +293,7 @@ def test_rules_give_the_same_answer_on_parallel_connections():
     from ippam.leaks.rules import _parallel_possible, candidates_compute
 
     if not _parallel_possible():
-        pytest.skip("in-memory SQLite: each connection has its own database")
+        pytest.skip("rules run concurrently on PostgreSQL only")
     rows = Rows("par")
     net = healthy(rows)
     rows.alloc(net["pool"], "10.0.0.7", "default/web-3")
