@@ -193,14 +193,6 @@ def _listing(pod: PodInfo) -> str:
     return f"its network-status lists {shown}"
 
 
-def _pod_exists(cluster: Cluster) -> Exists:
-    return Exists(
-        Pod.objects.filter(
-            cluster=cluster, namespace=OuterRef("pod_namespace"), name=OuterRef("pod_name")
-        )
-    )
-
-
 def _pod_id(cluster: Cluster) -> Subquery:
     return Subquery(
         Pod.objects.filter(
@@ -611,8 +603,7 @@ def orphaned_reservations(ctx: Context) -> list[Candidate]:
         Allocation.objects.filter(cluster=cluster)
         .filter(Exists(overlapping))
         .exclude(Exists(reserved))
-        .filter(_pod_exists(cluster))
-        .annotate(pod_id=_pod_id(cluster))
+        .annotate(pod_id=_pod_id(cluster))  # for the rows left only; None: orphaned instead
         .values(
             "key",
             "ip",
@@ -623,7 +614,9 @@ def orphaned_reservations(ctx: Context) -> list[Candidate]:
             "pool__network_name",
             "pod_id",
         )
+        .order_by()
     )
+    rows = [r for r in rows if r["pod_id"] is not None]
     pods = ctx.pods(r["pod_id"] for r in rows)
     for row in rows:
         pod = pods[row["pod_id"]]
