@@ -378,6 +378,21 @@ class Watcher:
             return False
         return not (self.fields and not self.fields.matches(e))
 
+    def translate(self, etype: str, plural: str, e: Entry, old: Entry | None) -> str | None:
+        """The event this watcher sees: like the apiserver's filtered watch, an object that
+        starts matching the selectors is ADDED and one that stops matching is DELETED."""
+        now = self.wants(plural, e)
+        if etype != "MODIFIED" or old is None or not (self.labels or self.fields):
+            return etype if now else None
+        before = self.wants(plural, old)
+        if now and before:
+            return "MODIFIED"
+        if now:
+            return "ADDED"
+        if before:
+            return "DELETED"
+        return None
+
 
 def _key(ns, name):
     return (ns or "", name)
@@ -423,13 +438,14 @@ class Store:
             t.field_values(obj),
         )
 
-    def _emit(self, etype: str, plural: str, e: Entry) -> None:
+    def _emit(self, etype: str, plural: str, e: Entry, old: Entry | None = None) -> None:
         if len(self.log) == self.log.maxlen:
             self.floor = self.log[0][0]
-        self.log.append((e.rv, etype, plural, e))
+        self.log.append((e.rv, etype, plural, e, old))
         for w in list(self.watchers):
-            if w.wants(plural, e):
-                w.push((etype, e))
+            typ = w.translate(etype, plural, e, old)
+            if typ:
+                w.push((typ, e))
 
     def _next_rv(self) -> int:
         self.rv += 1
@@ -518,7 +534,7 @@ class Store:
             e = self._entry(t, obj, rv)
             self.data[plural][k] = e
             if emit:
-                self._emit("MODIFIED" if old_e else "ADDED", plural, e)
+                self._emit("MODIFIED" if old_e else "ADDED", plural, e, old_e)
             return obj
 
     def put_raw(self, plural: str, obj: dict) -> None:
@@ -663,7 +679,7 @@ class Store:
             obj["metadata"]["deletionTimestamp"] = old["metadata"]["deletionTimestamp"]
         e = self._entry(t, obj, rv)
         self.data[t.plural][k] = e
-        self._emit("MODIFIED", t.plural, e)
+        self._emit("MODIFIED", t.plural, e, old_e)
         return obj
 
     def patch(self, plural: str, ns: str | None, name: str, body, kind: str = "merge") -> dict:
@@ -848,9 +864,12 @@ class Store:
                     raise bad_request(f"invalid resource version: {rv!r}") from exc
                 if want < self.floor:
                     return None, [], self.floor
-                initial = [
-                    (typ, e) for (erv, typ, p, e) in self.log if erv > want and w.wants(p, e)
-                ]
+                initial = []
+                for erv, typ, p, e, old in self.log:
+                    if erv > want:
+                        seen = w.translate(typ, p, e, old)
+                        if seen:
+                            initial.append((seen, e))
             self.watchers.add(w)
             return w, initial, self.rv
 

@@ -961,3 +961,25 @@ def test_strategic_merge_keys_conditions_by_type(simcluster, core):
     conds = {c.type: (c.status, c.reason) for c in node.status.conditions}
     assert conds["Ready"] == ("False", "KubeletNotReady")
     assert conds["MemoryPressure"][0] == "False" and len(conds) == 4
+
+
+def test_filtered_watch_sees_objects_enter_and_leave_the_selection(simcluster, core):
+    pod = {
+        "metadata": {"name": "m", "namespace": "default", "labels": {"app": "a"}},
+        "spec": {"containers": [{"name": "c", "image": "x"}]},
+    }
+    simcluster.create("pods", pod)
+    rv = simcluster.resource_version
+    simcluster.patch("pods", "default", "m", {"metadata": {"labels": {"app": "b"}}})  # enters
+    simcluster.patch("pods", "default", "m", {"metadata": {"labels": {"tier": "x"}}})  # stays
+    simcluster.patch("pods", "default", "m", {"metadata": {"labels": {"app": "c"}}})  # leaves
+    simcluster.patch("pods", "default", "m", {"metadata": {"labels": {"tier": "y"}}})  # still out
+    resp = core.list_namespaced_pod(
+        "default",
+        watch=True,
+        resource_version=rv,
+        label_selector="app=b",
+        timeout_seconds=1,
+        _preload_content=False,
+    )
+    assert [e["type"] for e in _lines(resp)] == ["ADDED", "MODIFIED", "DELETED"]
