@@ -17,7 +17,8 @@ deletes, so the delete functions clear the dependent rows themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -81,15 +82,26 @@ def _adapt_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterab
     return (convert(row) for row in rows)
 
 
+def _peek(rows: Iterable[Sequence[Any]]) -> tuple[list[Sequence[Any]], Iterator[Sequence[Any]]]:
+    """The first COPY_THRESHOLD rows as a list, and an iterator over all of them."""
+    iterator = iter(rows)
+    head = list(itertools.islice(iterator, COPY_THRESHOLD))
+    return head, itertools.chain(head, iterator)
+
+
 def upsert(
     model: type[Any],
     columns: Sequence[str],
     conflict: Sequence[str],
-    rows: Sequence[Sequence[Any]],
+    rows: Iterable[Sequence[Any]],
     update: Sequence[str] | None = None,
 ) -> None:
-    """INSERT rows, updating `update` columns (default: all but `conflict`) on conflict."""
-    if not rows:
+    """INSERT rows, updating `update` columns (default: all but `conflict`) on conflict.
+
+    `rows` may be a generator: big batches stream into COPY without a list of them all.
+    """
+    head, rows = _peek(rows)
+    if not head:
         return
     name = table(model)
     update = [c for c in columns if c not in conflict] if update is None else update
@@ -98,7 +110,7 @@ def upsert(
     assignments = ", ".join(f'"{c}" = excluded."{c}"' for c in update)
     action = f"DO UPDATE SET {assignments}" if assignments else "DO NOTHING"
     with connection.cursor() as cursor:
-        if _is_postgres() and len(rows) >= COPY_THRESHOLD:
+        if _is_postgres() and len(head) >= COPY_THRESHOLD:
             stage = f"_ippam_stage_{name}"
             raw = cursor.cursor
             raw.execute(f"DROP TABLE IF EXISTS {stage}")
@@ -115,25 +127,32 @@ def upsert(
             return
         placeholders = ", ".join(["%s"] * len(columns))
         sql = f"INSERT INTO {name} ({quoted}) VALUES ({placeholders}) ON CONFLICT ({on_conflict}) {action}"
-        for chunk in _chunks(rows):
+        for chunk in _batched(rows):
             cursor.executemany(sql, list(_adapt_rows(columns, chunk)))
 
 
-def insert(model: type[Any], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    if not rows:
+def insert(model: type[Any], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    head, rows = _peek(rows)
+    if not head:
         return
     name = table(model)
     quoted = ", ".join(f'"{c}"' for c in columns)
     with connection.cursor() as cursor:
-        if _is_postgres() and len(rows) >= COPY_THRESHOLD:
+        if _is_postgres() and len(head) >= COPY_THRESHOLD:
             with cursor.cursor.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             return
         placeholders = ", ".join(["%s"] * len(columns))
         sql = f"INSERT INTO {name} ({quoted}) VALUES ({placeholders})"
-        for chunk in _chunks(rows):
+        for chunk in _batched(rows):
             cursor.executemany(sql, list(_adapt_rows(columns, chunk)))
+
+
+def _batched(rows: Iterable[Sequence[Any]], size: int = CHUNK) -> Iterator[list[Sequence[Any]]]:
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 def reserve_ids(model: type[Any], count: int) -> list[int]:
@@ -222,9 +241,9 @@ _KUBE_COLUMNS = ("cluster_id", "sync_generation", "synced_at")
 
 def _kube_rows(
     cluster_id: int, generation: int, now: datetime, rows: Iterable[tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
+) -> Iterator[tuple[Any, ...]]:
     head = (cluster_id, generation, now)
-    return [head + tuple(row) for row in rows]
+    return (head + tuple(row) for row in rows)
 
 
 def _dedupe(records: Iterable[Any], key: Any) -> list[Any]:
@@ -315,16 +334,18 @@ def pools_write(
     )
     ids = _ids_for(m.IPPool, cluster_id, ((rec.row.namespace, rec.row.name) for rec in records))
     delete_ids(m.Allocation, list(ids.values()), column="pool_id")
-    rows = []
-    for rec in records:
-        pool_id = ids[(rec.row.namespace, rec.row.name)]
-        seen: set[str] = set()
-        for alloc in rec.allocations:
-            if alloc.key in seen:  # "+5" and "5" are one offset to whereabouts; keep the first
-                continue
-            seen.add(alloc.key)
-            rows.append((pool_id, cluster_id, *alloc))
-    insert(m.Allocation, ("pool_id", "cluster_id", *r.AllocationRow._fields), rows)
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for rec in records:
+            pool_id = ids[(rec.row.namespace, rec.row.name)]
+            seen: set[str] = set()
+            for alloc in rec.allocations:
+                if alloc.key in seen:  # a duplicate key is one offset; keep the first
+                    continue
+                seen.add(alloc.key)
+                yield (pool_id, cluster_id, *alloc)
+
+    insert(m.Allocation, ("pool_id", "cluster_id", *r.AllocationRow._fields), rows())
 
 
 def pods_write(
@@ -350,22 +371,34 @@ def pods_write(
     pod_ids = _ids_for(m.Pod, cluster_id, ((rec.row.namespace, rec.row.name) for rec in records))
     _pods_clear_interfaces(list(pod_ids.values()))
     interface_count = sum(len(rec.interfaces) for rec in records)
-    new_ids = iter(reserve_ids(m.PodInterface, interface_count))
-    interface_rows = []
-    address_rows = []
-    for rec in records:
-        pod_id = pod_ids[(rec.row.namespace, rec.row.name)]
-        for iface, keys in rec.interfaces:
-            iface_id = next(new_ids)
-            nad_id = nad_ids.get((iface.nad_namespace, iface.nad_name)) if iface.nad_name else None
-            interface_rows.append((iface_id, pod_id, cluster_id, nad_id, *iface))
-            address_rows.extend((iface_id, cluster_id, key) for key in keys)
+    interface_ids = reserve_ids(m.PodInterface, interface_count)
+
+    # Two passes over the records hand out the reserved ids in the same order, so the
+    # rows stream into COPY instead of being held in lists (150k pods: ~300k of each).
+    def interface_rows() -> Iterator[tuple[Any, ...]]:
+        new_ids = iter(interface_ids)
+        for rec in records:
+            pod_id = pod_ids[(rec.row.namespace, rec.row.name)]
+            for iface, _keys in rec.interfaces:
+                nad_id = (
+                    nad_ids.get((iface.nad_namespace, iface.nad_name)) if iface.nad_name else None
+                )
+                yield (next(new_ids), pod_id, cluster_id, nad_id, *iface)
+
+    def address_rows() -> Iterator[tuple[Any, ...]]:
+        new_ids = iter(interface_ids)
+        for rec in records:
+            for _iface, keys in rec.interfaces:
+                iface_id = next(new_ids)
+                for key in keys:
+                    yield (iface_id, cluster_id, key)
+
     insert(
         m.PodInterface,
         ("id", "pod_id", "cluster_id", "nad_id", *r.InterfaceRow._fields),
-        interface_rows,
+        interface_rows(),
     )
-    insert(m.InterfaceAddress, ("interface_id", "cluster_id", "ip"), address_rows)
+    insert(m.InterfaceAddress, ("interface_id", "cluster_id", "ip"), address_rows())
 
 
 def _pods_clear_interfaces(pod_ids: list[int]) -> None:
