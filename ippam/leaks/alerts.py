@@ -79,7 +79,17 @@ def alerts_refresh(*, cluster: Cluster, now: dt.datetime | None = None) -> dict[
     wanted = _wanted_alerts(cluster)
     stats = {"opened": 0, "reopened": 0, "resolved": 0, "updated": 0}
     with transaction.atomic():
-        existing = {a.identity: a for a in Alert.objects.filter(cluster=cluster)}
+        # Resolved alerts pile up over months: load the active ones, and of the resolved
+        # only those whose finding is back (to re-open them).
+        existing = {a.identity: a for a in Alert.objects.filter(cluster=cluster, state__in=ACTIVE)}
+        returning = [identity for identity in wanted if identity not in existing]
+        for start in range(0, len(returning), 500):
+            for alert in Alert.objects.filter(
+                cluster=cluster,
+                state=Alert.State.RESOLVED,
+                identity__in=returning[start : start + 500],
+            ):
+                existing[alert.identity] = alert
         create: list[Alert] = []
         update: list[Alert] = []
         for identity, w in wanted.items():
