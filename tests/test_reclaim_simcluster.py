@@ -355,3 +355,37 @@ def test_reclamation_never_frees_an_address_a_live_pod_lists(simcluster):
                         assert after.get(key) == podref, (seed, podref, ip)
     # the generated states exercised both sides: addresses freed, and addresses kept
     assert outcomes[Outcome.RECLAIMED] > 0 and outcomes[Outcome.SKIPPED] > 0, outcomes
+
+
+def test_reclaiming_the_demo_frees_exactly_the_leaked_addresses(simcluster):
+    simcluster.load("demo", seed=1)
+    cluster = Cluster.objects.create(name="demo", kubeconfig=simcluster.kubeconfig)
+    cluster_sync_full(cluster=cluster)
+    pools_before = {
+        (p["metadata"]["namespace"], p["metadata"]["name"]): dict(
+            p["spec"].get("allocations") or {}
+        )
+        for p in simcluster.list("ippools")
+    }
+    run = reclaim_plan(cluster=cluster, actor="cli:demo")
+    outcomes = dict(run.items.values_list("kind", "outcome"))
+    reclaim_run(run.pk)
+    run.refresh_from_db()
+    done = {(i.kind, str(i.ip)): i.outcome for i in run.items.all()}
+    # the planted orphaned and stale allocations and the orphaned reservation; the
+    # Pending pod's allocation (suspect) is left alone
+    assert sorted(k for k, v in done.items() if v == Outcome.RECLAIMED) == sorted(
+        (t["kind"], t["ip"])
+        for t in simcluster.ground_truth["findings"]
+        if t["state"] == "leaked"
+        and t["kind"] in ("orphaned_allocation", "stale_allocation")
+        or t.get("reservation")
+    )
+    assert outcomes.get("stale_allocation") is not None
+    freed = 0
+    for p in simcluster.list("ippools"):
+        key = (p["metadata"]["namespace"], p["metadata"]["name"])
+        after = p["spec"].get("allocations") or {}
+        assert set(after) <= set(pools_before[key])
+        freed += len(pools_before[key]) - len(after)
+    assert freed == 2
