@@ -104,6 +104,11 @@ def _fetch(
 ) -> Fetched:
     kind = resource.kind
     fetched = Fetched(resource)
+    packed: r.Packed | None = None
+    if kind == "pods":
+        packed = fetched.records = r.Packed(r.unpack_pod)  # type: ignore[assignment]
+    elif kind == "reservations":
+        packed = fetched.records = r.Packed(r.unpack_reservation)  # type: ignore[assignment]
     listing = objects_list(api, resource, page_size=settings.IPPAM_LIST_PAGE_SIZE)
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.IPPAM_EVENT_RETENTION_SECONDS)
     for page in listing.pages_prefetched():
@@ -133,8 +138,15 @@ def _fetch(
             ):
                 continue  # unchanged since we last wrote it
             record = record_for(kind, obj, network_names)
-            if record is not None:
+            if record is None:
+                continue
+            if packed is None:
                 fetched.records.append(record)
+            elif kind == "pods":
+                packed.append(r.pack_pod(record))
+                packed.interfaces += len(record.interfaces)
+            else:
+                packed.append(r.pack_reservation(record))
         if progress:
             progress(kind, "listing", fetched.listed)
     fetched.resource_version = listing.resource_version

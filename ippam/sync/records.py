@@ -792,3 +792,56 @@ def event_record(obj: dict[str, Any]) -> EventRecord | None:
         ip=ip,
     )
     return EventRecord(row, nad, cidr)
+
+
+# --- compact forms for the full sync ------------------------------------------------------
+# A full sync holds every changed pod and reservation until all lists are complete. As
+# Python objects a pod's rows take ~2 KB (150k pods: ~300 MB); packed as one orjson
+# bytes object they take ~40% of that. They are unpacked one at a time while written.
+
+
+class Packed:
+    """A re-iterable, sized view that unpacks `items` with `unpack` on each pass."""
+
+    def __init__(self, unpack: Any) -> None:
+        self.items: list[bytes] = []
+        self.unpack = unpack
+        self.interfaces = 0  # pods: how many interface rows the records hold
+
+    def append(self, item: bytes) -> None:
+        self.items.append(item)
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.interfaces = 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Any:
+        unpack = self.unpack
+        return (unpack(item) for item in self.items)
+
+
+def pack_pod(record: PodRecord) -> bytes:
+    return orjson.dumps(
+        [list(record.row), [[list(iface), keys] for iface, keys in record.interfaces]]
+    )
+
+
+def unpack_pod(data: bytes) -> PodRecord:
+    row, interfaces = orjson.loads(data)
+    pod = PodRow(*row)
+    pod = pod._replace(
+        created_at=timestamp(pod.created_at), deletion_timestamp=timestamp(pod.deletion_timestamp)
+    )
+    return PodRecord(pod, [(InterfaceRow(*iface), keys) for iface, keys in interfaces])
+
+
+def pack_reservation(row: ReservationRow) -> bytes:
+    return orjson.dumps(list(row))
+
+
+def unpack_reservation(data: bytes) -> ReservationRow:
+    row = ReservationRow(*orjson.loads(data))
+    return row._replace(created_at=timestamp(row.created_at))
