@@ -27,11 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--churn", type=float, default=0.0, help="events per second of live traffic")
     ap.add_argument("--bookmark-interval", type=float, default=5.0)
+    ap.add_argument(
+        "--event-log",
+        type=int,
+        default=100_000,
+        help="watch history kept (events); older resourceVersions get 410 Expired",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s simcluster %(message)s")
     log = logging.getLogger("simcluster")
 
-    server = SimServer(bookmark_interval=args.bookmark_interval)
+    server = SimServer(bookmark_interval=args.bookmark_interval, log_size=args.event_log)
     sock = bind(args.port, args.host)
     server.port = sock.getsockname()[1]
     url = f"http://{args.host}:{server.port}"

@@ -65,7 +65,7 @@ class Fault:
 class SimServer:
     """State shared by the HTTP app and in-process callers (thread-safe where it matters)."""
 
-    def __init__(self, bookmark_interval: float = 1.0, log_size: int = 20000):
+    def __init__(self, bookmark_interval: float = 1.0, log_size: int = 100_000):
         self.store = Store(log_size=log_size)
         self.faults: list[Fault] = []
         self.fault_lock = threading.Lock()

@@ -399,7 +399,7 @@ def _key(ns, name):
 
 
 class Store:
-    def __init__(self, log_size: int = 20000, snapshot_limit: int = 64):
+    def __init__(self, log_size: int = 100_000, snapshot_limit: int = 64):
         self.lock = threading.RLock()
         self.rv = 100
         self.data: dict[str, dict] = {t.plural: {} for t in TYPES}
@@ -441,6 +441,8 @@ class Store:
     def _emit(self, etype: str, plural: str, e: Entry, old: Entry | None = None) -> None:
         if len(self.log) == self.log.maxlen:
             self.floor = self.log[0][0]
+        if old is not None:  # keep only what selector matching needs, not the old bytes
+            old = Entry(old.ns, old.name, old.rv, b"", old.labels, old.fields)
         self.log.append((e.rv, etype, plural, e, old))
         for w in list(self.watchers):
             typ = w.translate(etype, plural, e, old)

@@ -409,3 +409,19 @@ def test_churn_keeps_the_demo_ground_truth():
     found = _detect(objs)
     expected = _detect(b.objects())
     assert sorted(found, key=str) == sorted(expected, key=str)
+
+
+def test_bounded_event_log_expires_old_versions():
+    from simcluster.resources import BY_PLURAL
+    from simcluster.store import FieldSelector, LabelSelector
+
+    store = Store(log_size=5)
+    store.compact()
+    start = store.rv
+    for i in range(10):
+        store.create("namespaces", {"metadata": {"name": f"n{i}"}})
+    sel, fsel = LabelSelector(None), FieldSelector(None, BY_PLURAL["namespaces"])
+    w, initial, _ = store.watch("namespaces", None, sel, fsel, str(start), lambda ev: None)
+    assert w is None  # too old: the HTTP layer turns this into an in-stream 410
+    w, initial, _ = store.watch("namespaces", None, sel, fsel, str(store.rv - 3), lambda ev: None)
+    assert [e.name for _, e in initial] == ["n7", "n8", "n9"]
