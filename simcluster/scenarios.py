@@ -406,7 +406,6 @@ def load_scale(
     """Streams pods and ORIPs straight into the store as compact JSON bytes."""
     b = ClusterBuilder(seed, events=False)
     rng = random.Random(seed)
-    n_events = {"n": 0}
 
     def sink(plural, obj):
         store.put_raw(plural, obj)
@@ -508,7 +507,6 @@ def load_scale(
         "allocations": sum(len(p.allocations) for p in b.pools.values()),
         "scenario": "scale",
         "seed": seed,
-        "events": n_events["n"],
     }
     gt["exhausted_pools"] = sorted(
         p.ref for p in b.pools.values() if len(p.allocations) >= p.usable()

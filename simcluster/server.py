@@ -10,7 +10,6 @@ import re
 import threading
 import time
 from collections import deque
-from urllib.parse import parse_qs
 
 import orjson
 import yaml
@@ -857,7 +856,3 @@ def _table(t, entries, rv: int) -> dict:
         "columnDefinitions": cols,
         "rows": rows,
     }
-
-
-def parse_query(qs: str) -> dict:
-    return {k: v[-1] for k, v in parse_qs(qs).items()}

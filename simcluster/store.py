@@ -409,7 +409,6 @@ class Store:
         self.snapshots: OrderedDict = OrderedDict()
         self.snapshot_limit = snapshot_limit
         self._snap_ids = itertools.count(1)
-        self.uid_seed = uuid.uuid4().int
         self.bootstrap()
 
     # -- plumbing
