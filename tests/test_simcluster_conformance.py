@@ -983,3 +983,27 @@ def test_filtered_watch_sees_objects_enter_and_leave_the_selection(simcluster, c
         _preload_content=False,
     )
     assert [e["type"] for e in _lines(resp)] == ["ADDED", "MODIFIED", "DELETED"]
+
+
+def test_create_without_name_is_422_and_generate_name_works(simcluster, custom, core):
+    body = {
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {},
+        "spec": {"config": ""},
+    }
+    with pytest.raises(ApiException) as exc:
+        custom.create_namespaced_custom_object(
+            *NAD, "default", "network-attachment-definitions", body
+        )
+    assert exc.value.status == 422
+    cause = json.loads(exc.value.body)["details"]["causes"][0]
+    assert cause["reason"] == "FieldValueRequired" and cause["field"] == "metadata.name"
+    pod = core.create_namespaced_pod(
+        "default",
+        {
+            "metadata": {"generateName": "gen-"},
+            "spec": {"containers": [{"name": "c", "image": "x"}]},
+        },
+    )
+    assert pod.metadata.name.startswith("gen-") and len(pod.metadata.name) == 9
