@@ -54,7 +54,9 @@ class IPAddressField(models.CharField):
         kwargs.pop("max_length", None)
         return name, path, args, kwargs
 
-    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> IPAddress | None:
+    def from_db_value(
+        self, value: str | None, expression: Any, connection: Any
+    ) -> IPAddress | None:
         if value is None or value == "":
             return None
         return key_to_ip(value)

@@ -21,7 +21,9 @@ def roles_ensure() -> dict[str, Group]:
     for role, perms in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
         wanted = [
-            Permission.objects.get(content_type__app_label=perm.split(".")[0], codename=perm.split(".")[1])
+            Permission.objects.get(
+                content_type__app_label=perm.split(".")[0], codename=perm.split(".")[1]
+            )
             for perm in perms
         ]
         group.permissions.set(wanted)

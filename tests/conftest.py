@@ -49,7 +49,9 @@ def make_user(db):
     from django.contrib.auth.models import Group
 
     def make(username: str = "viewer1", role: str | None = "viewer", **extra):
-        user = get_user_model().objects.create_user(username=username, password="pw-for-tests-1", **extra)
+        user = get_user_model().objects.create_user(
+            username=username, password="pw-for-tests-1", **extra
+        )
         if role:
             user.groups.add(Group.objects.get(name=role))
         return user
@@ -73,4 +75,3 @@ def operator_client(client, make_user):
 def admin_client_role(client, make_user):
     client.force_login(make_user("admin1", "admin"))
     return client
-

@@ -20,7 +20,12 @@ def run_manage(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
     full_env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -28,7 +33,11 @@ def test_database_url_postgres_is_parsed():
     db = database_from_url("postgres://app:s%40cret@db.example:5433/ippam?sslmode=require", ROOT)
     assert db["ENGINE"] == "django.db.backends.postgresql"
     assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"], db["NAME"]) == (
-        "app", "s@cret", "db.example", "5433", "ippam",
+        "app",
+        "s@cret",
+        "db.example",
+        "5433",
+        "ippam",
     )
     assert db["OPTIONS"] == {"sslmode": "require"}
 
@@ -69,7 +78,11 @@ def test_wrong_database_url_is_one_clear_line():
 def test_unreachable_redis_is_one_clear_line(tmp_path):
     result = run_manage(
         "preflight",
-        env={"DEBUG": "true", "REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"},
+        env={
+            "DEBUG": "true",
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        },
     )
     assert result.returncode == 1
     assert "REDIS_URL" in result.stderr and "Traceback" not in result.stderr
@@ -91,9 +104,7 @@ def test_pages_require_login(client, db):
 def test_roles_exist_after_migrate(db):
     from django.contrib.auth.models import Group
 
-    perms = {
-        g.name: sorted(p.codename for p in g.permissions.all()) for g in Group.objects.all()
-    }
+    perms = {g.name: sorted(p.codename for p in g.permissions.all()) for g in Group.objects.all()}
     assert perms == {
         "viewer": [],
         "operator": ["acknowledge_alert"],

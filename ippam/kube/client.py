@@ -45,7 +45,11 @@ def api_client_for(cluster: ClusterConnection) -> client.ApiClient:
                 persist_config=False,
             )
     except (ConfigException, OSError, TypeError, ValueError) as exc:
-        where = "the in-cluster service account" if cluster.in_cluster else f"kubeconfig {cluster.kubeconfig!r}"
+        where = (
+            "the in-cluster service account"
+            if cluster.in_cluster
+            else f"kubeconfig {cluster.kubeconfig!r}"
+        )
         raise KubeError(f"cluster {cluster.name}: cannot load {where}: {exc}") from exc
     configuration.retries = 0  # ippam retries itself, with backoff, where it is safe to
     return client.ApiClient(configuration)
@@ -63,4 +67,6 @@ def error_from_api_exception(exc: ApiException, doing: str) -> KubeError:
         reason = body.get("reason") or ""
     except (TypeError, ValueError):
         pass
-    return KubeError(f"{doing}: {message} (HTTP {exc.status})", status=exc.status or 0, reason=reason)
+    return KubeError(
+        f"{doing}: {message} (HTTP {exc.status})", status=exc.status or 0, reason=reason
+    )

@@ -16,7 +16,9 @@ class Command(BaseCommand):
         groups = roles_ensure()
         if user_model.objects.filter(is_superuser=True).exists():
             admin = user_model.objects.filter(is_superuser=True).order_by("pk").first()
-            self.stdout.write(f"Log in at http://127.0.0.1:8000/ as {admin.get_username()} (existing admin).")
+            self.stdout.write(
+                f"Log in at http://127.0.0.1:8000/ as {admin.get_username()} (existing admin)."
+            )
             return
         user = user_model.objects.create_superuser(username=username, email="", password=password)
         user.groups.add(groups[ADMIN])
