@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from functools import partial
 
 from celery import shared_task
 from django.db import transaction
@@ -59,5 +60,5 @@ def sync_all_clusters() -> list[int]:
     """Fan out one sync_cluster per enabled cluster; workers take them in parallel."""
     ids = list(Cluster.objects.filter(enabled=True).values_list("pk", flat=True))
     for cluster_id in ids:
-        transaction.on_commit(lambda cluster_id=cluster_id: sync_cluster.delay(cluster_id))
+        transaction.on_commit(partial(sync_cluster.delay, cluster_id))
     return ids

@@ -80,11 +80,12 @@ def _list_call(api: client.ApiClient, resource: Resource) -> Callable[..., Any]:
     """The client method that lists (or, with watch=True, watches) `resource` cluster-wide."""
     if not resource.group:
         core = client.CoreV1Api(api)
-        return {
+        calls: dict[str, Callable[..., Any]] = {
             "pods": core.list_pod_for_all_namespaces,
             "nodes": core.list_node,
             "events": core.list_event_for_all_namespaces,
-        }[resource.plural]
+        }
+        return calls[resource.plural]
     custom = client.CustomObjectsApi(api)
 
     def call(**kwargs: Any) -> Any:

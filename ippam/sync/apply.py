@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import transaction
@@ -75,12 +75,12 @@ def objects_apply(
             elif kind == "pods":
                 store.pods_write(cluster_id, generation, records)
             else:
-                writer = {
+                writers: dict[str, Callable[..., None]] = {
                     "reservations": store.reservations_write,
                     "nodeslicepools": store.nodeslicepools_write,
                     "nodes": store.nodes_write,
-                }[kind]
-                writer(cluster_id, generation, records)
+                }
+                writers[kind](cluster_id, generation, records)
             result["deleted"] = store.objects_delete(kind, gone_ids)
             result["upserted"] = len(records)
             if kind in ("nads", "ippools"):

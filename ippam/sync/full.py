@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -110,7 +111,7 @@ def _fetch(
     elif kind == "reservations":
         packed = fetched.records = r.Packed(r.unpack_reservation)  # type: ignore[assignment]
     listing = objects_list(api, resource, page_size=settings.IPPAM_LIST_PAGE_SIZE)
-    cutoff = timezone.now() - timezone.timedelta(seconds=settings.IPPAM_EVENT_RETENTION_SECONDS)
+    cutoff = timezone.now() - timedelta(seconds=settings.IPPAM_EVENT_RETENTION_SECONDS)
     for page in listing.pages_prefetched():
         if page.restarted:
             fetched.records.clear()

@@ -703,7 +703,7 @@ class EventRow(NamedTuple):
     reason: str
     type: str
     message: str
-    count: int
+    count: int  # type: ignore[assignment]  # the Event's count; shadows tuple.count
     first_seen: datetime | None
     last_seen: datetime | None
     interface: str

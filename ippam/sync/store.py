@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
@@ -498,7 +499,7 @@ def _event_pool(
 
 
 def events_expire(cluster_id: int, retention_seconds: int) -> int:
-    cutoff = timezone.now() - timezone.timedelta(seconds=retention_seconds)
+    cutoff = timezone.now() - timedelta(seconds=retention_seconds)
     deleted, _ = m.PodEvent.objects.filter(cluster_id=cluster_id, last_seen__lt=cutoff).delete()
     return deleted
 
@@ -547,16 +548,16 @@ def links_refresh(cluster_id: int) -> None:
     once.
     """
     pools: dict[str, list[tuple[str, int]]] = {}
-    for pool_id, namespace, name in m.IPPool.objects.filter(cluster_id=cluster_id).values_list(
+    for ident, namespace, name in m.IPPool.objects.filter(cluster_id=cluster_id).values_list(
         "id", "namespace", "name"
     ):
-        pools.setdefault(name, []).append((namespace, pool_id))
+        pools.setdefault(name, []).append((namespace, ident))
     changed = []
     for rng in m.NADRange.objects.filter(cluster_id=cluster_id).only("id", "pool_name", "pool_id"):
         candidates = sorted(
             pools.get(rng.pool_name, []), key=lambda c: (c[0] != "kube-system", c[0])
         )
-        pool_id = candidates[0][1] if candidates else None
+        pool_id: int | None = candidates[0][1] if candidates else None
         if rng.pool_id != pool_id:
             rng.pool_id = pool_id
             changed.append(rng)
@@ -587,10 +588,10 @@ def pools_refresh_usage(cluster_id: int, pool_ids: Iterable[int] | None = None) 
     if pool_ids is not None:
         pool_ids = list(pool_ids)
         ranges = ranges.filter(pool_id__in=pool_ids)
-    for pool_id, cidr, start, end, exclude, usable in ranges.values_list(
+    for feeds, cidr, start, end, exclude, count in ranges.values_list(
         "pool_id", "range", "range_start", "range_end", "exclude", "usable"
     ):
-        feeding.setdefault(pool_id, []).append((cidr, start, end, exclude or [], int(usable)))
+        feeding.setdefault(feeds, []).append((cidr, start, end, exclude or [], int(count)))
     pools = m.IPPool.objects.filter(cluster_id=cluster_id)
     if pool_ids is not None:
         pools = pools.filter(id__in=pool_ids)
@@ -600,8 +601,8 @@ def pools_refresh_usage(cluster_id: int, pool_ids: Iterable[int] | None = None) 
         sources = feeding.get(pool.id)
         if sources:
             total = IPSet()
-            for cidr, start, end, exclude, count in sources:
-                if count == 0:
+            for cidr, start, end, exclude, declared in sources:
+                if declared == 0:
                     continue
                 key = (cidr, start, end, tuple(exclude))
                 if key not in cache:
@@ -611,8 +612,8 @@ def pools_refresh_usage(cluster_id: int, pool_ids: Iterable[int] | None = None) 
         else:
             usable = r.whole_range_usable(pool.range)
         utilization = pool.allocated / usable if usable else 0.0
-        if int(pool.usable) != usable or abs(pool.utilization - utilization) > 1e-12:
-            pool.usable = usable
+        if int(pool.usable) != usable or abs(float(pool.utilization) - utilization) > 1e-12:
+            pool.usable = Decimal(usable)
             pool.utilization = utilization
             changed.append(pool)
     m.IPPool.objects.bulk_update(changed, ["usable", "utilization"], batch_size=500)

@@ -93,7 +93,7 @@ class Command(BaseCommand):
                 d["context"] or "-",
                 d["sync_state"],
                 d["last_good_sync"] or "never",
-                d["sync_error"][:60],
+                str(d["sync_error"])[:60],
             )
             for d in data
         ]

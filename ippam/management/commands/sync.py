@@ -40,8 +40,8 @@ class Command(BaseCommand):
         clusters = clusters_selected(options.get("cluster"))
         as_json = options["json"]
         tty = not as_json and hasattr(self.stdout, "isatty") and self.stdout.isatty()
-        results = []
-        failed = []
+        results: list[dict[str, Any]] = []
+        failed: list[str] = []
         for cluster in clusters:
             started = time.monotonic()
             progress = self._progress(cluster.name) if tty else None
