@@ -1,0 +1,100 @@
+"""Rows built from single objects: the network-status fast path agrees with the parser."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ippam.sync import records as r
+
+NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
+
+
+def pod(status) -> dict:
+    raw = status if isinstance(status, str) else json.dumps(status)
+    return {
+        "metadata": {"namespace": "lab", "name": "p", "uid": "u1", "resourceVersion": "7",
+                     "creationTimestamp": "2026-01-02T03:04:05Z",
+                     "annotations": {NETWORK_STATUS: raw, "k8s.v1.cni.cncf.io/networks": "lab/a@net1"}},
+        "spec": {"nodeName": "n1"},
+        "status": {"phase": "Running"},
+    }  # fmt: skip
+
+
+CASES = [
+    [{"name": "k8s-pod-network", "interface": "eth0", "ips": ["10.0.0.2"], "default": True}],
+    [
+        {
+            "name": "lab/a",
+            "interface": "net1",
+            "ips": ["10.1.0.5/24", "fd00::5"],
+            "mac": "0a:58:00:00:00:01",
+            "mtu": 1400,
+        }
+    ],
+    [{"name": "lab/a", "interface": "net1", "ips": ["FD00:0::5"]}],  # not canonical: parser path
+    [
+        {"name": "lab/a", "interface": "net1", "ips": ["10.0.0.1"]},
+        {"name": "lab/a", "interface": "net1", "ips": ["10.0.0.2"]},
+    ],
+    [{"name": "lab/a", "interface": "net2", "ips": ["not-an-ip", "10.0.0.9"]}],
+    [
+        {
+            "name": "lab/a",
+            "ips": [],
+            "device-info": {"type": "pci", "pci": {"pci-address": "0000:00:01.0"}},
+        }
+    ],
+    {"name": "lab/a", "interface": "net1", "ips": ["10.0.0.3"]},  # one object, not a list
+    "[{not json",
+]
+
+
+@pytest.mark.parametrize("status", CASES)
+def test_fast_path_and_parser_give_the_same_rows(status, monkeypatch):
+    fast = r.pod_record(pod(status))
+    monkeypatch.setattr(r, "_network_status_fast", lambda raw: None)
+    slow = r.pod_record(pod(status))
+    assert fast == slow
+
+
+def test_packed_pods_and_reservations_round_trip():
+    record = r.pod_record(pod(CASES[1]))
+    assert r.unpack_pod(r.pack_pod(record)) == record
+    orip = r.reservation_record(
+        {"metadata": {"namespace": "kube-system", "name": "blue-10.0.0.5", "uid": "x",
+                      "creationTimestamp": "2026-01-02T03:04:05Z"},
+         "spec": {"podref": "lab/p", "ifname": "net1"}},
+        ["blue"],
+    )  # fmt: skip
+    assert orip.network_name == "blue" and orip.pod_name == "p"
+    assert r.unpack_reservation(r.pack_reservation(orip)) == orip
+
+
+def test_pool_allocations_skip_bad_keys_and_compute_addresses():
+    record = r.pool_record(
+        {"metadata": {"namespace": "kube-system", "name": "net-10.0.0.0-30"},
+         "spec": {"range": "10.0.0.0/30", "allocations": {
+             "1": {"id": "c1", "podref": "lab/a", "ifname": "net1"},
+             "x": {"id": "c2", "podref": "lab/b"},
+             "4": {"id": "c3", "podref": "lab/c"}}}}
+    )  # fmt: skip
+    assert [(a.key, a.pod_namespace, a.pod_name, a.ifname) for a in record.allocations] == [
+        ("1", "lab", "a", "net1")
+    ]
+    assert record.row.network_name == "net" and record.row.allocated == 1
+    assert len(json.loads(record.row.problems)) == 2
+
+
+def test_added_interface_event_names_interface_ip_and_nad():
+    event = r.event_record(
+        {"metadata": {"namespace": "lab", "name": "p.1", "uid": "e1"},
+         "involvedObject": {"kind": "Pod", "namespace": "lab", "name": "p", "uid": "u1"},
+         "reason": "AddedInterface", "message": "Add net1 [10.0.0.5/24 fd00::5/64] from lab/blue-net",
+         "lastTimestamp": "2026-01-02T03:04:05Z"}
+    )  # fmt: skip
+    assert event is not None
+    assert (event.row.interface, event.nad) == ("net1", ("lab", "blue-net"))
+    assert event.row.ip == r.ip_key("10.0.0.5")
+    assert r.event_record({"reason": "Scheduled", "involvedObject": {"kind": "Pod"}}) is None
