@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DEBUG ?= true
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test install lint fmt gate pytest bench clean
+.PHONY: run test install lint fmt typecheck gate pytest bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,10 +33,14 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
 # The one gate: what CI runs, what every change must pass.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)

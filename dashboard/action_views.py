@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -30,6 +31,9 @@ from dashboard.forms import (
 )
 from ippam import nadbuilder
 from ippam.models import Alert, AuditEntry, ReclaimItem, ReclaimRun
+
+if TYPE_CHECKING:
+    from dashboard.views.common import DashboardRequest
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +67,7 @@ def _preview_context(form: NADForm) -> dict:
 
 @require_http_methods(["GET", "POST"])
 @permission_required("ippam.create_nad", raise_exception=True)
-def nad_new(request: HttpRequest) -> HttpResponse:
+def nad_new(request: DashboardRequest) -> HttpResponse:
     """GET: the form. POST: create the NAD (or, with ``preview``, only show the manifest)."""
     if request.method == "GET":
         form = NADForm()
@@ -73,6 +77,7 @@ def nad_new(request: HttpRequest) -> HttpResponse:
     if valid and "preview" not in request.POST:
         from ippam.nads import NADCreateError, nad_create
 
+        assert form.manifest is not None  # clean() builds it whenever the form is valid
         try:
             nad = nad_create(
                 cluster=form.cleaned_data["cluster"], manifest=form.manifest, actor=request.user
@@ -94,7 +99,7 @@ def nad_new(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @permission_required("ippam.create_nad", raise_exception=True)
-def nad_preview(request: HttpRequest) -> HttpResponse:
+def nad_preview(request: DashboardRequest) -> HttpResponse:
     """The manifest and kubectl command for what is typed so far, plus each field's messages."""
     form = NADForm(request.POST)
     form.is_valid()
@@ -103,7 +108,7 @@ def nad_preview(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @permission_required("ippam.create_nad", raise_exception=True)
-def nad_fieldset(request: HttpRequest) -> HttpResponse:
+def nad_fieldset(request: DashboardRequest) -> HttpResponse:
     """Only the fields of the chosen CNI type (``?cni_type=``) or IPAM type (``?ipam_type=``)."""
     form = NADForm(initial={k: v for k, v in request.GET.items() if k in ("cni_type", "ipam_type")})
     if "ipam_type" in request.GET:
@@ -130,7 +135,7 @@ def _alerts_queryset(filters: AlertFilterForm):
 
 
 @require_GET
-def alert_list(request: HttpRequest) -> HttpResponse:
+def alert_list(request: DashboardRequest) -> HttpResponse:
     """Alerts with filters; operators and admins can select and acknowledge them."""
     params = request.GET.copy()
     if "state" not in params:
@@ -150,7 +155,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     return render(request, ALERTS_TEMPLATE, context)
 
 
-def _ack_errors(request: HttpRequest, errors: list[str]) -> HttpResponse:
+def _ack_errors(request: DashboardRequest, errors: list[str]) -> HttpResponse:
     # 200, not 4xx: htmx does not swap error responses by default, and the words must show.
     if request.htmx:
         return render(request, f"{ALERTS_TEMPLATE}#ack-result", {"errors": errors})
@@ -161,11 +166,12 @@ def _ack_errors(request: HttpRequest, errors: list[str]) -> HttpResponse:
 
 @require_POST
 @permission_required("ippam.acknowledge_alert", raise_exception=True)
-def alert_acknowledge_view(request: HttpRequest) -> HttpResponse:
+def alert_acknowledge_view(request: DashboardRequest) -> HttpResponse:
     """Acknowledge the selected open alerts with one note; answer with the changed rows."""
     form = AcknowledgeForm(request.POST)
     if not form.is_valid():
-        errors = [e for field_errors in form.errors.values() for e in field_errors]
+        # str(): ErrorList yields message strings, though django-stubs types its items wider.
+        errors = [str(e) for field_errors in form.errors.values() for e in field_errors]
         return _ack_errors(request, errors)
     from ippam.leaks import AlertError, alert_acknowledge
 
@@ -210,7 +216,7 @@ def alert_acknowledge_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _finding_row(request: HttpRequest, finding_id: int) -> HttpResponse:
+def _finding_row(request: DashboardRequest, finding_id: int) -> HttpResponse:
     """The leaks page's row for one finding, re-rendered after its alert changed."""
     from dashboard.views.common import selected_cluster
     from ippam.models import Finding
@@ -229,11 +235,11 @@ def _finding_row(request: HttpRequest, finding_id: int) -> HttpResponse:
 
 @require_POST
 @permission_required("ippam.reclaim_allocation", raise_exception=True)
-def reclaim_plan_view(request: HttpRequest) -> HttpResponse:
+def reclaim_plan_view(request: DashboardRequest) -> HttpResponse:
     """A dry run: what would be reclaimed, and why, shown in a dialog before anything is written."""
     form = ReclaimPlanForm(request.POST)
     if not form.is_valid():
-        errors = list(form.non_field_errors()) or [
+        errors = [str(e) for e in form.non_field_errors()] or [
             f"{name}: {e}" for name, errs in form.errors.items() for e in errs
         ]
         return _plan_errors(request, errors)
@@ -256,7 +262,7 @@ def reclaim_plan_view(request: HttpRequest) -> HttpResponse:
     return render(request, RECLAIM_TEMPLATE, {**context, "show_plan": True})
 
 
-def _plan_errors(request: HttpRequest, errors: list[str]) -> HttpResponse:
+def _plan_errors(request: DashboardRequest, errors: list[str]) -> HttpResponse:
     # 200 so htmx swaps the dialog in: the person must read why nothing was planned.
     if request.htmx:
         return render(request, f"{RECLAIM_TEMPLATE}#plan-dialog", {"plan_errors": errors})
@@ -277,7 +283,7 @@ def _enqueue_reclaim(run_id: int) -> str:
 
 @require_POST
 @permission_required("ippam.reclaim_allocation", raise_exception=True)
-def reclaim_execute_view(request: HttpRequest, run_id: int) -> HttpResponse:
+def reclaim_execute_view(request: DashboardRequest, run_id: int) -> HttpResponse:
     """Queue the planned run on Celery (after commit) and answer with the progress partial."""
     run = get_object_or_404(ReclaimRun, pk=run_id)
     queue_error = ""
@@ -294,7 +300,7 @@ def reclaim_execute_view(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @require_GET
-def reclaim_progress(request: HttpRequest, run_id: int) -> HttpResponse:
+def reclaim_progress(request: DashboardRequest, run_id: int) -> HttpResponse:
     """Per-item outcome of a run; the htmx partial polls itself every second until done."""
     if not request.user.has_perm("ippam.reclaim_allocation"):
         raise PermissionDenied
@@ -303,7 +309,7 @@ def reclaim_progress(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 def _reclaim_progress_response(
-    request: HttpRequest, run: ReclaimRun, *, queue_error: str = ""
+    request: DashboardRequest, run: ReclaimRun, *, queue_error: str = ""
 ) -> HttpResponse:
     run.refresh_from_db()
     items = list(run.items.all())
@@ -336,7 +342,7 @@ def _reclaim_progress_response(
 
 
 @require_GET
-def audit_list(request: HttpRequest) -> HttpResponse:
+def audit_list(request: DashboardRequest) -> HttpResponse:
     filters = AuditFilterForm(request.GET)
     qs = AuditEntry.objects.select_related("cluster", "actor")
     if filters.is_valid():

@@ -8,7 +8,7 @@ block submission, and warnings (``form.warnings``), which are shown and do not.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -282,7 +282,7 @@ class NADForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         namespaces = nad_namespaces()
-        self.fields["namespace"].choices = [(n, n) for n in namespaces]
+        cast(forms.ChoiceField, self.fields["namespace"]).choices = [(n, n) for n in namespaces]
         if "default" in namespaces:
             self.fields["namespace"].initial = "default"
         self.warnings: dict[str, list[str]] = {}
@@ -382,7 +382,8 @@ class NADForm(forms.Form):
         return f"{key.strip()}={label.strip()}"
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()  # returns self.cleaned_data, which django-stubs types as optional
+        data = self.cleaned_data
         cni = data.get("cni_type")
         ipam_type = data.get("ipam_type")
         interface = self._interface(cni, data) if cni else None
@@ -456,6 +457,7 @@ class NADForm(forms.Form):
                 self.warn(mapping[key], message)
 
     def _ipam(self, ipam_type: str, data: dict[str, Any]) -> nb.IPAM:
+        ipam: nb.IPAM
         if ipam_type == "whereabouts":
             if not data.get("wb_range", "").strip():
                 self.add_error("wb_range", "Whereabouts needs a range, e.g. 10.10.0.0/24.")
@@ -649,12 +651,15 @@ class ReclaimPlanForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Ids are checked against the database in clean(); choices would load every row.
         for name in ("finding", "alert"):
-            self.fields[name].valid_value = lambda value: str(value).isdigit()  # type: ignore[method-assign]
+            field = cast(forms.TypedMultipleChoiceField, self.fields[name])
+            # A per-instance override of the method; mypy only allows replacing it on the class.
+            field.valid_value = lambda value: str(value).isdigit()  # type: ignore[method-assign]
 
     def clean(self) -> dict[str, Any]:
         from ippam.models import Finding, IPPool
 
-        data = super().clean()
+        super().clean()  # returns self.cleaned_data, which django-stubs types as optional
+        data = self.cleaned_data
         finding_ids = set(data.get("finding") or [])
         alert_ids = data.get("alert") or []
         if alert_ids:

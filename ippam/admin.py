@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -28,8 +30,8 @@ class ClusterAdmin(admin.ModelAdmin):
 class SyncedAdmin(admin.ModelAdmin):
     """Synced rows mirror the cluster: edits would be overwritten by the next sync."""
 
-    list_select_related = ("cluster",)
-    list_filter = ("cluster",)
+    list_select_related: ClassVar[tuple[str, ...]] = ("cluster",)
+    list_filter: ClassVar[tuple[str, ...]] = ("cluster",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

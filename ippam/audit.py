@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from ippam.models import AuditEntry, Cluster
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 Actor = AbstractBaseUser | AnonymousUser | str | None
 
@@ -22,6 +26,13 @@ def actor_name(actor: Actor) -> str:
     return "anonymous"
 
 
+def acting_user(actor: Actor) -> User | None:
+    """The saved account behind `actor`, for foreign keys: None for a name, anonymous, system."""
+    if isinstance(actor, get_user_model()) and actor.pk:
+        return actor
+    return None
+
+
 def audit_record(
     *,
     actor: Actor,
@@ -34,9 +45,8 @@ def audit_record(
     message: str = "",
 ) -> AuditEntry:
     """Write one AuditEntry. `actor` is a User, or a name such as `cli:alice`."""
-    user = actor if isinstance(actor, AbstractBaseUser) and actor.pk else None
     return AuditEntry.objects.create(
-        actor=user,
+        actor=acting_user(actor),
         actor_name=actor_name(actor)[:150],
         action=action,
         cluster=cluster,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.db.models.expressions import Combinable
 from netaddr import IPAddress, IPNetwork
 
 _V4_MAPPED = 0xFFFF00000000
@@ -44,6 +45,9 @@ class IPAddressField(models.CharField):
     """An IP address (netaddr.IPAddress in Python) stored as a sortable 32-hex-digit key."""
 
     description = "IP address stored as a sortable key"
+    # For django-stubs: what the attribute accepts (get_prep_value) and holds (from_db_value).
+    _pyi_private_set_type: IPAddress | str | int | Combinable
+    _pyi_private_get_type: IPAddress
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["max_length"] = 32

@@ -10,13 +10,24 @@ Addresses are IPAddressField: sortable and comparable in the database (ippam.fie
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from ippam.fields import IPAddressField
 
-BIG_COUNT = {"max_digits": 40, "decimal_places": 0}  # an IPv6 /64 holds 2**64 addresses
+
+class _DecimalSpec(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+BIG_COUNT: _DecimalSpec = {
+    "max_digits": 40,
+    "decimal_places": 0,
+}  # an IPv6 /64 holds 2**64 addresses
 
 
 class Cluster(models.Model):
@@ -116,6 +127,9 @@ class Pod(KubeObject):
     network_status_annotation = models.TextField(blank=True)
     requested_networks = models.JSONField(default=list, blank=True)
     annotation_problems = models.JSONField(default=list, blank=True)
+    # Not stored: set for display by ippam.selectors (attach_missing_attachments, search).
+    missing_networks: list[str]
+    node: Node | None
 
     class Meta:
         ordering = ["namespace", "name"]
@@ -442,6 +456,10 @@ class Finding(models.Model):
     details = models.JSONField(default=dict, blank=True)
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
+    # Not stored: set for display by ippam.selectors.attach_finding_context.
+    alert: Alert | None
+    pod: Pod | None
+    node: Node | None
 
     class Meta:
         ordering = ["kind", "ip"]

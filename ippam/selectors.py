@@ -1030,7 +1030,10 @@ def attach_finding_context(findings: list[Finding]) -> None:
         pods.update({(cid, *k): v for k, v in _pods_by_ref(cid, refs).items()})
     node_names: dict[int, set[str]] = {}
     for f in findings:
-        pod = pods.get((f.cluster_id, *f.podref.split("/", 1))) if "/" in f.podref else None
+        pod = None
+        if "/" in f.podref:
+            ns, name = f.podref.split("/", 1)
+            pod = pods.get((f.cluster_id, ns, name))
         f.pod = pod
         name = f.node_name or (pod.node_name if pod else "")
         if name:

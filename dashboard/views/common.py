@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
+from django_htmx.middleware import HtmxDetails
 
 from ippam.models import Cluster
 from ippam.selectors import cluster_list
@@ -18,7 +19,16 @@ SESSION_KEY = "ippam_cluster"
 PAGE_SIZE = 50
 
 
-def selected_cluster(request: HttpRequest) -> Cluster | None:
+class DashboardRequest(HttpRequest):
+    """A request as the dashboard's views get it (for the type checker; never built): the
+    HtmxMiddleware sets `htmx`, and `selected_cluster` caches the cluster picker's choice."""
+
+    htmx: HtmxDetails
+    ippam_clusters: list[Cluster]
+    ippam_selected: Cluster | None
+
+
+def selected_cluster(request: DashboardRequest) -> Cluster | None:
     """The cluster the user looks at (None: all), remembered in the session.
 
     `?cluster=<name>` on any page switches it; `?cluster=` or `?cluster=all` shows all.
@@ -60,12 +70,12 @@ def query_without(request: HttpRequest, *names: str) -> str:
 
 
 def wants_fragment(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    htmx: HtmxDetails | None = getattr(request, "htmx", None)
+    return bool(htmx and not htmx.boosted and not htmx.history_restore_request)
 
 
 def render_page(
-    request: HttpRequest,
+    request: DashboardRequest,
     template: str,
     context: dict[str, Any],
     *,

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 
-from dashboard.views.common import paginate, query_without, render_page, selected_cluster
+from dashboard.views.common import (
+    DashboardRequest,
+    paginate,
+    query_without,
+    render_page,
+    selected_cluster,
+)
 from ippam import selectors
 from ippam.models import Finding
 
 
-def leak_list(request: HttpRequest) -> HttpResponse:
+def leak_list(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
     kind = request.GET.get("kind", "")
     state = request.GET.get("state", "")

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 
-from dashboard.views.common import paginate, query_without, render_page, selected_cluster
+from dashboard.views.common import (
+    DashboardRequest,
+    paginate,
+    query_without,
+    render_page,
+    selected_cluster,
+)
 from ippam import selectors
 from ippam.models import NetworkAttachmentDefinition
 
 
-def nad_list(request: HttpRequest) -> HttpResponse:
+def nad_list(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
     q = request.GET.get("q", "").strip()
     nads, sort = selectors.nad_list(cluster=cluster, q=q, sort=request.GET.get("sort"))
@@ -22,7 +28,7 @@ def nad_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "dashboard/nads.html", context, partial="nads-table")
 
 
-def nad_detail(request: HttpRequest, nad_id: int) -> HttpResponse:
+def nad_detail(request: DashboardRequest, nad_id: int) -> HttpResponse:
     selected_cluster(request)
     try:
         nad = selectors.nad_get(nad_id=nad_id)

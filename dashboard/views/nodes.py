@@ -1,13 +1,19 @@
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 
-from dashboard.views.common import paginate, query_without, render_page, selected_cluster
+from dashboard.views.common import (
+    DashboardRequest,
+    paginate,
+    query_without,
+    render_page,
+    selected_cluster,
+)
 from ippam import selectors
 from ippam.models import Node
 
 
-def node_list(request: HttpRequest) -> HttpResponse:
+def node_list(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
     q = request.GET.get("q", "").strip()
     nodes, sort = selectors.node_list(cluster=cluster, q=q, sort=request.GET.get("sort"))
@@ -22,7 +28,7 @@ def node_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "dashboard/nodes.html", context, partial="nodes-table")
 
 
-def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
+def node_detail(request: DashboardRequest, node_id: int) -> HttpResponse:
     selected_cluster(request)
     try:
         node = selectors.node_get(node_id=node_id)

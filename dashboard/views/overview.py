@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 
-from dashboard.views.common import render_page, selected_cluster
+from dashboard.views.common import DashboardRequest, render_page, selected_cluster
 from ippam import selectors
 
 REGIONS = {
@@ -14,7 +14,7 @@ REGIONS = {
 }
 
 
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
     pools, _ = selectors.pool_list_with_usage(cluster=cluster, sort="-utilization")
     context = {

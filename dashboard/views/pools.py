@@ -1,13 +1,19 @@
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 
-from dashboard.views.common import paginate, query_without, render_page, selected_cluster
+from dashboard.views.common import (
+    DashboardRequest,
+    paginate,
+    query_without,
+    render_page,
+    selected_cluster,
+)
 from ippam import selectors
 from ippam.models import IPPool
 
 
-def pool_list(request: HttpRequest) -> HttpResponse:
+def pool_list(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
     q = request.GET.get("q", "").strip()
     pools, sort = selectors.pool_list_with_usage(cluster=cluster, sort=request.GET.get("sort"), q=q)
@@ -22,7 +28,7 @@ def pool_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "dashboard/pools.html", context, partial="pools-table")
 
 
-def pool_detail(request: HttpRequest, pool_id: int) -> HttpResponse:
+def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
     selected_cluster(request)
     try:
         pool = selectors.pool_get(pool_id=pool_id)

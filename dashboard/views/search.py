@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 
-from dashboard.views.common import render_page, selected_cluster
+from dashboard.views.common import DashboardRequest, render_page, selected_cluster
 from ippam import selectors
 
 
-def search(request: HttpRequest) -> HttpResponse:
+def search(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
     q = request.GET.get("q", "")
     context = {"cluster": cluster, "q": q.strip(), "results": selectors.search(q, cluster=cluster)}

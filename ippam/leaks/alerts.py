@@ -84,12 +84,12 @@ def alerts_refresh(*, cluster: Cluster, now: dt.datetime | None = None) -> dict[
         existing = {a.identity: a for a in Alert.objects.filter(cluster=cluster, state__in=ACTIVE)}
         returning = [identity for identity in wanted if identity not in existing]
         for start in range(0, len(returning), 500):
-            for alert in Alert.objects.filter(
+            for returned in Alert.objects.filter(
                 cluster=cluster,
                 state=Alert.State.RESOLVED,
                 identity__in=returning[start : start + 500],
             ):
-                existing[alert.identity] = alert
+                existing[returned.identity] = returned
         create: list[Alert] = []
         update: list[Alert] = []
         for identity, w in wanted.items():

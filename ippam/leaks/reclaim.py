@@ -27,7 +27,7 @@ from django.utils.dateparse import parse_datetime
 from netaddr import IPAddress
 
 from ippam.annotations import pod_network_status
-from ippam.audit import Actor, actor_name, audit_record
+from ippam.audit import Actor, acting_user, actor_name, audit_record
 from ippam.kube.client import KubeError
 from ippam.kube.writes import KubeWrites, json_pointer
 from ippam.leaks.rules import RECLAIMABLE_KINDS
@@ -97,7 +97,7 @@ def reclaim_plan(
         findings = findings.filter(kind__in=RECLAIMABLE_KINDS)
     if pool is not None:
         findings = findings.filter(pool=_resolve_pool(cluster, pool))
-    user = actor if getattr(actor, "pk", None) and not isinstance(actor, str) else None
+    user = acting_user(actor)
     with transaction.atomic():
         run = ReclaimRun.objects.create(
             cluster=cluster,

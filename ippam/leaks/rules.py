@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -344,7 +344,7 @@ def untracked_addresses(ctx: Context) -> list[Candidate]:
     # pools), which PostgreSQL estimates well and hashes; whether the address falls inside
     # one of the NAD's ranges is checked here for the few rows left (an address outside
     # them did not come from whereabouts).
-    rows = list(
+    addresses = list(
         InterfaceAddress.objects.filter(cluster=cluster, interface__nad__isnull=False)
         .exclude(interface__pod__phase__in=DEAD_PHASES)
         .filter(Exists(NADRange.objects.filter(nad_id=nad_ref)))
@@ -360,20 +360,19 @@ def untracked_addresses(ctx: Context) -> list[Candidate]:
         .order_by()
     )
     ranges: dict[int, list[tuple[int, int, int | None]]] = defaultdict(list)
-    nad_ids = sorted({r["interface__nad_id"] for r in rows})
+    nad_ids = sorted({r["interface__nad_id"] for r in addresses})
     for chunk in _chunks(nad_ids):
-        for nad_id, first, last, pool_id in NADRange.objects.filter(
+        for nad_id, first_ip, last_ip, range_pool_id in NADRange.objects.filter(
             nad_id__in=chunk, first_ip__isnull=False, last_ip__isnull=False
         ).values_list("nad_id", "first_ip", "last_ip", "pool_id"):
-            ranges[nad_id].append((_ordinal(first), _ordinal(last), pool_id))
-    covered = []
-    for row in rows:
-        ip = _ordinal(row["ip"])
-        for first, last, pool_id in ranges.get(row["interface__nad_id"], ()):
+            ranges[nad_id].append((_ordinal(first_ip), _ordinal(last_ip), range_pool_id))
+    rows: list[dict[str, Any]] = []
+    for address in addresses:
+        ip = _ordinal(address["ip"])
+        for first, last, pool_id in ranges.get(address["interface__nad_id"], ()):
             if first <= ip <= last:
-                covered.append({**row, "range_pool_id": pool_id})
+                rows.append({**address, "range_pool_id": pool_id})
                 break
-    rows = covered
     pods = ctx.pods(r["interface__pod_id"] for r in rows)
     found = []
     for row in rows:
@@ -441,7 +440,7 @@ def duplicate_addresses(ctx: Context) -> list[Candidate]:
         .filter(n__gt=1)
         .values_list("ip", flat=True)
     )
-    members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    members: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for chunk in _chunks(sorted(shared, key=int)):
         for row in (
             live.filter(ip__in=chunk)
@@ -497,9 +496,9 @@ def duplicate_addresses(ctx: Context) -> list[Candidate]:
         .values_list("ip", flat=True)
     )
     if dup_ips:
-        members_p: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        members_p: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
         for chunk in _chunks(sorted(dup_ips, key=int)):
-            for row in Allocation.objects.filter(cluster=cluster, ip__in=chunk).values(
+            for alloc in Allocation.objects.filter(cluster=cluster, ip__in=chunk).values(
                 "pool__network_name",
                 "ip",
                 "pool_id",
@@ -508,7 +507,7 @@ def duplicate_addresses(ctx: Context) -> list[Candidate]:
                 "key",
                 "podref",
             ):
-                members_p[(row["pool__network_name"], str(row["ip"]))].append(row)
+                members_p[(alloc["pool__network_name"], str(alloc["ip"]))].append(alloc)
         members_p = {k: v for k, v in members_p.items() if len({r["pool_id"] for r in v}) > 1}
         for (network, ip), rows in sorted(members_p.items()):
             where = ", ".join(
@@ -665,25 +664,24 @@ def overlapping_ranges(ctx: Context) -> list[Candidate]:
         )
     )
     found = []
-    open_: list[dict[str, Any]] = []
+    open_: list[tuple[int, Mapping[str, Any]]] = []  # (last address as an ordinal, range)
     for rng in ranges:
-        first = rng["_first"] = _ordinal(rng["first_ip"])
-        rng["_last"] = _ordinal(rng["last_ip"])
-        open_ = [o for o in open_ if o["_last"] >= first]
-        for other in open_:
+        first = _ordinal(rng["first_ip"])
+        open_ = [(last, o) for last, o in open_ if last >= first]
+        for _, other in open_:
             if other["nad_id"] == rng["nad_id"] or other["network_name"] == rng["network_name"]:
                 continue
             a, b = sorted(
                 (other, rng), key=lambda r: (r["nad__namespace"], r["nad__name"], r["id"])
             )
             found.append(_overlap(a, b))
-        open_.append(rng)
+        open_.append((_ordinal(rng["last_ip"]), rng))
     return found
 
 
-def _overlap(a: dict[str, Any], b: dict[str, Any]) -> Candidate:
+def _overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> Candidate:
     na, nb = f"{a['nad__namespace']}/{a['nad__name']}", f"{b['nad__namespace']}/{b['nad__name']}"
-    first = a["first_ip"] if a["_first"] >= b["_first"] else b["first_ip"]
+    first = a["first_ip"] if _ordinal(a["first_ip"]) >= _ordinal(b["first_ip"]) else b["first_ip"]
     created = [t for t in (a["nad__created_at"], b["nad__created_at"]) if t]
     return Candidate(
         kind=Kind.OVERLAPPING_RANGE,

@@ -14,8 +14,8 @@ class Command(BaseCommand):
         username = os.environ.get("IPPAM_ADMIN_USER", "admin")
         password = os.environ.get("IPPAM_ADMIN_PASSWORD", "admin")
         groups = roles_ensure()
-        if user_model.objects.filter(is_superuser=True).exists():
-            admin = user_model.objects.filter(is_superuser=True).order_by("pk").first()
+        admin = user_model.objects.filter(is_superuser=True).order_by("pk").first()
+        if admin is not None:
             self.stdout.write(
                 f"Log in at http://127.0.0.1:8000/ as {admin.get_username()} (existing admin)."
             )

@@ -49,7 +49,7 @@ class Command(BaseCommand):
             findings = findings.filter(kind=options["kind"])
         if options.get("state"):
             findings = findings.filter(state=options["state"])
-        data = [
+        data: list[dict[str, Any]] = [
             {
                 "id": f.pk,
                 "cluster": f.cluster.name,
