@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from django.db import transaction
 
 from ippam.kube.client import KubeError, api_client_for
 from ippam.models import Cluster
+
+logger = logging.getLogger(__name__)
 
 
 class ClusterError(Exception):
@@ -77,8 +80,24 @@ def cluster_remove(*, name: str) -> None:
 
 
 def cluster_sync_enqueue(*, cluster: Cluster) -> None:
-    """Queue a full sync of `cluster` once the current transaction commits."""
+    """Queue a full sync of `cluster` once the current transaction commits.
+
+    A broker that does not answer is logged, not raised: the cluster is registered either
+    way, and the beat schedule (or `manage.py sync`) syncs it.
+    """
     from ippam.tasks import sync_cluster
 
-    cluster_id = cluster.pk
-    transaction.on_commit(lambda: sync_cluster.delay(cluster_id))
+    cluster_id, name = cluster.pk, cluster.name
+
+    def enqueue() -> None:
+        try:
+            sync_cluster.delay(cluster_id)
+        except Exception as exc:  # noqa: BLE001 - kombu raises several kinds
+            logger.warning(
+                "cluster %s: could not queue a sync (%s); run manage.py sync --cluster %s",
+                name,
+                exc,
+                name,
+            )
+
+    transaction.on_commit(enqueue)
