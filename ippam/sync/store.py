@@ -105,6 +105,17 @@ def upsert(
     if not head:
         return
     name = table(model)
+    if _is_postgres() and len(head) >= COPY_THRESHOLD and columns[0] == "cluster_id":
+        # A cluster's first sync: nothing to conflict with, so COPY straight into the
+        # table. Reliable inside the sync's transaction: it holds the cluster row, which
+        # every other writer (the watcher) locks first.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {name} WHERE cluster_id = %s)", [head[0][0]]
+            )
+            if not cursor.fetchone()[0]:
+                insert(model, columns, rows)
+                return
     update = [c for c in columns if c not in conflict] if update is None else update
     quoted = ", ".join(f'"{c}"' for c in columns)
     on_conflict = ", ".join(f'"{c}"' for c in conflict)
