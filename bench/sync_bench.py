@@ -212,6 +212,9 @@ def main() -> None:
     print(f"{'phase':36} {'seconds':>8} {'peak RSS MB':>12} {'vs fetch':>9}  detail")
     for name, seconds, rss, ratio, detail in rows:
         print(f"{name:36} {seconds:8.2f} {rss:12.0f} {ratio:>9}  {detail}")
+    steps = first["counts"]["seconds"].get("write_steps") or {}
+    if steps:
+        print("first sync, write steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in steps.items()))
     worst = max(first["seconds"], second["seconds"]) / fetch_s
     peak = max(first["rss_mb"], second["rss_mb"])
     print(

@@ -224,7 +224,8 @@ def cluster_sync_full(
         fetch_seconds = time.monotonic() - t0
         if progress:
             progress("all", "writing", 0)
-        written, deleted = _write(cluster, fetched, snapshot, force=force)
+        steps: dict[str, float] = {}
+        written, deleted = _write(cluster, fetched, snapshot, force=force, steps=steps)
         write_seconds = time.monotonic() - t0 - fetch_seconds
     except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised
         _record_failure(cluster, run, exc)
@@ -237,7 +238,11 @@ def cluster_sync_full(
     counts["deleted"] = deleted
     counts["absent"] = [kind for kind, f in fetched.items() if f.absent]
     counts["requests"] = sum(f.requests for f in fetched.values())
-    counts["seconds"] = {"fetch": round(fetch_seconds, 3), "write": round(write_seconds, 3)}
+    counts["seconds"] = {
+        "fetch": round(fetch_seconds, 3),
+        "write": round(write_seconds, 3),
+        "write_steps": steps,
+    }
     finished = timezone.now()
     run.finished_at = finished
     run.outcome = m.SyncRun.Outcome.OK
@@ -256,9 +261,17 @@ def _write(
     snapshot: dict[str, dict[tuple[str, str], tuple[int, str]]],
     *,
     force: bool,
+    steps: dict[str, float],
 ) -> tuple[dict[str, int], dict[str, int]]:
     now = timezone.now()
     cid = cluster.pk
+    mark = time.monotonic()
+
+    def step(name: str) -> None:
+        nonlocal mark
+        steps[name] = round(steps.get(name, 0.0) + time.monotonic() - mark, 3)
+        mark = time.monotonic()
+
     written: dict[str, int] = {}
     deleted: dict[str, int] = {}
     with transaction.atomic():
@@ -281,6 +294,7 @@ def _write(
         store.nads_write(cid, generation, changed_nads, now)
         written["nads"] = len(changed_nads)
         deleted["nads"] = store.objects_delete("nads", gone("nads"))
+        step("nads")
         # NADs first (pod interfaces point at them); each kind's rows are dropped from
         # memory once written, so the biggest (pods) is written with the others gone.
         for kind, writer in (
@@ -294,8 +308,10 @@ def _write(
             writer(cid, generation, fetched[kind].records, now)
             written[kind] = len(fetched[kind].records)
             fetched[kind].records.clear()
+            step(kind)
         store.links_refresh(cid)
         store.pools_refresh_usage(cid)
+        step("links and pool usage")
         store.events_write(cid, generation, fetched["events"].records)
         written["events"] = len(fetched["events"].records)
         deleted["events"] = store.events_expire(cid, settings.IPPAM_EVENT_RETENTION_SECONDS)
@@ -308,6 +324,8 @@ def _write(
             last_good_sync=timezone.now(),
             resource_versions=versions,
         )
+        step("events")
+    step("commit")
     return written, deleted
 
 
