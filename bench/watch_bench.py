@@ -208,6 +208,35 @@ class Drive:
         connection.close()
 
 
+def add_filler_pods(cluster_id: int, count: int) -> None:
+    """`count` more Pod rows for the cluster, in the database only (COPY; no interfaces).
+
+    simcluster serves the small demo, but the watcher's work per batch may grow with the
+    rows the cluster has (a scale cluster has 150k pods): these rows make the database as
+    big as that. Nobody lists them, so no sync or watch event touches them.
+    """
+    from django.db import connection
+    from django.utils import timezone
+
+    now = timezone.now()
+    columns = (
+        "cluster_id, name, uid, resource_version, created_at, sync_generation, synced_at,"
+        " namespace, node_name, phase, disruption_target, networks_annotation,"
+        " network_status_annotation, requested_networks, annotation_problems"
+    )
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY ippam_pod ({columns}) FROM STDIN") as copy:
+            for i in range(count):
+                copy.write_row(
+                    (
+                        cluster_id, f"filler-{i:06d}", f"filler-uid-{i}", "1", now, 0, now,
+                        f"filler-{i % 50}", f"node-{i % 5000:04d}", "Running", False,
+                        "", "", "[]", "[]",
+                    )
+                )  # fmt: skip
+        cursor.execute("ANALYZE ippam_pod")
+
+
 def wait_for_watches(port: int, want: int, timeout: float = 60) -> int:
     api = Api(port)
     deadline = time.monotonic() + timeout
@@ -233,6 +262,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--lifetime", type=float, default=5.0, help="seconds a pod lives")
     parser.add_argument("--scenario", default="demo")
+    parser.add_argument(
+        "--extra-pods",
+        type=int,
+        default=150_000,
+        help="Pod rows added to the database only, so it is as big as a scale cluster's",
+    )
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -259,6 +294,8 @@ def main() -> None:
         cluster_sync_full(cluster=cluster, run_hooks=False)
         sync_s = time.monotonic() - started
         synced_pods = Pod.objects.filter(cluster=cluster).count()
+        if args.extra_pods:
+            add_filler_pods(cluster.pk, args.extra_pods)
 
         with open(watcher_log, "w") as log:
             watcher = subprocess.Popen(
@@ -276,6 +313,8 @@ def main() -> None:
         poller = threading.Thread(target=drive.poller, args=(cluster.pk,), daemon=True)
         poller.start()
         cpu0 = common.process_cpu_seconds(watcher.pid) or 0.0
+        sim_cpu0 = common.process_cpu_seconds(sim.pid) or 0.0
+        own_cpu0 = common.process_cpu_seconds(os.getpid()) or 0.0
         start = time.monotonic() + 0.2
         threads = [
             threading.Thread(target=drive.creator, args=(start,), daemon=True),
@@ -300,6 +339,8 @@ def main() -> None:
         drive.polling.set()
         poller.join(timeout=5)
         cpu1 = common.process_cpu_seconds(watcher.pid) or 0.0
+        sim_cpu1 = common.process_cpu_seconds(sim.pid) or 0.0
+        own_cpu1 = common.process_cpu_seconds(os.getpid()) or 0.0
         watcher_rss = common.process_peak_rss_mb(watcher.pid)
         watcher.send_signal(signal.SIGTERM)
         try:
@@ -340,9 +381,12 @@ def main() -> None:
     del_lat = [(drive.gone[n] - t) * 1000 for n, t in drive.deleted.items() if n in drive.gone]
     drive_s = drive_end - start
     cpu_pct = (cpu1 - cpu0) / max(drive_s, 1e-9) * 100
+    sim_pct = (sim_cpu1 - sim_cpu0) / max(drive_s, 1e-9) * 100
+    own_pct = (own_cpu1 - own_cpu0) / max(drive_s, 1e-9) * 100
     context = (
         f"simcluster {args.scenario}, PostgreSQL; full sync of {synced_pods} pods in "
-        f"{sync_s:.1f}s; {watches} watch streams; drove {len(created)} creates + "
+        f"{sync_s:.1f}s, plus {args.extra_pods:,} Pod rows in the database only; "
+        f"{watches} watch streams; drove {len(created)} creates + "
         f"{len(drive.deleted)} deletes in {drive_s:.1f}s, each pod deleted "
         f"{args.lifetime:.0f}s after its create; steady window {max(hi - lo, 0):.1f}s at "
         f"{achieved:.0f} events/s ({len(in_window)} creates in it); {drive.errors} API errors; "
@@ -369,6 +413,8 @@ def main() -> None:
         common.metric("events applied by the watcher", float(applied or 0), "events"),
         common.metric("watcher peak RSS", watcher_rss, "MB"),
         common.metric("watcher CPU while driven", cpu_pct, "%"),
+        common.metric("simcluster CPU while driven", sim_pct, "%"),
+        common.metric("bench driver + poller CPU", own_pct, "%"),
     ]
     common.report("watch", context, metrics, as_json=args.json)
     if missed or applied is None:
