@@ -130,11 +130,14 @@ else:
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'results'}"
     # kombu and celery expect these folders to exist; every process may be the first one.
-    for _folder in (_broker_dir / "out", _broker_dir / "processed", VAR_DIR / "results"):
+    for _folder in ("out", "processed", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    for _folder in (VAR_DIR / "results",):
         _folder.mkdir(parents=True, exist_ok=True)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
