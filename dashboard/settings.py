@@ -137,8 +137,7 @@ else:
     # kombu and celery expect these folders to exist; every process may be the first one.
     for _folder in ("out", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
-    for _folder in (VAR_DIR / "results",):
-        _folder.mkdir(parents=True, exist_ok=True)
+    (VAR_DIR / "results").mkdir(parents=True, exist_ok=True)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
