@@ -66,7 +66,7 @@ def objects_apply(
             records = [
                 rec for rec in (record_for(kind, obj, network_names) for obj in upserts) if rec
             ]
-            known = store.key_map(MODELS[kind], cluster_id, resource.namespaced)
+            known = store.key_map(MODELS[kind], cluster_id, resource.namespaced, keys=latest)
             gone_ids = [known[key][0] for key in removed if key in known]
             if kind == "nads":
                 store.nads_write(cluster_id, generation, records)

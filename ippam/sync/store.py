@@ -223,27 +223,48 @@ def null_ids(model: type[Any], column: str, ids: Sequence[int]) -> None:
             )
 
 
+BULK_KEYS = 2000  # more keys than this: read the whole cluster's map, not key by key
+
+
 def key_map(
-    model: type[Any], cluster_id: int, namespaced: bool = True
+    model: type[Any],
+    cluster_id: int,
+    namespaced: bool = True,
+    keys: Iterable[tuple[str, str]] | None = None,
 ) -> dict[tuple[str, str], tuple[int, str]]:
-    """(namespace, name) -> (id, resource_version) of every row of `model` for the cluster."""
+    """(namespace, name) -> (id, resource_version) of the cluster's rows of `model`.
+
+    All of them, or only `keys`: the watcher applies a handful of events at a time to
+    tables of 150k rows and must not read them whole for each batch.
+    """
     name = table(model)
     ns = '"namespace"' if namespaced else "''"
+    select = f'SELECT {ns}, "name", "id", "resource_version" FROM {name} WHERE "cluster_id" = %s'
+    wanted = None if keys is None else list(dict.fromkeys(keys))
     with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT {ns}, "name", "id", "resource_version" FROM {name} WHERE "cluster_id" = %s',
-            [cluster_id],
-        )
-        return {(row[0], row[1]): (row[2], row[3]) for row in cursor.fetchall()}
+        if wanted is None or len(wanted) > BULK_KEYS:
+            cursor.execute(select, [cluster_id])
+            found = {(row[0], row[1]): (row[2], row[3]) for row in cursor.fetchall()}
+            return found if wanted is None else {k: found[k] for k in wanted if k in found}
+        found = {}
+        for chunk in _chunks(wanted, 400):
+            if namespaced:
+                marks = ", ".join(["(%s, %s)"] * len(chunk))
+                params: list[Any] = [cluster_id, *itertools.chain.from_iterable(chunk)]
+                cursor.execute(f'{select} AND ("namespace", "name") IN ({marks})', params)
+            else:
+                marks = ", ".join(["%s"] * len(chunk))
+                cursor.execute(
+                    f'{select} AND "name" IN ({marks})', [cluster_id, *(k[1] for k in chunk)]
+                )
+            found.update({(row[0], row[1]): (row[2], row[3]) for row in cursor.fetchall()})
+        return found
 
 
 def _ids_for(
     model: type[Any], cluster_id: int, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
-    wanted = set(keys)
-    if not wanted:
-        return {}
-    return {k: v[0] for k, v in key_map(model, cluster_id).items() if k in wanted}
+    return {k: v[0] for k, v in key_map(model, cluster_id, keys=keys).items()}
 
 
 # --- per kind -----------------------------------------------------------------------------
@@ -391,7 +412,7 @@ def pods_write(
     )
     if nad_ids is None:
         nad_ids = {k: v[0] for k, v in key_map(m.NetworkAttachmentDefinition, cluster_id).items()}
-    pod_ids = {k: v[0] for k, v in key_map(m.Pod, cluster_id).items()}
+    pod_ids = _ids_for(m.Pod, cluster_id, written)
     _pods_clear_interfaces([pod_ids[key] for key in written])
     if isinstance(records, r.Packed):
         interface_count = records.interfaces
