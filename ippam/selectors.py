@@ -24,6 +24,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
 )
 from django.db.models.functions import Coalesce, Collate, Substr
@@ -298,8 +299,14 @@ def _nad_ranges_prefetch() -> Any:
     )
 
 
-def pool_get(*, pool_id: int) -> IPPool:
-    """The pool or Http404-able IPPool.DoesNotExist."""
+def pool_get(*, pool_id: int, summary: bool = True) -> IPPool:
+    """The pool or Http404-able IPPool.DoesNotExist.
+
+    `summary=False`: the bare row, for a fragment of the pool page that shows neither the
+    feeding NADs nor the leak count (no prefetch, no findings join).
+    """
+    if not summary:
+        return IPPool.objects.get(pk=pool_id)
     return (
         IPPool.objects.select_related("cluster")
         .prefetch_related(_nad_ranges_prefetch())
@@ -477,6 +484,38 @@ def _key_prefix(digits: int) -> Any:
     return Collate(prefix, "C") if connection.vendor == "postgresql" else prefix
 
 
+def _allocation_block_counts(pool_id: int, prefixes: list[str]) -> dict[str, int]:
+    """Allocations of the pool per block, a block being every key that starts with a prefix.
+
+    One `COUNT(*)` per block over its key range, in one statement: each is an Index Only
+    Scan of the (pool, ip) index, no heap fetch, no grouping. A `GROUP BY` of the key's
+    prefix reads the same index entries but computes, hashes and groups a substring per
+    allocation, several times slower (60k allocations: ~45 ms against ~17 ms).
+    """
+    if not prefixes:
+        return {}
+    qn = connection.ops.quote_name
+    meta = Allocation._meta
+    table = qn(meta.db_table)
+    pool_col = qn(meta.get_field("pool").column)
+    ip_col = qn(meta.get_field("ip").column)
+    pad = 32 - len(prefixes[0])
+    params: list[Any] = []
+    for prefix in prefixes:
+        params += [prefix, prefix + "0" * pad, prefix + "f" * pad]
+    params.append(pool_id)
+    values = ", ".join(["(%s, %s, %s)"] * len(prefixes))
+    sql = (
+        f"WITH blocks (prefix, lo, hi) AS (VALUES {values}) "
+        f"SELECT blocks.prefix, (SELECT COUNT(*) FROM {table} "
+        f"WHERE {table}.{pool_col} = %s AND {table}.{ip_col} BETWEEN blocks.lo AND blocks.hi) "
+        "FROM blocks"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {prefix: count for prefix, count in cursor.fetchall() if count}
+
+
 def _heat_map(
     pool: IPPool, plan: PoolAddressPlan, region: IPNetwork, parent: IPNetwork | None
 ) -> AllocationMap:
@@ -490,13 +529,11 @@ def _heat_map(
     digits = (128 - block_bits) // 4
     block_prefix_len = region.prefixlen + (host_bits - block_bits)
     lo, hi = network_key_bounds(region)
-    alloc_counts = dict(
-        Allocation.objects.filter(cluster_id=pool.cluster_id, pool=pool, ip__range=(lo, hi))
-        .order_by()
-        .annotate(block=_key_prefix(digits))
-        .values("block")
-        .annotate(c=Count("pk"))
-        .values_list("block", "c")
+    mapped = 0xFFFF00000000 if region.version == 4 else 0  # as ippam.fields.ip_to_key
+    step = 1 << block_bits
+    firsts = range(region.first, region.last + 1, step)
+    alloc_counts = _allocation_block_counts(
+        pool.pk, [f"{first | mapped:032x}"[:digits] for first in firsts]
     )
     leak_counts: dict[tuple[str, str], int] = {}
     for blk, state, c in (
@@ -512,9 +549,7 @@ def _heat_map(
     # ~0.3 ms, which is most of the page for 256 blocks.
     spans = [(r.first, r.last) for r in plan.usable.iter_ipranges()]
     blocks: list[HeatBlock] = []
-    mapped = 0xFFFF00000000 if region.version == 4 else 0  # as ippam.fields.ip_to_key
-    step = 1 << block_bits
-    for first in range(region.first, region.last + 1, step):
+    for first in firsts:
         sub = IPNetwork((first, block_prefix_len), version=region.version)
         key = f"{first | mapped:032x}"[:digits]
         usable = sum(
@@ -544,8 +579,9 @@ class AllocationRow:
 
 
 def pool_allocations(*, pool: IPPool, q: str = "") -> QuerySet[Allocation]:
-    # cluster_id lets the database walk the (cluster, ip) index in address order.
-    qs = Allocation.objects.filter(cluster_id=pool.cluster_id, pool=pool)
+    # pool_id alone (it implies the cluster): the database walks the (pool, ip) index in
+    # address order, with no per-row filter on cluster_id.
+    qs = Allocation.objects.filter(pool=pool)
     q = clean_query(q)
     if q:
         ip = parse_ip(q)
@@ -562,20 +598,36 @@ def pool_allocations(*, pool: IPPool, q: str = "") -> QuerySet[Allocation]:
 
 
 def allocation_rows(allocations: list[Allocation], *, pool: IPPool) -> list[AllocationRow]:
-    """Attach pod, node and leak state to one page of allocations: three queries in all."""
-    pods = _pods_by_ref(pool.cluster_id, {(a.pod_namespace, a.pod_name) for a in allocations})
-    nodes = _nodes_by_name(pool.cluster_id, {p.node_name for p in pods.values() if p.node_name})
+    """Attach pod, node and leak state to one page of allocations: three queries in all.
+
+    The pods and nodes hold only what the table shows (their big JSON and annotation
+    columns are neither fetched nor decoded, 50 rows a page).
+    """
+    pods = _pods_by_ref(
+        pool.cluster_id,
+        {(a.pod_namespace, a.pod_name) for a in allocations},
+        fields=("cluster_id", "namespace", "name", "node_name", "deletion_timestamp"),
+    )
+    nodes = _nodes_by_name(
+        pool.cluster_id,
+        {p.node_name for p in pods.values() if p.node_name},
+        fields=("cluster_id", "name"),
+    )
     keys = [a.key for a in allocations]
-    findings: dict[str, Finding] = {}
-    for f in Finding.objects.filter(pool=pool, allocation_key__in=keys).order_by("state"):
-        findings.setdefault(f.allocation_key, f)
+    findings: dict[str, tuple[str, str]] = {}
+    for key, state, reason in (
+        Finding.objects.filter(pool=pool, allocation_key__in=keys)
+        .order_by("state")
+        .values_list("allocation_key", "state", "reason")
+    ):
+        findings.setdefault(key, (state, reason))
     rows = []
     for a in allocations:
         pod = pods.get((a.pod_namespace, a.pod_name))
         node = nodes.get(pod.node_name) if pod else None
         finding = findings.get(a.key)
         if finding is not None:
-            state, reason = finding.state, finding.reason
+            state, reason = finding
         elif pod is None:
             state, reason = "no pod", "no synced pod has this name"
         elif pod.deletion_timestamp is not None:
@@ -586,20 +638,30 @@ def allocation_rows(allocations: list[Allocation], *, pool: IPPool) -> list[Allo
     return rows
 
 
-def _pods_by_ref(cluster_id: int, refs: set[tuple[str, str]]) -> dict[tuple[str, str], Pod]:
+def _pods_by_ref(
+    cluster_id: int, refs: set[tuple[str, str]], *, fields: tuple[str, ...] = ()
+) -> dict[tuple[str, str], Pod]:
+    """The pods of these (namespace, name) refs; `fields`: load only these (and the pk)."""
     refs = {r for r in refs if r[0] and r[1]}
     if not refs:
         return {}
     namespaces = {ns for ns, _ in refs}
     names = {n for _, n in refs}
     qs = Pod.objects.filter(cluster_id=cluster_id, namespace__in=namespaces, name__in=names)
+    if fields:
+        qs = qs.only(*fields)
     return {(p.namespace, p.name): p for p in qs if (p.namespace, p.name) in refs}
 
 
-def _nodes_by_name(cluster_id: int, names: set[str]) -> dict[str, Node]:
+def _nodes_by_name(
+    cluster_id: int, names: set[str], *, fields: tuple[str, ...] = ()
+) -> dict[str, Node]:
     if not names:
         return {}
-    return {n.name: n for n in Node.objects.filter(cluster_id=cluster_id, name__in=names)}
+    qs = Node.objects.filter(cluster_id=cluster_id, name__in=names)
+    if fields:
+        qs = qs.only(*fields)
+    return {n.name: n for n in qs}
 
 
 # --- attachment failures ------------------------------------------------------------------
@@ -750,10 +812,15 @@ def overview_totals(*, cluster: Cluster | None = None) -> OverviewTotals:
         .order_by("kind")
         .values_list("kind", "c")
     ]
+    # The pools' `allocated` counters (kept by sync, watch and reclaim) sum to the number of
+    # Allocation rows, without counting those rows: one small query stays flat with size.
+    pool_totals = _scoped(IPPool.objects.all(), cluster).aggregate(
+        n=Count("*"), allocated=Coalesce(Sum("allocated"), 0, output_field=IntegerField())
+    )
     return OverviewTotals(
         nads=_scoped(NetworkAttachmentDefinition.objects.all(), cluster).count(),
-        pools=_scoped(IPPool.objects.all(), cluster).count(),
-        allocations=_scoped(Allocation.objects.all(), cluster).count(),
+        pools=pool_totals["n"],
+        allocations=pool_totals["allocated"],
         findings=_scoped(Finding.objects.all(), cluster).count(),
         open_alerts=sum(c for _, _, c in by_kind),
         alerts_by_kind=by_kind,

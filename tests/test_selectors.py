@@ -137,6 +137,61 @@ def test_heat_map_blocks_count_allocations_and_leaks():
 
 
 @pytest.mark.django_db
+def test_heat_map_block_edges_other_pools_and_coarse_blocks():
+    """Each block counts the pool's allocations from its first to its last address, and
+    only this pool's (another pool of the same range, in another cluster, is not counted)."""
+    c, other = make_cluster("c"), make_cluster("other")
+    pool = make_pool(c, "10.9.0.0/16")
+    twin = make_pool(other, "10.9.0.0/16")
+    for ip in ("10.9.3.0", "10.9.3.255", "10.9.4.0", "10.9.255.255"):
+        make_allocation(pool, ip)
+    make_allocation(twin, "10.9.3.7")
+    counts = [b.allocated for b in selectors.pool_allocation_map(pool).blocks or []]
+    assert len(counts) == 256 and sum(counts) == 4
+    assert (counts[2], counts[3], counts[4], counts[255]) == (0, 2, 1, 1)
+    # A /8: 256 blocks of a /16 each; zoomed into one /16, blocks of a /24.
+    big = make_pool(c, "11.0.0.0/8")
+    for ip in ("11.0.0.1", "11.1.2.3", "11.1.255.0", "11.255.255.254"):
+        make_allocation(big, ip)
+    blocks = selectors.pool_allocation_map(big).blocks or []
+    assert [(str(b.network), b.allocated) for b in blocks if b.allocated] == [
+        ("11.0.0.0/16", 1),
+        ("11.1.0.0/16", 2),
+        ("11.255.0.0/16", 1),
+    ]
+    zoom = selectors.pool_allocation_map(big, block="11.1.0.0/16").blocks or []
+    assert [(str(b.network), b.allocated) for b in zoom if b.allocated] == [
+        ("11.1.2.0/24", 1),
+        ("11.1.255.0/24", 1),
+    ]
+
+
+@pytest.mark.django_db
+def test_heat_map_ipv6():
+    c = make_cluster("c")
+    pool = make_pool(c, "fd00:30::/112")
+    for ip in ("fd00:30::1", "fd00:30::ff", "fd00:30::100", "fd00:30::ffff"):
+        make_allocation(pool, ip)
+    blocks = selectors.pool_allocation_map(pool).blocks or []
+    assert len(blocks) == 256
+    assert [(str(b.network), b.allocated) for b in blocks if b.allocated] == [
+        ("fd00:30::/120", 2),
+        ("fd00:30::100/120", 1),
+        ("fd00:30::ff00/120", 1),
+    ]
+
+
+@pytest.mark.django_db
+def test_overview_totals_sum_the_pool_counters():
+    a, b = make_cluster("a"), make_cluster("b")
+    make_pool(a, "10.1.0.0/24", allocated=5)
+    make_pool(b, "10.2.0.0/24", allocated=7)
+    assert selectors.overview_totals().allocations == 12
+    assert selectors.overview_totals(cluster=a).allocations == 5
+    assert selectors.overview_totals(cluster=make_cluster("empty")).allocations == 0
+
+
+@pytest.mark.django_db
 def test_pool_list_with_usage_annotations():
     demo = make_demo()
     pools, sort = selectors.pool_list_with_usage(sort="-leaks")

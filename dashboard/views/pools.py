@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import Http404, HttpResponse
 
 from dashboard.views.common import (
     DashboardRequest,
+    fragment_name,
     paginate,
     query_without,
     render_page,
@@ -28,30 +31,36 @@ def pool_list(request: DashboardRequest) -> HttpResponse:
     return render_page(request, "dashboard/pools.html", context, partial="pools-table")
 
 
+POOL_DETAIL_TARGETS = {"pool-map": "pool-map", "pool-allocations": "pool-allocations"}
+
+
 def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
     selected_cluster(request)
+    # Only what the rendering shows: the htmx fragments are one region each.
+    fragment = fragment_name(request, partial="pool-allocations", targets=POOL_DETAIL_TARGETS)
     try:
-        pool = selectors.pool_get(pool_id=pool_id)
+        pool = selectors.pool_get(pool_id=pool_id, summary=fragment is None)
     except IPPool.DoesNotExist:
         raise Http404("No such IPPool") from None
     q = request.GET.get("q", "").strip()
     block = request.GET.get("block", "")
-    page = paginate(request, selectors.pool_allocations(pool=pool, q=q))
-    context = {
-        "pool": pool,
-        "map": selectors.pool_allocation_map(pool, block=block),
-        "legend": selectors.MAP_LEGEND,
-        "page": page,
-        "rows": selectors.allocation_rows(list(page.object_list), pool=pool),
-        "q": q,
-        "block": block,
-        "qs_page": query_without(request, "page", "cluster"),
-        "failures": selectors.attachment_failures(pool=pool, limit=20),
-    }
+    context: dict[str, Any] = {"pool": pool, "q": q, "block": block}
+    if fragment in (None, "pool-map"):
+        context["map"] = selectors.pool_allocation_map(pool, block=block)
+        context["legend"] = selectors.MAP_LEGEND
+    if fragment in (None, "pool-allocations"):
+        # Without a filter the pool's own counter (kept by sync) is the count: no COUNT(*).
+        count = None if selectors.clean_query(q) else pool.allocated
+        page = paginate(request, selectors.pool_allocations(pool=pool, q=q), count=count)
+        context["page"] = page
+        context["rows"] = selectors.allocation_rows(list(page.object_list), pool=pool)
+        context["qs_page"] = query_without(request, "page", "cluster")
+    if fragment is None:
+        context["failures"] = selectors.attachment_failures(pool=pool, limit=20)
     return render_page(
         request,
         "dashboard/pool_detail.html",
         context,
         partial="pool-allocations",
-        targets={"pool-map": "pool-map", "pool-allocations": "pool-allocations"},
+        targets=POOL_DETAIL_TARGETS,
     )
