@@ -372,3 +372,12 @@ def test_pool_failures_listed(viewer_client):
         "The master interface &quot;ens9&quot; named by the NAD does not exist on this node."
         in html
     )
+
+
+def test_allocation_filter_keeps_the_zoomed_block(viewer_client):
+    c = make_cluster("c")
+    pool = make_pool(c, "10.64.0.0/16", nads=[make_nad(c, "big", range="10.64.0.0/16")])
+    html = viewer_client.get(f"/pools/{pool.pk}/?block=10.64.3.0/24").content.decode()
+    assert '<input type="hidden" name="block" value="10.64.3.0/24">' in html
+    html = viewer_client.get(f"/pools/{pool.pk}/").content.decode()
+    assert 'name="block"' not in html

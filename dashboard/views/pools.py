@@ -44,7 +44,8 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
         raise Http404("No such IPPool") from None
     q = request.GET.get("q", "").strip()
     block = request.GET.get("block", "")
-    context: dict[str, Any] = {"pool": pool, "q": q, "block": block}
+    # Not "block": inside {% block %} Django binds that name to its own BlockNode.
+    context: dict[str, Any] = {"pool": pool, "q": q, "map_block": block}
     if fragment in (None, "pool-map"):
         context["map"] = selectors.pool_allocation_map(pool, block=block)
         context["legend"] = selectors.MAP_LEGEND
