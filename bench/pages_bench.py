@@ -370,6 +370,10 @@ def fill(args: argparse.Namespace) -> dict:
     print(f"rows written in {time.monotonic() - t0:.1f}s", file=sys.stderr)
 
     store.links_refresh(cluster.pk)
+    # Sync keeps IPPool.allocated from the IPPool's spec; rows written here need a recount.
+    from ippam.leaks.reclaim import pools_recount
+
+    pools_recount(pool_ids=set(IPPool.objects.filter(cluster=cluster).values_list("pk", flat=True)))
     store.pools_refresh_usage(cluster.pk)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
