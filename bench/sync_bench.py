@@ -99,14 +99,13 @@ def child(phase: str, kubeconfig: str, env: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def fresh_database(env: dict[str, str], keep: bool) -> str:
+def fresh_database(env: dict[str, str], keep: bool, name: str = "ippam_sync_bench") -> str:
     """A DATABASE_URL of an empty, migrated database of the configured backend."""
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgres"):
         import psycopg
 
         parsed = urlparse(url)
-        name = "ippam_sync_bench"
         admin = parsed._replace(path="/postgres").geturl()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -159,6 +158,11 @@ def main() -> None:
     parser.add_argument("--phase", choices=["fetch", "sync"], help=argparse.SUPPRESS)
     parser.add_argument("--kubeconfig", help="use a simcluster already serving (its kubeconfig)")
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database in place")
+    parser.add_argument(
+        "--db-name",
+        default="ippam_sync_bench",
+        help="name of the throwaway PostgreSQL database (dropped and created; default %(default)s)",
+    )
     args = parser.parse_args()
     if args.phase == "fetch":
         print(json.dumps(phase_fetch(args.kubeconfig)))
@@ -175,7 +179,7 @@ def main() -> None:
         kubeconfig = str(Path(tempfile.mkdtemp(prefix="ippam-bench-")) / "kubeconfig")
         sim = start_simcluster(args.scenario, kubeconfig)
     try:
-        db_url = fresh_database(env, args.keep_db)
+        db_url = fresh_database(env, args.keep_db, args.db_name)
         backend = "PostgreSQL" if db_url.startswith("postgres") else "SQLite"
         fetch = child("fetch", kubeconfig, env)
         fetch2 = child("fetch", kubeconfig, env)
@@ -226,7 +230,7 @@ def main() -> None:
 
         admin = urlparse(db_url)._replace(path="/postgres").geturl()
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS ippam_sync_bench WITH (FORCE)")
+            conn.execute(f"DROP DATABASE IF EXISTS {args.db_name} WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,9 @@ class SyncRun(models.Model):
 class KubeObject(models.Model):
     """Fields every synced Kubernetes object has."""
 
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: every subclass has a unique constraint that starts with
+    # cluster, which serves the same lookups (one index less to fill on a full sync).
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+", db_index=False)
     name = models.CharField(max_length=253)
     uid = models.CharField(max_length=64)
     resource_version = models.CharField(max_length=32, blank=True)
@@ -220,7 +222,12 @@ class NADRange(models.Model):
     nad = models.ForeignKey(
         NetworkAttachmentDefinition, on_delete=models.CASCADE, related_name="ranges"
     )
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    # Redundant with the nad FK (whose row belongs to the cluster), so no database
+    # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
+    # CASCADE still applies; the index is the composite one below that starts with cluster.
+    cluster = models.ForeignKey(
+        Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     position = models.PositiveSmallIntegerField(default=0)
     range = models.CharField(max_length=64)
     range_start = IPAddressField(null=True, blank=True)
@@ -248,8 +255,16 @@ class NADRange(models.Model):
 
 
 class Allocation(models.Model):
-    pool = models.ForeignKey(IPPool, on_delete=models.CASCADE, related_name="allocations")
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: allocation_unique (pool, key) starts with pool.
+    pool = models.ForeignKey(
+        IPPool, on_delete=models.CASCADE, related_name="allocations", db_index=False
+    )
+    # Redundant with the pool FK (whose row belongs to the cluster), so no database
+    # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
+    # CASCADE still applies; the index is the composite one below that starts with cluster.
+    cluster = models.ForeignKey(
+        Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     key = models.CharField(max_length=40, help_text="offset from the network address, decimal")
     ip = IPAddressField()
     container_id = models.CharField(max_length=128, blank=True)
@@ -316,8 +331,16 @@ class NodeSlicePool(KubeObject):
 class PodInterface(models.Model):
     """One entry of a pod's network-status annotation."""
 
-    pod = models.ForeignKey(Pod, on_delete=models.CASCADE, related_name="interfaces")
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: podinterface_unique (pod, network_name, interface) starts with pod.
+    pod = models.ForeignKey(
+        Pod, on_delete=models.CASCADE, related_name="interfaces", db_index=False
+    )
+    # Redundant with the pod FK (whose row belongs to the cluster), so no database
+    # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
+    # CASCADE still applies; the index is the composite one below that starts with cluster.
+    cluster = models.ForeignKey(
+        Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     network_name = models.CharField(
         max_length=317, blank=True, help_text="ns/nad, or the default network"
     )
@@ -353,8 +376,16 @@ class PodInterface(models.Model):
 class InterfaceAddress(models.Model):
     """One IP of a PodInterface, a row each so the database can join it with allocations."""
 
-    interface = models.ForeignKey(PodInterface, on_delete=models.CASCADE, related_name="addresses")
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: interfaceaddress_unique (interface, ip) starts with interface.
+    interface = models.ForeignKey(
+        PodInterface, on_delete=models.CASCADE, related_name="addresses", db_index=False
+    )
+    # Redundant with the interface FK (whose row belongs to the cluster), so no database
+    # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
+    # CASCADE still applies; the index is the composite one below that starts with cluster.
+    cluster = models.ForeignKey(
+        Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     ip = IPAddressField()
 
     class Meta:

@@ -96,14 +96,16 @@ def upsert(
     conflict: Sequence[str],
     rows: Iterable[Sequence[Any]],
     update: Sequence[str] | None = None,
-) -> None:
+) -> bool:
     """INSERT rows, updating `update` columns (default: all but `conflict`) on conflict.
 
     `rows` may be a generator: big batches stream into COPY without a list of them all.
+    Returns True when the cluster had no rows of `model` before (a first sync's COPY), so
+    every row written is new; False otherwise (including when it could not tell).
     """
     head, rows = _peek(rows)
     if not head:
-        return
+        return False
     name = table(model)
     if _is_postgres() and len(head) >= COPY_THRESHOLD and columns[0] == "cluster_id":
         # A cluster's first sync: nothing to conflict with, so COPY straight into the
@@ -115,7 +117,7 @@ def upsert(
             )
             if not cursor.fetchone()[0]:
                 insert(model, columns, rows)
-                return
+                return True
     update = [c for c in columns if c not in conflict] if update is None else update
     quoted = ", ".join(f'"{c}"' for c in columns)
     on_conflict = ", ".join(f'"{c}"' for c in conflict)
@@ -136,11 +138,12 @@ def upsert(
                 f"INSERT INTO {name} ({quoted}) SELECT {quoted} FROM {stage} ON CONFLICT ({on_conflict}) {action}"
             )
             raw.execute(f"DROP TABLE {stage}")
-            return
+            return False
         placeholders = ", ".join(["%s"] * len(columns))
         sql = f"INSERT INTO {name} ({quoted}) VALUES ({placeholders}) ON CONFLICT ({on_conflict}) {action}"
         for chunk in _batched(rows):
             cursor.executemany(sql, list(_adapt_rows(columns, chunk)))
+    return False
 
 
 def insert(model: type[Any], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -178,9 +181,12 @@ def reserve_ids(model: type[Any], count: int) -> list[int]:
     name = table(model)
     with connection.cursor() as cursor:
         if _is_postgres():
+            # Look the sequence up once: inside the SELECT list, pg_get_serial_sequence()
+            # runs (catalog lookups) for every row, ~6x the cost of nextval() itself.
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [name])
+            sequence = cursor.fetchone()[0]
             cursor.execute(
-                f"SELECT nextval(pg_get_serial_sequence('{name}', 'id')) FROM generate_series(1, %s)",
-                [count],
+                "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, count]
             )
             return [row[0] for row in cursor.fetchall()]
         cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {name}")
@@ -404,7 +410,7 @@ def pods_write(
             written.append((rec.row.namespace, rec.row.name))
             yield rec.row
 
-    upsert(
+    fresh = upsert(
         m.Pod,
         _KUBE_COLUMNS + r.PodRow._fields,
         ("cluster_id", "namespace", "name"),
@@ -413,7 +419,8 @@ def pods_write(
     if nad_ids is None:
         nad_ids = {k: v[0] for k, v in key_map(m.NetworkAttachmentDefinition, cluster_id).items()}
     pod_ids = _ids_for(m.Pod, cluster_id, written)
-    _pods_clear_interfaces([pod_ids[key] for key in written])
+    if not fresh:  # brand-new pod rows (a first sync) have no interfaces to clear
+        _pods_clear_interfaces([pod_ids[key] for key in written])
     if isinstance(records, r.Packed):
         interface_count = records.interfaces
     else:
