@@ -75,7 +75,7 @@ def leaks_detect(*, cluster: Cluster, now: dt.datetime | None = None) -> Detecti
             result.held_in_grace += 1
             continue
         raised.setdefault(candidate.identity, candidate)
-    counts = Counter(c.kind for c in raised.values())
+    counts = Counter(str(c.kind) for c in raised.values())  # plain strings: logs, JSON
     result.counts = dict(sorted(counts.items()))
     result.suspect = sum(1 for c in raised.values() if c.state == Finding.State.SUSPECT)
 
