@@ -3,8 +3,10 @@
 Every synced row belongs to a Cluster and is keyed by the Kubernetes identity of its object
 (namespace + name, or name for cluster-scoped objects); `uid` and `resource_version` are kept
 so that watches and reclamation can tell one incarnation of an object from the next.
-Full syncs stamp every row they see with `sync_generation`; rows left with an older
-generation after *all* lists completed are the objects that are gone (see ippam.sync).
+A full sync finds the objects that are gone by comparing the keys the database held with
+the keys *every* list returned, so a failed or partial list deletes nothing; rows it writes
+are stamped with the cluster's new `sync_generation`, unchanged rows (same resourceVersion)
+are left as they are rather than rewritten (see ippam.sync.full).
 Addresses are IPAddressField: sortable and comparable in the database (ippam.fields).
 """
 
