@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from ippam.models import (
     Allocation,
@@ -337,6 +339,28 @@ def test_events_older_than_the_retention_are_not_kept(simcluster, make_cluster, 
     settings.IPPAM_EVENT_RETENTION_SECONDS = 1
     cluster_sync_full(cluster=cluster)
     assert not PodEvent.objects.filter(cluster=cluster).exists()
+
+
+def test_watched_events_older_than_the_retention_are_not_kept(simcluster, make_cluster, settings):
+    """A watch without a resourceVersion replays every event the API server keeps as ADDED;
+    the watcher must apply the same retention window as a full sync."""
+    from ippam.sync import objects_apply
+
+    settings.IPPAM_EVENT_RETENTION_SECONDS = 1800
+    simcluster.load("demo")
+    cluster = make_cluster()
+    events = [("ADDED", event) for event in simcluster.list("events")]
+    objects_apply(cluster_id=cluster.pk, kind="events", events=events)
+    kept = PodEvent.objects.filter(cluster=cluster)
+    cutoff = timezone.now() - timedelta(seconds=1800)
+    assert kept.exists()
+    assert not kept.filter(last_seen__lt=cutoff).exists()
+    cluster_sync_full(cluster=cluster)
+    assert run_counts_deleted_events(cluster) == 0
+
+
+def run_counts_deleted_events(cluster) -> int:
+    return SyncRun.objects.filter(cluster=cluster).latest("started_at").counts["deleted"]["events"]
 
 
 def test_missing_optional_crds_mean_absent_not_failed(simcluster, make_cluster):

@@ -58,7 +58,12 @@ def objects_apply(
         removed = [key for key, (event_type, _obj) in latest.items() if event_type == "DELETED"]
         result = {"upserted": 0, "deleted": 0}
         if kind == "events":
-            rows = [rec for rec in (r.event_record(obj) for obj in upserts) if rec is not None]
+            cutoff = store.events_retained_since()
+            rows = [
+                rec
+                for obj in upserts
+                if (rec := r.event_record(obj, not_before=cutoff)) is not None
+            ]
             store.events_write(cluster_id, generation, rows)
             result["upserted"] = len(rows)
         else:
@@ -115,7 +120,12 @@ def kind_replace(
         )
         result = {"upserted": 0, "deleted": 0}
         if kind == "events":
-            rows = [rec for rec in (r.event_record(obj) for obj in objects) if rec is not None]
+            cutoff = store.events_retained_since()
+            rows = [
+                rec
+                for obj in objects
+                if (rec := r.event_record(obj, not_before=cutoff)) is not None
+            ]
             store.events_write(cluster_id, cluster.sync_generation, rows)
             result["upserted"] = len(rows)
         else:

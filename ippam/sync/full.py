@@ -23,7 +23,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -111,7 +110,7 @@ def _fetch(
     elif kind == "reservations":
         packed = fetched.records = r.Packed(r.unpack_reservation)  # type: ignore[assignment]
     listing = objects_list(api, resource, page_size=settings.IPPAM_LIST_PAGE_SIZE)
-    cutoff = timezone.now() - timedelta(seconds=settings.IPPAM_EVENT_RETENTION_SECONDS)
+    cutoff = store.events_retained_since()
     for page in listing.pages_prefetched():
         if page.restarted:
             fetched.records.clear()
@@ -122,10 +121,8 @@ def _fetch(
                 continue
             fetched.listed += 1
             if kind == "events":
-                event = r.event_record(obj)
-                if event is not None and (
-                    event.row.last_seen is None or event.row.last_seen >= cutoff
-                ):
+                event = r.event_record(obj, not_before=cutoff)
+                if event is not None:
                     fetched.records.append(event)
                 continue
             key = r.object_key(obj, resource.namespaced)

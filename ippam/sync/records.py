@@ -740,8 +740,10 @@ _ANY_IP = re.compile(
 )
 
 
-def event_record(obj: dict[str, Any]) -> EventRecord | None:
-    """A Multus/whereabouts event about a pod, or None for any other event."""
+def event_record(obj: dict[str, Any], *, not_before: datetime | None = None) -> EventRecord | None:
+    """A Multus/whereabouts event about a pod, or None for any other event or one last seen
+    before `not_before` (the retention window: a watch's initial ADDED events and a full
+    list both carry the whole history the API server still keeps)."""
     reason = str(obj.get("reason") or "")
     involved = _dict(obj.get("involvedObject"))
     if reason not in EVENT_REASONS or (involved.get("kind") not in (None, "Pod")):
@@ -803,6 +805,8 @@ def event_record(obj: dict[str, Any]) -> EventRecord | None:
         interface=interface,
         ip=ip,
     )
+    if not_before is not None and last is not None and last < not_before:
+        return None
     return EventRecord(row, nad, cidr)
 
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from netaddr import IPSet
@@ -535,6 +536,11 @@ def _event_pool(
         if x[5]:
             return x[5]
     return None
+
+
+def events_retained_since() -> datetime:
+    """The oldest last_seen an attachment event may have to be kept (IPPAM_EVENT_RETENTION_SECONDS)."""
+    return timezone.now() - timedelta(seconds=settings.IPPAM_EVENT_RETENTION_SECONDS)
 
 
 def events_expire(cluster_id: int, retention_seconds: int) -> int:
