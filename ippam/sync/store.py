@@ -295,42 +295,60 @@ def _dedupe(records: Iterable[Any], key: Any) -> Any:
     return list(by_key.values())
 
 
+def _flat_objects_write(
+    model: type[Any],
+    row_type: type[Any],
+    key_columns: tuple[str, ...],
+    cluster_id: int,
+    generation: int,
+    rows: list[Any],
+    now: datetime | None,
+) -> None:
+    """Upsert objects that are one row each (no child rows), keyed by name or namespace+name."""
+    now = now or timezone.now()
+    namespaced = "namespace" in key_columns
+    rows = _dedupe(
+        rows, (lambda row: (row.namespace, row.name)) if namespaced else (lambda row: row.name)
+    )
+    upsert(
+        model,
+        _KUBE_COLUMNS + row_type._fields,
+        ("cluster_id", *key_columns),
+        _kube_rows(cluster_id, generation, now, rows),
+    )
+
+
 def nodes_write(
     cluster_id: int, generation: int, rows: list[r.NodeRow], now: datetime | None = None
 ) -> None:
-    now = now or timezone.now()
-    rows = _dedupe(rows, lambda row: row.name)
-    upsert(
-        m.Node,
-        _KUBE_COLUMNS + r.NodeRow._fields,
-        ("cluster_id", "name"),
-        _kube_rows(cluster_id, generation, now, rows),
-    )
+    _flat_objects_write(m.Node, r.NodeRow, ("name",), cluster_id, generation, rows, now)
 
 
 def reservations_write(
     cluster_id: int, generation: int, rows: list[r.ReservationRow], now: datetime | None = None
 ) -> None:
-    now = now or timezone.now()
-    rows = _dedupe(rows, lambda row: (row.namespace, row.name))
-    upsert(
+    _flat_objects_write(
         m.OverlappingRangeIPReservation,
-        _KUBE_COLUMNS + r.ReservationRow._fields,
-        ("cluster_id", "namespace", "name"),
-        _kube_rows(cluster_id, generation, now, rows),
+        r.ReservationRow,
+        ("namespace", "name"),
+        cluster_id,
+        generation,
+        rows,
+        now,
     )
 
 
 def nodeslicepools_write(
     cluster_id: int, generation: int, rows: list[r.NodeSlicePoolRow], now: datetime | None = None
 ) -> None:
-    now = now or timezone.now()
-    rows = _dedupe(rows, lambda row: (row.namespace, row.name))
-    upsert(
+    _flat_objects_write(
         m.NodeSlicePool,
-        _KUBE_COLUMNS + r.NodeSlicePoolRow._fields,
-        ("cluster_id", "namespace", "name"),
-        _kube_rows(cluster_id, generation, now, rows),
+        r.NodeSlicePoolRow,
+        ("namespace", "name"),
+        cluster_id,
+        generation,
+        rows,
+        now,
     )
 
 
