@@ -111,6 +111,7 @@ class Node(KubeObject):
     labels = models.JSONField(default=dict, blank=True)
     ready = models.BooleanField(default=False)
     addresses = models.JSONField(default=list, blank=True)
+    problems = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -274,6 +275,10 @@ class Allocation(models.Model):
     pod_namespace = models.CharField(max_length=63, blank=True)
     pod_name = models.CharField(max_length=253, blank=True)
     ifname = models.CharField(max_length=32, blank=True)
+    # When ippam first saw this allocation (pool, key, podref), kept across syncs. An
+    # allocation carries no timestamp of its own; the leak grace falls back to this when
+    # nothing else (reservation, pod, event) dates it. Null: written before this existed.
+    first_seen = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["pool", "ip"]
@@ -299,6 +304,7 @@ class OverlappingRangeIPReservation(KubeObject):
     pod_name = models.CharField(max_length=253, blank=True)
     ifname = models.CharField(max_length=32, blank=True)
     container_id = models.CharField(max_length=128, blank=True)
+    problems = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["namespace", "name"]
@@ -317,6 +323,7 @@ class NodeSlicePool(KubeObject):
     range = models.CharField(max_length=64)
     slice_size = models.CharField(max_length=8, blank=True)
     allocations = models.JSONField(default=list, blank=True, help_text="[{nodeName, sliceRange}]")
+    problems = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["namespace", "name"]
