@@ -54,6 +54,12 @@ class Cluster(models.Model):
     sync_generation = models.PositiveBigIntegerField(default=0)
     # resourceVersion per resource kind at the end of the last list, where watches resume.
     resource_versions = models.JSONField(default=dict, blank=True)
+    # The uid of the cluster's kube-system namespace: it changes when the cluster is
+    # rebuilt under the same name (resourceVersions then repeat; see ippam.sync.full).
+    identity = models.CharField(max_length=64, blank=True)
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
+    # Something the sync wants a person to know that is not an error (a rebuild it answered).
+    sync_notice = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
