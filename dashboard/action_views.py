@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -155,24 +155,28 @@ def alert_list(request: DashboardRequest) -> HttpResponse:
     return render(request, ALERTS_TEMPLATE, context)
 
 
-def _ack_errors(request: DashboardRequest, errors: list[str]) -> HttpResponse:
+def _ack_errors(request: DashboardRequest, errors: list[str], *, back: str) -> HttpResponse:
     # 200, not 4xx: htmx does not swap error responses by default, and the words must show.
     if request.htmx:
         return render(request, f"{ALERTS_TEMPLATE}#ack-result", {"errors": errors})
     for e in errors:
         messages.error(request, e)
-    return redirect(request.POST.get("next") or "alert_list")
+    return HttpResponseRedirect(back)
 
 
 @require_POST
 @permission_required("ippam.acknowledge_alert", raise_exception=True)
 def alert_acknowledge_view(request: DashboardRequest) -> HttpResponse:
     """Acknowledge the selected open alerts with one note; answer with the changed rows."""
+    from dashboard.views import common
+
+    # Settled before anything is written: nothing may fail once the acknowledgement commits.
+    back = common.safe_next_url(request, default="alert_list")
     form = AcknowledgeForm(request.POST)
     if not form.is_valid():
         # str(): ErrorList yields message strings, though django-stubs types its items wider.
         errors = [str(e) for field_errors in form.errors.values() for e in field_errors]
-        return _ack_errors(request, errors)
+        return _ack_errors(request, errors, back=back)
     from ippam.leaks import AlertError, alert_acknowledge
 
     changed = []
@@ -186,7 +190,9 @@ def alert_acknowledge_view(request: DashboardRequest) -> HttpResponse:
                 )
     except AlertError as exc:
         # All or nothing: one alert resolved meanwhile leaves the others as they were.
-        return _ack_errors(request, [f"Nothing was acknowledged: {exc}. Reload the list."])
+        return _ack_errors(
+            request, [f"Nothing was acknowledged: {exc}. Reload the list."], back=back
+        )
     ids = [a.pk if isinstance(a, Alert) else None for a in changed]
     alerts = list(
         Alert.objects.select_related("cluster", "acknowledged_by", "finding", "pool").filter(
@@ -196,7 +202,7 @@ def alert_acknowledge_view(request: DashboardRequest) -> HttpResponse:
     text = f"Acknowledged {len(alerts)} alert{'s' if len(alerts) != 1 else ''}."
     if not request.htmx:
         messages.success(request, text)
-        return redirect(request.POST.get("next") or "alert_list")
+        return HttpResponseRedirect(back)
     finding_id = request.POST.get("finding", "")
     if finding_id.isdigit():
         response = _finding_row(request, int(finding_id))

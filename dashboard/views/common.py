@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.utils.cache import patch_vary_headers
 from django.utils.functional import cached_property
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
 from ippam.models import Cluster
@@ -27,6 +29,25 @@ class DashboardRequest(HttpRequest):
     htmx: HtmxDetails
     ippam_clusters: list[Cluster]
     ippam_selected: Cluster | None
+
+
+def safe_next_url(request: HttpRequest, *, default: str) -> str:
+    """Where to send the browser back to: the `next` field (POST, else GET) when it points at
+    this site, else `default` (a URL name or path, resolved here).
+
+    Only a path ("/alerts/?state=open") or an absolute URL on this host and scheme is
+    followed: an off-site, scheme-relative ("//evil.example"), `javascript:` or merely
+    relative ("foo") next falls back. Views call this before they write anything, so a bad
+    `next` can never turn a committed write into an error page.
+    """
+    candidate = (request.POST.get("next") or request.GET.get("next") or "").strip()
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        parts = urlsplit(candidate)
+        if candidate.startswith("/") or (parts.scheme in ("http", "https") and parts.netloc):
+            return candidate
+    return resolve_url(default)
 
 
 def selected_cluster(request: DashboardRequest) -> Cluster | None:
