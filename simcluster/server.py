@@ -51,7 +51,13 @@ _FAULT_REASONS = {
 
 class Fault:
     def __init__(
-        self, path_regex: str, status: int, count: int, latency: float, method: str | None
+        self,
+        path_regex: str,
+        status: int,
+        count: int,
+        latency: float,
+        method: str | None,
+        after: bool = False,
     ):
         self.rx = re.compile(path_regex)
         self.pattern = path_regex
@@ -59,6 +65,9 @@ class Fault:
         self.count = count
         self.latency = latency
         self.method = method.upper() if method else None
+        # after: handle the request first, then hold the answer back (a write the server
+        # stored whose answer never reached a client that gave up waiting).
+        self.after = after
 
 
 class SimServer:
@@ -119,11 +128,14 @@ class SimServer:
         count: int = 1,
         latency: float = 0.0,
         method: str | None = None,
+        after: bool = False,
     ) -> None:
         if status is None:
             status = 0 if latency else 500
         with self.fault_lock:
-            self.faults.append(Fault(path_regex, int(status), int(count), float(latency), method))
+            self.faults.append(
+                Fault(path_regex, int(status), int(count), float(latency), method, after)
+            )
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self.fault_lock:
@@ -160,10 +172,13 @@ class SimServer:
             "status": None,
             "time": time.time(),
         }
+        hold_answer = 0.0
         if not path.startswith("/_sim"):
             self.requests.append(entry)
             f = self._take_fault(request.method, path)
-            if f is not None:
+            if f is not None and f.after:
+                hold_answer = f.latency
+            elif f is not None:
                 if f.latency:
                     await asyncio.sleep(f.latency)
                 if f.status:
@@ -187,6 +202,8 @@ class SimServer:
             log.exception("simcluster failed on %s %s", request.method, path)
             resp = _error(ApiError(500, "InternalError", f"simcluster internal error: {exc!r}"))
         entry["status"] = resp.status
+        if hold_answer:
+            await asyncio.sleep(hold_answer)
         return resp
 
     # ---- /_sim
@@ -222,6 +239,7 @@ class SimServer:
                 body.get("count", 1),
                 body.get("latency", 0.0),
                 body.get("method"),
+                bool(body.get("after", False)),
             )
             return _resp({"ok": True})
         if tail == "fault" and request.method == "DELETE":
