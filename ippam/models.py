@@ -590,6 +590,9 @@ class ReclaimRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=8, choices=State.choices, default=State.PLANNED)
     include_suspect = models.BooleanField(default=False)
+    # Set by the worker after every item: a RUNNING run silent for longer than
+    # IPPAM_RECLAIM_DEADLINE_SECONDS lost its worker and is marked failed when read.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -617,6 +620,9 @@ class ReclaimItem(models.Model):
     reservation_name = models.CharField(max_length=253, blank=True)
     ip = IPAddressField(null=True, blank=True)
     podref = models.CharField(max_length=317, blank=True)
+    # The uid of the podref's pod when planned ("" if there was none): a pod found under the
+    # same name with another uid is another pod (a StatefulSet re-created it).
+    pod_uid = models.CharField(max_length=64, blank=True)
     why = models.TextField(blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
     message = models.TextField(blank=True)
