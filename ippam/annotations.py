@@ -86,8 +86,12 @@ def parse_network_status(raw: str) -> tuple[list[NetworkStatusEntry], list[str]]
     data, error = _load_json(raw, "network-status")
     if error:
         return entries, [error]
+    # Multus writes a list (even of one) and reads it back into a []NetworkStatus; an
+    # object fails that decode, so no interface is taken from it.
     if isinstance(data, dict):
-        data = [data]  # some old Multus builds wrote a single object
+        return entries, [
+            "network-status is a JSON object, not a list of objects; no interface is read from it"
+        ]
     if not isinstance(data, list):
         return entries, ["network-status is not a JSON array"]
     for i, item in enumerate(data):
@@ -100,11 +104,16 @@ def parse_network_status(raw: str) -> tuple[list[NetworkStatusEntry], list[str]]
             continue
         label = f"network-status entry {i} ({name or 'unnamed'})"
         ips: list[IPAddress] = []
-        raw_ips = item.get("ips") or []
+        raw_ips = item.get("ips")
+        if raw_ips is None:
+            raw_ips = []
         if isinstance(raw_ips, str):
+            # Kept: the pod may well hold it, and an address a live pod lists must never
+            # look free (reclamation checks these).
+            problems.append(f"{label}: ips is a string, not a list; read as one address")
             raw_ips = [raw_ips]
         if not isinstance(raw_ips, list):
-            problems.append(f"{label}: ips is not a list")
+            problems.append(f"{label}: ips is not a list; no address is read from it")
             raw_ips = []
         for value in raw_ips:
             ip = _parse_ip(value)
@@ -127,6 +136,9 @@ def parse_network_status(raw: str) -> tuple[list[NetworkStatusEntry], list[str]]
         device_info = item.get("device-info")
         interface = item.get("interface", "")
         mac = item.get("mac", "")
+        for key, value in (("interface", interface), ("mac", mac)):
+            if value is not None and not isinstance(value, str):
+                problems.append(f"{label}: {key} is not a string and is ignored")
         entries.append(
             NetworkStatusEntry(
                 name=name,

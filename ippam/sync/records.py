@@ -11,7 +11,7 @@ import functools
 import re
 import socket
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -23,8 +23,8 @@ from ippam.annotations import (
     LEGACY_NETWORK_STATUS_ANNOTATION,
     NETWORK_STATUS_ANNOTATION,
     NETWORKS_ANNOTATION,
+    parse_network_status,
     parse_networks,
-    pod_network_status,
 )
 from ippam.cniconfig import parse_cni_config
 from ippam.fields import ip_to_key
@@ -52,9 +52,12 @@ def timestamp(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return None
+    # The API server writes RFC 3339 with a zone ("Z"); a zone-less stamp from anything
+    # else is read as UTC rather than left naive (naive and aware datetimes do not compare).
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def ip_key(text: str) -> str | None:
@@ -81,6 +84,49 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's type in JSON's words, for problems ("null", "a string", ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A short quotation of an odd value for a problem sentence."""
+    try:
+        text = dumps(value)
+    except TypeError:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _podref_problem(podref: Any) -> str | None:
+    """What is wrong with a podref, or None. whereabouts writes `namespace/name`
+    (pkg/allocate: fmt.Sprintf("%s/%s", ...)); anything else names no pod it can check."""
+    if not isinstance(podref, str):
+        return f"podref is {_kind(podref)}, not a string 'namespace/name'"
+    namespace, sep, name = podref.partition("/")
+    if not sep or not namespace or not name or "/" in name:
+        return f"podref {_show(podref)} is not 'namespace/name'"
+    return None
 
 
 def object_key(obj: dict[str, Any], namespaced: bool = True) -> tuple[str, str]:
@@ -113,24 +159,37 @@ class NodeRow(NamedTuple):
     labels: str
     ready: bool
     addresses: str
+    problems: str = "[]"
+
+
+def _field_problems(obj: dict[str, Any], where: str, expected: dict[str, type]) -> list[str]:
+    """Problems for fields of `obj` present with another JSON type than `expected`."""
+    return [
+        f"{where}.{key} is {_kind(obj[key])}, not {_kind(kind())}; ignored"
+        for key, kind in expected.items()
+        if obj.get(key) is not None and not isinstance(obj[key], kind)
+    ]
 
 
 def node_record(obj: dict[str, Any]) -> NodeRow:
     name, uid, rv, created = _common(obj)
+    problems = _field_problems(obj, "node", {"metadata": dict, "status": dict})
+    problems += _field_problems(_meta(obj), "metadata", {"labels": dict})
     status = _dict(obj.get("status"))
-    conditions = status.get("conditions") or []
+    problems += _field_problems(status, "status", {"conditions": list, "addresses": list})
+    conditions = _list(status.get("conditions"))
     ready = any(
         isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
         for c in conditions
     )
-    addresses = [
-        {"type": str(a.get("type") or ""), "address": str(a.get("address") or "")}
-        for a in status.get("addresses") or []
-        if isinstance(a, dict)
-    ]
-    return NodeRow(
-        name, uid, rv, created, dumps(_dict(_meta(obj).get("labels"))), ready, dumps(addresses)
-    )
+    addresses = []
+    for i, a in enumerate(_list(status.get("addresses"))):
+        if not isinstance(a, dict) or not isinstance(a.get("address"), str):
+            problems.append(f"status.addresses[{i}] is not an {{type, address}} object; ignored")
+            continue
+        addresses.append({"type": str(a.get("type") or ""), "address": a["address"]})
+    labels = {str(k): str(v) for k, v in _dict(_meta(obj).get("labels")).items()}
+    return NodeRow(name, uid, rv, created, dumps(labels), ready, dumps(addresses), dumps(problems))
 
 
 # --- NADs ---------------------------------------------------------------------------------
@@ -186,9 +245,18 @@ def nad_record(obj: dict[str, Any]) -> NadRecord:
     name, uid, rv, created = _common(obj)
     meta = _meta(obj)
     annotations = {str(k): str(v) for k, v in _dict(meta.get("annotations")).items()}
+    problems: list[str] = []
+    if obj.get("spec") is None:
+        # The NAD CRD does not require spec; Multus then reads the config from the
+        # nodes' disks by the NAD's name, which is rarely what was meant.
+        problems.append(
+            "spec is missing: Multus will look for the config on each node's disk under "
+            "this NAD's name; add spec.config (or an empty one to mean that on purpose)"
+        )
+    elif not isinstance(obj.get("spec"), dict):
+        problems.append(f"spec is {_kind(obj.get('spec'))}, not an object; Multus cannot read it")
     spec = _dict(obj.get("spec"))
     raw = spec.get("config")
-    problems: list[str] = []
     if raw is not None and not isinstance(raw, str):
         problems.append("spec.config is not a string")
         raw = dumps(raw)
@@ -313,57 +381,150 @@ def pool_network_name(pool_name: str, cidr: str) -> str:
     return pool_name[: -len(normalized) - 1]
 
 
+MAX_PROBLEMS = 25  # per object: a pool with 60k odd allocations says so in one line
+
+
+def _capped(problems: list[str]) -> list[str]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    more = len(problems) - MAX_PROBLEMS + 1
+    return [*problems[: MAX_PROBLEMS - 1], f"... and {more} more problems of the same kind"]
+
+
+MAX_KEY_DIGITS = 39  # 2**128 has 39 digits; longer keys are outside every range
+
+
+def _allocation_value_problems(key: str, value: dict[str, Any]) -> list[str]:
+    """What is odd about an allocation's value, per the IPPool CRD (id and podref are
+    required strings, ifname an optional string). The address still counts as allocated:
+    whereabouts decodes the key and holds the address whatever the value says."""
+    problems = []
+    podref_problem = _podref_problem(value.get("podref"))
+    if podref_problem:
+        problems.append(f"allocation key {_show(key)}: {podref_problem}; no pod can be checked")
+    for field_name, required in (("id", True), ("ifname", False)):
+        field_value = value.get(field_name)
+        if field_value is None and not required:
+            continue
+        if not isinstance(field_value, str):
+            problems.append(
+                f"allocation key {_show(key)}: {field_name} is {_kind(field_value)}, not a string"
+            )
+    return problems
+
+
 def pool_record(obj: dict[str, Any]) -> PoolRecord:
+    """An IPPool and the allocations whereabouts holds in it.
+
+    Whatever the CRD schema would have rejected (an older whereabouts installs none) is a
+    problem on the pool. A key whereabouts skips (strconv.ParseInt fails, or the offset is
+    outside the range) or a value that is not an object is not counted as allocated; a
+    value that is an object with an odd podref is (whereabouts holds the address), and
+    the problem says so.
+    """
     name, uid, rv, created = _common(obj)
     meta = _meta(obj)
+    problems: list[str] = []
+    if not isinstance(obj.get("spec"), dict):
+        problems.append(f"spec is {_kind(obj.get('spec'))}, not an object")
     spec = _dict(obj.get("spec"))
     cidr = spec.get("range")
-    problems: list[str] = []
     network: IPNetwork | None = None
-    if not isinstance(cidr, str) or not cidr:
+    if cidr is None or cidr == "":
         problems.append("spec.range is missing")
         cidr = ""
+    elif not isinstance(cidr, str):
+        problems.append(f"spec.range is {_kind(cidr)}, not a CIDR string")
+        cidr = ""
+    elif "/" not in cidr:
+        problems.append(f"spec.range {_show(cidr)} is not a CIDR (no /prefix)")
     else:
         try:
             network = IPNetwork(cidr)
         except (AddrFormatError, ValueError, TypeError):
-            problems.append(f"spec.range '{cidr}' is not a CIDR")
+            problems.append(f"spec.range {_show(cidr)} is not a CIDR")
     allocations: list[AllocationRow] = []
-    raw_allocations = spec.get("allocations") or {}
+    raw_allocations = spec.get("allocations")
+    if raw_allocations is None:
+        raw_allocations = {}
     if not isinstance(raw_allocations, dict):
-        problems.append("spec.allocations is not a map and is ignored")
+        problems.append(
+            f"spec.allocations is {_kind(raw_allocations)}, not a map of offsets; ignored"
+        )
         raw_allocations = {}
     if network is not None:
         base = int(network.network)
         size = network.size
         mapped = 0xFFFF00000000 if network.version == 4 else 0
+        offsets: dict[int, str] = {}
         for key, value in raw_allocations.items():
+            key = str(key)
+            shown = _show(key)
             digits = key[1:] if key.startswith("+") else key
             if not digits.isascii() or not digits.isdigit():
-                problems.append(f"allocation key '{key}' is not a decimal offset and is skipped")
+                if key.startswith("-") and key[1:].isascii() and key[1:].isdigit():
+                    problems.append(
+                        f"allocation key {shown} is negative; whereabouts "
+                        "only writes offsets 0 and up; not counted as allocated"
+                    )
+                else:
+                    problems.append(
+                        f"allocation key {shown} is not a decimal offset (whereabouts "
+                        "skips it); not counted as allocated"
+                    )
                 continue
-            offset = int(digits)
-            if offset >= size:
+            # A bounded int(): Python refuses to convert more than 4300 digits.
+            offset = int(digits) if len(digits.lstrip("0")) <= MAX_KEY_DIGITS else size
+            if offset >= size or len(key) > 40:
                 problems.append(
-                    f"allocation key '{key}' points outside {cidr} (offsets 0..{size - 1}) and is skipped"
+                    f"allocation key {shown} points outside {cidr} (offsets "
+                    f"0..{size - 1}); not counted as allocated"
                 )
                 continue
-            value = _dict(value)
-            podref = str(value.get("podref") or "")
+            if not isinstance(value, dict):
+                problems.append(
+                    f"allocation key {shown} is {_kind(value)}, not an {{id, podref}} object "
+                    "(the IPPool CRD requires one); not counted as allocated"
+                )
+                continue
+            if offset in offsets:
+                problems.append(
+                    f"allocation keys {_show(offsets[offset])} and {shown} are the same offset; "
+                    f"{shown} is not counted twice"
+                )
+                continue
+            offsets[offset] = key
+            podref = value.get("podref")
+            id_ = value.get("id")
+            ifname = value.get("ifname")
+            if not (
+                isinstance(podref, str)
+                and isinstance(id_, str)
+                and (ifname is None or isinstance(ifname, str))
+                and podref.count("/") == 1
+                and not podref.startswith("/")
+                and not podref.endswith("/")
+            ):
+                problems.extend(_allocation_value_problems(key, value))
+                podref = podref if isinstance(podref, str) else ""
+                id_ = id_ if isinstance(id_, str) else ""
+                ifname = ifname if isinstance(ifname, str) else ""
             pod_namespace, pod_name = naming.split_podref(podref)
             allocations.append(
                 AllocationRow(
-                    key=key[:40],
+                    key=key,
                     ip=f"{(base + offset) | mapped:032x}",
-                    container_id=str(value.get("id") or "")[:128],
+                    container_id=id_[:128],
                     podref=podref[:317],
                     pod_namespace=pod_namespace[:63],
                     pod_name=pod_name[:253],
-                    ifname=str(value.get("ifname") or "")[:32],
+                    ifname=(ifname or "")[:32],
                 )
             )
     elif raw_allocations:
-        problems.append(f"{len(raw_allocations)} allocations ignored: the range is not usable")
+        problems.append(
+            f"{len(raw_allocations)} allocations not counted: the pool's range is not usable"
+        )
     row = PoolRow(
         namespace=str(meta.get("namespace") or ""),
         name=name,
@@ -380,7 +541,7 @@ def pool_record(obj: dict[str, Any]) -> PoolRecord:
         network_name=pool_network_name(name, cidr) if cidr else "",
         node_name="",
         allocated=len(allocations),
-        problems=dumps(problems),
+        problems=dumps(_capped(problems)),
     )
     return PoolRecord(row, allocations)
 
@@ -401,16 +562,26 @@ class ReservationRow(NamedTuple):
     pod_name: str
     ifname: str
     container_id: str
+    problems: str = "[]"
 
 
 def reservation_record(obj: dict[str, Any], network_names: list[str]) -> ReservationRow:
     """`network_names`: the network_name of every whereabouts NAD, longest first.
 
     A reservation's name is `[network_name-]ip`; which prefix applies can only be told
-    by trying the network names that exist.
+    by trying the network names that exist. A name that is no address whereabouts could
+    have written, or a spec the CRD would reject (spec and spec.podref are required), is
+    a problem on the row; leak rules never call such a reservation orphaned (nothing
+    trustworthy says whose it is).
     """
     name, uid, rv, created = _common(obj)
-    spec = _dict(obj.get("spec"))
+    problems: list[str] = []
+    raw_spec = obj.get("spec")
+    if not isinstance(raw_spec, dict):
+        problems.append(
+            f"spec is {_kind(raw_spec)}, not an object with podref (the CRD requires one)"
+        )
+    spec = _dict(raw_spec)
     ip = None
     network_name = ""
     for candidate in network_names:
@@ -421,7 +592,19 @@ def reservation_record(obj: dict[str, Any], network_names: list[str]) -> Reserva
                 break
     if ip is None:
         ip = naming.reservation_ip(name)
-    podref = str(spec.get("podref") or "")
+    if ip is None:
+        problems.append(
+            f"name is not an address whereabouts could have written: {_show(name)} is not "
+            "[network_name-]address (IPv4 as is, IPv6 with ':' as '-') for any known "
+            "network_name; no address is attributed to it"
+        )
+    raw_podref = spec.get("podref")
+    if isinstance(raw_spec, dict):
+        podref_problem = _podref_problem(raw_podref)
+        if podref_problem:
+            problems.append(f"spec.{podref_problem}")
+    podref = raw_podref if isinstance(raw_podref, str) else ""
+    problems += _field_problems(spec, "spec", {"ifname": str, "containerid": str})
     pod_namespace, pod_name = naming.split_podref(podref)
     return ReservationRow(
         namespace=str(_meta(obj).get("namespace") or ""),
@@ -434,8 +617,9 @@ def reservation_record(obj: dict[str, Any], network_names: list[str]) -> Reserva
         podref=podref[:317],
         pod_namespace=pod_namespace[:63],
         pod_name=pod_name[:253],
-        ifname=str(spec.get("ifname") or "")[:32],
-        container_id=str(spec.get("containerid") or "")[:128],
+        ifname=_text(spec.get("ifname"))[:32],
+        container_id=_text(spec.get("containerid"))[:128],
+        problems=dumps(problems),
     )
 
 
@@ -451,25 +635,45 @@ class NodeSlicePoolRow(NamedTuple):
     range: str
     slice_size: str
     allocations: str
+    problems: str = "[]"
 
 
 def nodeslicepool_record(obj: dict[str, Any]) -> NodeSlicePoolRow:
+    """A NodeSlicePool; what its CRD would reject (range and sliceSize strings, status
+    allocations a list of {nodeName, sliceRange} strings) is a problem on the row."""
     name, uid, rv, created = _common(obj)
+    problems = _field_problems(obj, "nodeslicepool", {"spec": dict, "status": dict})
     spec = _dict(obj.get("spec"))
-    allocations = [
-        {"nodeName": str(a.get("nodeName") or ""), "sliceRange": str(a.get("sliceRange") or "")}
-        for a in _dict(obj.get("status")).get("allocations") or []
-        if isinstance(a, dict)
-    ]
+    problems += _field_problems(spec, "spec", {"range": str, "sliceSize": str})
+    if not spec.get("range"):
+        problems.append("spec.range is missing")
+    else:
+        try:
+            IPNetwork(_text(spec.get("range")))
+        except (AddrFormatError, ValueError, TypeError):
+            problems.append(f"spec.range {_show(spec.get('range'))} is not a CIDR")
+    status = _dict(obj.get("status"))
+    problems += _field_problems(status, "status", {"allocations": list})
+    allocations = []
+    for i, a in enumerate(_list(status.get("allocations"))):
+        if not isinstance(a, dict):
+            problems.append(f"status.allocations[{i}] is {_kind(a)}, not an object; ignored")
+            continue
+        wrong = [k for k in ("nodeName", "sliceRange") if not isinstance(a.get(k), str)]
+        if wrong:
+            problems.append(f"status.allocations[{i}]: {' and '.join(wrong)} not a string; ignored")
+            continue
+        allocations.append({"nodeName": a["nodeName"], "sliceRange": a["sliceRange"]})
     return NodeSlicePoolRow(
         namespace=str(_meta(obj).get("namespace") or ""),
         name=name,
         uid=uid,
         resource_version=rv,
         created_at=created,
-        range=str(spec.get("range") or "")[:64],
-        slice_size=str(spec.get("sliceSize") or "")[:8],
+        range=_text(spec.get("range"))[:64],
+        slice_size=_text(spec.get("sliceSize"))[:8],
         allocations=dumps(allocations),
+        problems=dumps(_capped(problems)),
     )
 
 
@@ -569,7 +773,9 @@ def _network_status_fast(raw: str) -> list[_FastEntry] | None:
         name = item.get("name", "")
         interface = item.get("interface", "")
         mac = item.get("mac", "")
-        raw_ips = item.get("ips") or []
+        raw_ips = item.get("ips")
+        if raw_ips is None:
+            raw_ips = []
         if not (isinstance(name, str) and isinstance(interface, str) and isinstance(mac, str)):
             return None
         if not isinstance(raw_ips, list):
@@ -628,6 +834,9 @@ def pod_record(obj: dict[str, Any]) -> PodRecord:
     status = _dict(obj.get("status"))
     problems: list[str] = []
     networks_raw = annotations.get(NETWORKS_ANNOTATION) or ""
+    if not isinstance(networks_raw, str):
+        problems.append(f"networks annotation is {_kind(networks_raw)}, not a string; ignored")
+        networks_raw = ""
     requested = "[]"
     if networks_raw:
         requested, networks_problems = _requested_networks(str(networks_raw), namespace)
@@ -638,12 +847,15 @@ def pod_record(obj: dict[str, Any]) -> PodRecord:
         or ""
     )
     interfaces: list[tuple[InterfaceRow, list[str]]] = []
+    if not isinstance(status_raw, str):
+        problems.append(f"network-status annotation is {_kind(status_raw)}, not a string; ignored")
+        status_raw = ""
     if status_raw:
-        fast = _network_status_fast(status_raw) if isinstance(status_raw, str) else None
+        fast = _network_status_fast(status_raw)
         if fast is not None:
             entries: list[Any] = fast
         else:
-            entries, status_problems = pod_network_status(annotations)
+            entries, status_problems = parse_network_status(status_raw)
             problems.extend(status_problems)
         seen: set[tuple[str, str]] = set()
         for entry in entries:
@@ -682,7 +894,7 @@ def pod_record(obj: dict[str, Any]) -> PodRecord:
             )
     disruption = any(
         isinstance(c, dict) and c.get("type") == "DisruptionTarget" and c.get("status") == "True"
-        for c in status.get("conditions") or []
+        for c in _list(status.get("conditions"))
     )
     row = PodRow(
         namespace=_intern(namespace),
