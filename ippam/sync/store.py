@@ -388,13 +388,16 @@ def pools_write(
         return
     now = now or timezone.now()
     records = _dedupe(records, lambda rec: (rec.row.namespace, rec.row.name))
-    upsert(
+    fresh = upsert(
         m.IPPool,
         _KUBE_COLUMNS + r.PoolRow._fields,
         ("cluster_id", "namespace", "name"),
         _kube_rows(cluster_id, generation, now, (rec.row for rec in records)),
     )
     ids = _ids_for(m.IPPool, cluster_id, ((rec.row.namespace, rec.row.name) for rec in records))
+    # An allocation carries no timestamp; when ippam first saw it (same pool, key and
+    # podref) survives the rewrite below, so the leak grace can count from it.
+    first_seen = {} if fresh else _allocations_first_seen(list(ids.values()))
     delete_ids(m.Allocation, list(ids.values()), column="pool_id")
 
     def rows() -> Iterator[tuple[Any, ...]]:
@@ -405,9 +408,22 @@ def pools_write(
                 if alloc.key in seen:  # a duplicate key is one offset; keep the first
                     continue
                 seen.add(alloc.key)
-                yield (pool_id, cluster_id, *alloc)
+                since = first_seen.get((pool_id, alloc.key, alloc.podref), now)
+                yield (pool_id, cluster_id, *alloc, since)
 
-    insert(m.Allocation, ("pool_id", "cluster_id", *r.AllocationRow._fields), rows())
+    insert(
+        m.Allocation, ("pool_id", "cluster_id", *r.AllocationRow._fields, "first_seen"), rows()
+    )
+
+
+def _allocations_first_seen(pool_ids: list[int]) -> dict[tuple[int, str, str], datetime]:
+    found: dict[tuple[int, str, str], datetime] = {}
+    for chunk in _chunks(pool_ids, 900):
+        for pool_id, key, podref, since in m.Allocation.objects.filter(
+            pool_id__in=chunk, first_seen__isnull=False
+        ).values_list("pool_id", "key", "podref", "first_seen"):
+            found[(pool_id, key, podref)] = since
+    return found
 
 
 def pods_write(
