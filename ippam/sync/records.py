@@ -111,6 +111,8 @@ def _kind(value: Any) -> str:
 
 def _show(value: Any, limit: int = 60) -> str:
     """A short quotation of an odd value for a problem sentence."""
+    if isinstance(value, str):
+        return f"'{value}'" if len(value) <= limit else f"'{value[: limit - 5]}...'"
     try:
         text = dumps(value)
     except TypeError:
