@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -28,6 +30,8 @@ class SimCluster:
         self.server: SimServer = running.server
         self.url: str = running.url
         self.kubeconfig: str = kubeconfig
+        self._loaded: tuple[str, int, int] = ("empty", 1, self.store.rv)
+        self.dead = False
 
     # ---- scenarios
 
@@ -41,10 +45,40 @@ class SimCluster:
 
     def load(self, scenario: str, seed: int = 1) -> None:
         """Replace everything with a scenario (drops watches, clears faults and the request log)."""
+        self._loaded = (scenario, seed, self.store.rv)
         self.server.reset(scenario, seed)
 
     def reset(self) -> None:
-        self.server.reset("empty", 1)
+        self.load("empty", 1)
+
+    def rebuild(self, change: dict[str, Callable[[dict], None]] | None = None) -> None:
+        """The cluster re-created under the same name: the last loaded scenario again, from
+        the same resourceVersion counter, so every object gets the same resourceVersion as
+        before but a new uid (kind/k3d re-create, etcd restore). `change` maps a plural
+        to a function applied to each of its objects afterwards, still keeping their
+        resourceVersions (e.g. the new cluster scheduled the pods on other nodes).
+        Objects seeded after the load are gone, as they would be. Drops watches."""
+        scenario, seed, start_rv = self._loaded
+        with self.store.lock:
+            self.store.rv = start_rv
+            self.server.reset(scenario, seed)
+            # Scenarios draw uids from their seed; a new etcd never repeats one.
+            for plural in list(self.store.data):
+                self.store.rewrite(plural, _new_uid)
+            for plural, fn in (change or {}).items():
+                self.store.rewrite(plural, fn)
+
+    # ---- a server that can die (only with the `simcluster_own` fixture)
+
+    def kill(self) -> None:
+        """Stop serving: open connections drop, new ones are refused. The data stays."""
+        self._running.stop()
+        self.dead = True
+
+    def revive(self) -> None:
+        """Serve the same store again on the same port (the API server restarted)."""
+        self._running = Running(self.server, self._running.port)
+        self.dead = False
 
     def seed(self, objects: dict) -> None:
         """Upsert builder output ({plural: [obj, ...]}); emits ADDED/MODIFIED events."""
@@ -123,6 +157,17 @@ class SimCluster:
             for r in list(self.server.requests)
         ]
 
+    def open_watches(self, plural: str | None = None) -> int:
+        return self.store.open_watches(plural)
+
+    def wait_for_watches(
+        self, count: int, timeout: float = 10.0, plural: str | None = None
+    ) -> None:
+        """Wait until `count` watches are open (a readiness signal; no sleeping in tests)."""
+        got = self.store.wait_for_watches(count, timeout, plural)
+        if got < count:
+            raise AssertionError(f"{got} watches open after {timeout}s, expected {count}")
+
     def clear_requests(self) -> None:
         self.server.requests.clear()
 
@@ -149,6 +194,10 @@ class SimCluster:
         self.server.bookmark_interval = value
 
 
+def _new_uid(obj: dict) -> None:
+    obj.setdefault("metadata", {})["uid"] = str(uuid.uuid4())
+
+
 @pytest.fixture(scope="session")
 def simcluster_server():
     import simcluster
@@ -161,6 +210,19 @@ def simcluster_server():
     handle = SimCluster(running, kubeconfig)
     yield handle
     running.stop()
+
+
+@pytest.fixture
+def simcluster_own():
+    """A server of its own (not the session's), for tests that kill and revive it."""
+    server = SimServer(bookmark_interval=0.5)
+    running = Running(server)
+    d = tempfile.mkdtemp(prefix="simcluster-own-")
+    handle = SimCluster(running, write_kubeconfig(os.path.join(d, "kubeconfig"), running.url))
+    handle.reset()
+    yield handle
+    if not handle.dead:
+        handle._running.stop()
 
 
 @pytest.fixture

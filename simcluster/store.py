@@ -406,6 +406,9 @@ class Store:
         self.log: deque = deque(maxlen=log_size)
         self.floor = self.rv  # every event with rv > floor is in the log
         self.watchers: set[Watcher] = set()
+        # Notified whenever a watch opens or closes: tests wait on `wait_for_watches`
+        # instead of sleeping until their watcher has (re)connected.
+        self.watchers_changed = threading.Condition(self.lock)
         self.snapshots: OrderedDict = OrderedDict()
         self.snapshot_limit = snapshot_limit
         self._snap_ids = itertools.count(1)
@@ -488,8 +491,35 @@ class Store:
         with self.lock:
             ws = list(self.watchers)
             self.watchers.clear()
+            self.watchers_changed.notify_all()
         for w in ws:
             w.push(None)
+
+    def open_watches(self, plural: str | None = None) -> int:
+        with self.lock:
+            return sum(1 for w in self.watchers if plural is None or w.t.plural == plural)
+
+    def wait_for_watches(self, count: int, timeout: float = 10.0, plural: str | None = None) -> int:
+        """Block until at least `count` watches are open; returns how many are (maybe fewer
+        after `timeout`)."""
+        with self.watchers_changed:
+            self.watchers_changed.wait_for(
+                lambda: self.open_watches(plural) >= count, timeout=timeout
+            )
+            return self.open_watches(plural)
+
+    def rewrite(self, plural: str, change) -> int:
+        """Apply `change(obj)` to every stored object of `plural` in place, keeping each
+        one's resourceVersion and emitting nothing (a different cluster that happens to
+        hand out the same numbers). Returns how many objects were rewritten."""
+        t = BY_PLURAL[plural]
+        with self.lock:
+            entries = list(self.data[plural].items())
+            for k, e in entries:
+                obj = e.obj()
+                change(obj)
+                self.data[plural][k] = self._entry(t, obj, e.rv)
+            return len(entries)
 
     # -- defaults applied to every stored object
 
@@ -872,11 +902,13 @@ class Store:
                         if seen:
                             initial.append((seen, e))
             self.watchers.add(w)
+            self.watchers_changed.notify_all()
             return w, initial, self.rv
 
     def unwatch(self, w: Watcher) -> None:
         with self.lock:
             self.watchers.discard(w)
+            self.watchers_changed.notify_all()
 
     # -- bulk
 

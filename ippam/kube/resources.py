@@ -236,6 +236,45 @@ def _read(call: Callable[..., Any], kwargs: dict[str, Any], doing: str) -> dict[
     return body
 
 
+# --- which cluster is this? ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterIdentity:
+    """What tells one incarnation of a cluster from another that has the same name.
+
+    `uid`: the kube-system namespace's uid ("" when it cannot be read: 403 without get on
+    namespaces, or 404). `resource_version`: the API server's current resourceVersion
+    (from a one-item list of nodes), which only grows within one etcd.
+    """
+
+    uid: str
+    resource_version: str
+
+
+def cluster_identity(api: client.ApiClient) -> ClusterIdentity:
+    """Two small reads. Raises KubeError when the API server cannot be read at all."""
+    core = client.CoreV1Api(api)
+    uid = ""
+    try:
+        body = _read(
+            core.read_namespace,
+            {"name": "kube-system", "_preload_content": False},
+            "reading namespace kube-system",
+        )
+        uid = str((body.get("metadata") or {}).get("uid") or "")
+    except KubeError as exc:
+        # Not being allowed to read namespaces (or a cluster without kube-system) only
+        # costs the uid check; the resourceVersion check below still works.
+        if exc.status not in (403, 404):
+            raise
+    nodes = _read(
+        core.list_node, {"limit": 1, "_preload_content": False}, "listing nodes (limit 1)"
+    )
+    version = str((nodes.get("metadata") or {}).get("resourceVersion") or "")
+    return ClusterIdentity(uid=uid, resource_version=version)
+
+
 # --- watches ------------------------------------------------------------------------------
 
 

@@ -138,15 +138,17 @@ def kind_replace(
             changed = [
                 obj
                 for key, obj in listed.items()
-                if known.get(key, (0, None))[1] != r.resource_version(obj)
+                if not store.unchanged(
+                    known.get(key), store.object_uid(obj), r.resource_version(obj)
+                )
             ]
-            gone = [(key, ident) for key, (ident, _rv) in known.items() if key not in listed]
+            gone = [key for key in known if key not in listed]
         if kind != "events":
             result = objects_apply(
                 cluster_id=cluster_id,
                 kind=kind,
                 events=[("MODIFIED", obj) for obj in changed]
-                + [("DELETED", _stub(key)) for key, _ in gone],
+                + [("DELETED", _stub(key)) for key in gone],
             )
         if resource_version:
             versions = dict(cluster.resource_versions or {})

@@ -2,9 +2,14 @@
 
 Order of work, and why:
 
+0. Ask which cluster answers (the kube-system namespace's uid and the current
+   resourceVersion). A cluster rebuilt under the same name (kind/k3d re-create, etcd
+   restore) serves the same resourceVersions for new objects: if the uid changed or the
+   resourceVersion went backwards, nothing stored can be trusted to be unchanged, so the
+   sync re-reads and replaces everything and says so on the cluster (`sync_notice`).
 1. Snapshot what the database holds for the cluster: (namespace, name) -> (id,
-   resourceVersion) per kind. Objects whose resourceVersion has not moved are not parsed
-   or written again; a resync of an idle cluster writes almost nothing.
+   resourceVersion, uid) per kind. Objects whose uid and resourceVersion have not moved
+   are not parsed or written again; a resync of an idle cluster writes almost nothing.
 2. List every kind, page by page, turning each page into rows right away (the raw JSON of a
    big cluster is hundreds of MB; the rows are a fraction of that). If any list fails or
    is cut short, the sync stops here and nothing is written or deleted: the database keeps
@@ -32,7 +37,13 @@ from django.utils import timezone
 
 from ippam import models as m
 from ippam.kube.client import KubeError, api_client_for
-from ippam.kube.resources import RESOURCES, Resource, objects_list
+from ippam.kube.resources import (
+    RESOURCES,
+    ClusterIdentity,
+    Resource,
+    cluster_identity,
+    objects_list,
+)
 from ippam.sync import records as r
 from ippam.sync import store
 
@@ -96,7 +107,7 @@ def record_for(kind: str, obj: dict[str, Any], network_names: list[str] | None =
 def _fetch(
     api: Any,
     resource: Resource,
-    known: dict[tuple[str, str], tuple[int, str]],
+    known: store.KeyMap,
     network_names: list[str],
     *,
     force: bool,
@@ -127,14 +138,12 @@ def _fetch(
                 continue
             key = r.object_key(obj, resource.namespaced)
             fetched.seen.add(key)
-            previous = known.get(key)
             if (
                 not force
-                and previous is not None
-                and previous[1] == r.resource_version(obj)
                 and kind != "nads"
+                and store.unchanged(known.get(key), store.object_uid(obj), r.resource_version(obj))
             ):
-                continue  # unchanged since we last wrote it
+                continue  # the same object, unchanged since we last wrote it
             record = record_for(kind, obj, network_names)
             if record is None:
                 continue
@@ -156,6 +165,36 @@ def _fetch(
 def network_names_of(nad_records: list[r.NadRecord]) -> list[str]:
     names = {rng.network_name for rec in nad_records for rng in rec.ranges if rng.network_name}
     return sorted(names, key=lambda n: (-len(n), n))
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def rebuilt_reason(cluster: m.Cluster, identity: ClusterIdentity) -> str:
+    """Why the cluster answering now is not the one the database holds ("" if it is).
+
+    resourceVersions are opaque to clients, but in practice they are etcd revisions and
+    only grow within one etcd. Events are left out: big clusters keep them in a separate
+    etcd (--etcd-servers-overrides), whose revisions are another sequence.
+    """
+    if cluster.identity and identity.uid and identity.uid != cluster.identity:
+        return (
+            f"the kube-system namespace has a new uid ({cluster.identity} before, "
+            f"{identity.uid} now)"
+        )
+    now = _as_int(identity.resource_version)
+    seen = [
+        v
+        for kind, value in (cluster.resource_versions or {}).items()
+        if kind != "events" and not kind.startswith("_") and (v := _as_int(value)) is not None
+    ]
+    if now is not None and seen and now < max(seen):
+        return f"resourceVersions went backwards (last seen {max(seen)}, now {now})"
+    return ""
 
 
 def hooks_run(cluster: m.Cluster) -> None:
@@ -204,6 +243,15 @@ def cluster_sync_full(
         api = api_client_for(cluster)
         fetched: dict[str, Fetched] = {}
         try:
+            identity = cluster_identity(api)
+            rebuilt = rebuilt_reason(cluster, identity)
+            if rebuilt:
+                logger.warning(
+                    "cluster %s was rebuilt: %s; re-reading and replacing everything",
+                    cluster.name,
+                    rebuilt,
+                )
+                force = True
             network_names: list[str] = []
             for res in RESOURCES:
                 fetched[res.kind] = _fetch(
@@ -222,7 +270,9 @@ def cluster_sync_full(
         if progress:
             progress("all", "writing", 0)
         steps: dict[str, float] = {}
-        written, deleted = _write(cluster, fetched, snapshot, force=force, steps=steps)
+        written, deleted = _write(
+            cluster, fetched, snapshot, force=force, steps=steps, identity=identity, rebuilt=rebuilt
+        )
         write_seconds = time.monotonic() - t0 - fetch_seconds
     except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised
         _record_failure(cluster, run, exc)
@@ -234,7 +284,9 @@ def cluster_sync_full(
     counts["written"] = written
     counts["deleted"] = deleted
     counts["absent"] = [kind for kind, f in fetched.items() if f.absent]
-    counts["requests"] = sum(f.requests for f in fetched.values())
+    counts["requests"] = sum(f.requests for f in fetched.values()) + 2  # + cluster_identity
+    if rebuilt:
+        counts["rebuilt"] = rebuilt
     counts["seconds"] = {
         "fetch": round(fetch_seconds, 3),
         "write": round(write_seconds, 3),
@@ -255,10 +307,12 @@ def cluster_sync_full(
 def _write(
     cluster: m.Cluster,
     fetched: dict[str, Fetched],
-    snapshot: dict[str, dict[tuple[str, str], tuple[int, str]]],
+    snapshot: dict[str, store.KeyMap],
     *,
     force: bool,
     steps: dict[str, float],
+    identity: ClusterIdentity,
+    rebuilt: str,
 ) -> tuple[dict[str, int], dict[str, int]]:
     now = timezone.now()
     cid = cluster.pk
@@ -278,15 +332,18 @@ def _write(
 
         def gone(kind: str) -> list[int]:
             seen = fetched[kind].seen
-            return [ident for key, (ident, _rv) in snapshot[kind].items() if key not in seen]
+            return [known[0] for key, known in snapshot[kind].items() if key not in seen]
 
         known_nads = snapshot["nads"]
         changed_nads = [
             rec
             for rec in fetched["nads"].records
             if force
-            or known_nads.get((rec.row.namespace, rec.row.name), (0, ""))[1]
-            != rec.row.resource_version
+            or not store.unchanged(
+                known_nads.get((rec.row.namespace, rec.row.name)),
+                rec.row.uid,
+                rec.row.resource_version,
+            )
         ]
         store.nads_write(cid, generation, changed_nads, now)
         written["nads"] = len(changed_nads)
@@ -314,12 +371,22 @@ def _write(
         deleted["events"] = store.events_expire(cid, settings.IPPAM_EVENT_RETENTION_SECONDS)
         versions = {kind: f.resource_version for kind, f in fetched.items() if f.resource_version}
         versions["_parser"] = PARSER_VERSION
+        status: dict[str, Any] = {}
+        if identity.uid:
+            status["identity"] = identity.uid
+        if rebuilt:
+            status["rebuilt_at"] = now
+            status["sync_notice"] = (
+                f"Cluster rebuilt under the same name ({rebuilt}), seen at "
+                f"{now:%Y-%m-%d %H:%M} UTC: every object was read again and replaced."
+            )
         m.Cluster.objects.filter(pk=cid).update(
             sync_state=m.Cluster.SyncState.OK,
             sync_error="",
             last_sync_finished=timezone.now(),
             last_good_sync=timezone.now(),
             resource_versions=versions,
+            **status,
         )
         step("events")
     step("commit")

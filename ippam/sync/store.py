@@ -230,6 +230,24 @@ def null_ids(model: type[Any], column: str, ids: Sequence[int]) -> None:
             )
 
 
+KeyMap = dict[tuple[str, str], tuple[int, str, str]]
+
+
+def object_uid(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata")
+    return str(meta.get("uid") or "") if isinstance(meta, dict) else ""
+
+
+def unchanged(known: tuple[int, str, str] | None, uid: str, resource_version: str) -> bool:
+    """True when a stored row is provably the same version of the same object.
+
+    Both must match: a resourceVersion is only unique within one etcd, and a cluster
+    recreated under the same name (kind/k3d re-create, etcd restore) hands out the same
+    numbers again to different objects, which differ in uid.
+    """
+    return known is not None and known[1] == resource_version and known[2] == uid
+
+
 BULK_KEYS = 2000  # more keys than this: read the whole cluster's map, not key by key
 
 
@@ -238,20 +256,24 @@ def key_map(
     cluster_id: int,
     namespaced: bool = True,
     keys: Iterable[tuple[str, str]] | None = None,
-) -> dict[tuple[str, str], tuple[int, str]]:
-    """(namespace, name) -> (id, resource_version) of the cluster's rows of `model`.
+) -> dict[tuple[str, str], tuple[int, str, str]]:
+    """(namespace, name) -> (id, resource_version, uid) of the cluster's rows of `model`.
 
     All of them, or only `keys`: the watcher applies a handful of events at a time to
-    tables of 150k rows and must not read them whole for each batch.
+    tables of 150k rows and must not read them whole for each batch. The uid is there
+    because a row is unchanged only if uid AND resourceVersion are: a cluster rebuilt under
+    the same name serves the same resourceVersions for new objects (see `unchanged`).
     """
     name = table(model)
     ns = '"namespace"' if namespaced else "''"
-    select = f'SELECT {ns}, "name", "id", "resource_version" FROM {name} WHERE "cluster_id" = %s'
+    select = (
+        f'SELECT {ns}, "name", "id", "resource_version", "uid" FROM {name} WHERE "cluster_id" = %s'
+    )
     wanted = None if keys is None else list(dict.fromkeys(keys))
     with connection.cursor() as cursor:
         if wanted is None or len(wanted) > BULK_KEYS:
             cursor.execute(select, [cluster_id])
-            found = {(row[0], row[1]): (row[2], row[3]) for row in cursor.fetchall()}
+            found = {(row[0], row[1]): (row[2], row[3], row[4]) for row in cursor.fetchall()}
             return found if wanted is None else {k: found[k] for k in wanted if k in found}
         found = {}
         for chunk in _chunks(wanted, 400):
@@ -264,7 +286,7 @@ def key_map(
                 cursor.execute(
                     f'{select} AND "name" IN ({marks})', [cluster_id, *(k[1] for k in chunk)]
                 )
-            found.update({(row[0], row[1]): (row[2], row[3]) for row in cursor.fetchall()})
+            found.update({(row[0], row[1]): (row[2], row[3], row[4]) for row in cursor.fetchall()})
         return found
 
 
