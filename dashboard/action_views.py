@@ -83,10 +83,9 @@ def nad_new(request: DashboardRequest) -> HttpResponse:
                 cluster=form.cleaned_data["cluster"], manifest=form.manifest, actor=request.user
             )
         except NADCreateError as exc:
-            # The API server's own words, next to the field they are about.
-            form.add_error(
-                "name" if exc.name_taken else None, f"The cluster refused the NAD: {exc.message}"
-            )
+            # The API server's own words, next to the field they are about; after a timeout,
+            # what a re-read found (created, not created, or unknown and how to check).
+            form.add_error("name" if exc.name_taken else None, exc.sentence)
         else:
             url = _nad_url(nad)
             if request.htmx:
@@ -226,7 +225,7 @@ def _finding_row(request: DashboardRequest, finding_id: int) -> HttpResponse:
     """The leaks page's row for one finding, re-rendered after its alert changed."""
     from dashboard.views.common import selected_cluster
     from ippam.models import Finding
-    from ippam.selectors import attach_finding_context
+    from ippam.selectors.findings import attach_finding_context
 
     finding = get_object_or_404(
         Finding.objects.select_related("cluster", "pool", "nad"), pk=finding_id
@@ -317,6 +316,9 @@ def reclaim_progress(request: DashboardRequest, run_id: int) -> HttpResponse:
 def _reclaim_progress_response(
     request: DashboardRequest, run: ReclaimRun, *, queue_error: str = ""
 ) -> HttpResponse:
+    from ippam.leaks.reclaim import reclaim_runs_expire
+
+    reclaim_runs_expire(run=run)  # a run whose worker died ends here, so polling stops
     run.refresh_from_db()
     items = list(run.items.all())
     counts: dict[str, int] = {}

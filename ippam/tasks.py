@@ -62,3 +62,21 @@ def sync_all_clusters() -> list[int]:
     for cluster_id in ids:
         transaction.on_commit(partial(sync_cluster.delay, cluster_id))
     return ids
+
+
+NAD_SETTLE_MAX_RETRIES = 6
+
+
+@shared_task(bind=True, name="ippam.tasks.settle_nad_create", max_retries=NAD_SETTLE_MAX_RETRIES)
+def settle_nad_create(self, entry_id: int) -> dict[str, object]:
+    """Settle a NAD create whose outcome is "unknown" (the create and the re-read both got no
+    answer): re-read the NAD and record in the audit whether it was created. Idempotent."""
+    from ippam.nads import nad_create_settle
+
+    try:
+        outcome = nad_create_settle(entry_id=entry_id)
+    except KubeError as exc:
+        if self.request.called_directly or self.request.retries >= NAD_SETTLE_MAX_RETRIES:
+            return {"outcome": "unknown", "entry": entry_id, "error": str(exc)}
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+    return {"outcome": outcome, "entry": entry_id}

@@ -87,7 +87,7 @@ def test_admin_may_do_everything(admin_client_role, scene, monkeypatch):
     monkeypatch.setattr(tasks.reclaim_run, "apply_async", lambda *a, **kw: None)
     monkeypatch.setattr(
         "ippam.nads.create_nad",
-        lambda cluster, manifest: {
+        lambda cluster, manifest, **kw: {
             **manifest,
             "metadata": {**manifest["metadata"], "uid": "u-1", "resourceVersion": "1"},
         },
