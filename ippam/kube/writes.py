@@ -9,12 +9,14 @@ reclamation "the pod is gone" is an answer, not an error.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ippam.kube.client import ClusterConnection, KubeError, api_client_for, error_from_api_exception
+from ippam.kube.holders import HolderIndex, PodListing, holder_index
 
 WHEREABOUTS_GROUP = "whereabouts.cni.cncf.io"
 WHEREABOUTS_VERSION = "v1alpha1"
@@ -22,7 +24,9 @@ JSON_PATCH = "application/json-patch+json"
 REQUEST_TIMEOUT = (5, 30)
 
 __all__ = [
+    "HolderIndex",
     "KubeWrites",
+    "PodListing",
     "json_pointer",
 ]
 
@@ -69,6 +73,10 @@ class KubeWrites:
                 return None
             raise error_from_api_exception(exc, f"reading pod {namespace}/{name}") from exc
         return _load(response)
+
+    def holder_index(self, addresses: Iterable[Any], *, page_size: int = 500) -> HolderIndex:
+        """Every live pod that lists one of `addresses`, from one fresh paged list of pods."""
+        return holder_index(self.api, addresses, page_size=page_size)
 
     def get_ippool(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self._get_custom("ippools", namespace, name, "IPPool")

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ippam.leaks.reclaim import ReclaimError, reclaim_plan
+from ippam.leaks.reclaim import ReclaimError, reclaim_plan, reclaim_runs_expire
 from ippam.leaks.tasks import reclaim_run
 from ippam.models import Finding, ReclaimItem, ReclaimRun
 from ippam.sync.cli import clusters_selected, dump_json, table
@@ -51,6 +51,11 @@ class Command(BaseCommand):
                 f"several clusters are registered ({names}); choose one with --cluster NAME"
             )
         cluster = clusters[0]
+        expired = reclaim_runs_expire()
+        if expired and not options["json"]:
+            self.stderr.write(
+                f"{expired} earlier run(s) had lost their worker and were marked failed"
+            )
         try:
             run = reclaim_plan(
                 cluster=cluster,

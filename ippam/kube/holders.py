@@ -1,0 +1,173 @@
+"""Who lists an address right now: one fresh, paged read of every pod of the cluster.
+
+Reclamation must not free an address that any live pod lists, not only the pod its
+allocation names (issue 10, case 1: a pod that got the address from an overlapping range,
+or by hand). Whereabouts' own reconciler (pkg/reconciler, `getFlatIPSet`/`isIpOnPod`) decides
+"in use" the same way: the IPs of the pod's Multus network-status. It only looks at the pod
+the allocation names; we look at all of them, and keep only an index of the addresses a run
+is about to free, so 150,000 pods cost one paged list (limit 500, raw JSON) and a few MB.
+
+Dead pods (Succeeded, Failed) are left out: their sandbox is gone and whereabouts freed their
+addresses on CNI DEL; a network-status annotation Multus wrote then is history, not a claim.
+An annotation that does not parse is searched as text: if an address appears in it we cannot
+say on which network, so the caller treats it as a holder in every scope (skipping is safe,
+freeing is not).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kubernetes import client
+from netaddr import AddrFormatError, IPAddress
+
+from ippam.annotations import (
+    LEGACY_NETWORK_STATUS_ANNOTATION,
+    NETWORK_STATUS_ANNOTATION,
+    pod_network_status,
+)
+from ippam.kube.resources import PODS, Listing
+
+DEAD_PHASES = frozenset({"Succeeded", "Failed"})
+# Address-like tokens, for an annotation that is not valid network-status JSON.
+_ADDRESS_TOKENS = (re.compile(r"\d{1,3}(?:\.\d{1,3}){3}"), re.compile(r"[0-9A-Fa-f.:]{2,45}"))
+
+
+@dataclass(frozen=True)
+class PodListing:
+    """A live pod's network-status entry that lists an address."""
+
+    namespace: str
+    name: str
+    uid: str
+    interface: str = ""
+    network: str = ""  # the entry's `name`: "ns/nad" for a Multus attachment
+    # (namespace, name) of the NAD, or None when the entry names none (the default network,
+    # or an annotation that does not parse): the scope cannot be told.
+    nad: tuple[str, str] | None = None
+    parsed: bool = True  # False: found as text in an annotation that does not parse
+
+    @property
+    def podref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def describe(self, ip: IPAddress) -> str:
+        """ "pod default/web-7 lists 10.0.0.7 on net1 of default/macvlan-a"."""
+        if not self.parsed:
+            return (
+                f"pod {self.podref} mentions {ip} in a network-status annotation that does "
+                "not parse, so its network cannot be told"
+            )
+        where = f" on {self.interface}" if self.interface else ""
+        network = self.network or "the default network"
+        return f"pod {self.podref} lists {ip}{where} of {network}"
+
+
+@dataclass
+class HolderIndex:
+    """The live pods listing each wanted address, as read at `read_at` (time.monotonic())."""
+
+    listings: dict[IPAddress, list[PodListing]]
+    read_at: float
+    pods: int  # live pods read
+    requests: int  # list pages fetched
+
+    def holders(self, ip: IPAddress) -> list[PodListing]:
+        return self.listings.get(ip, [])
+
+
+def _scan_text(raw: str, wanted: set[IPAddress]) -> set[IPAddress]:
+    found: set[IPAddress] = set()
+    tokens = {t for pattern in _ADDRESS_TOKENS for t in pattern.findall(raw)}
+    for token in tokens:
+        try:
+            ip = IPAddress(token.strip(".:"))
+        except (AddrFormatError, ValueError, TypeError):
+            continue
+        if ip in wanted:
+            found.add(ip)
+    return found
+
+
+def pod_listings(pod: object, wanted: set[IPAddress]) -> list[tuple[IPAddress, PodListing]]:
+    """The (address, listing) pairs of one pod (a raw JSON dict) for the wanted addresses."""
+    if not isinstance(pod, dict):
+        return []
+    metadata = pod.get("metadata")
+    status = pod.get("status")
+    if not isinstance(metadata, dict):
+        return []
+    if isinstance(status, dict) and status.get("phase") in DEAD_PHASES:
+        return []
+    annotations = metadata.get("annotations")
+    if not isinstance(annotations, dict):
+        return []
+    raws = [
+        annotations.get(key)
+        for key in (NETWORK_STATUS_ANNOTATION, LEGACY_NETWORK_STATUS_ANNOTATION)
+        if isinstance(annotations.get(key), str)
+    ]
+    if not raws:
+        return []
+    namespace = str(metadata.get("namespace") or "")
+    name = str(metadata.get("name") or "")
+    uid = str(metadata.get("uid") or "")
+    found: list[tuple[IPAddress, PodListing]] = []
+    entries, problems = pod_network_status(annotations)
+    for entry in entries:
+        for ip in entry.ips:
+            if ip in wanted:
+                listing = PodListing(
+                    namespace, name, uid, entry.interface, entry.name, entry.nad_ref
+                )
+                found.append((ip, listing))
+    if problems:
+        listed = {ip for ip, _ in found}
+        for raw in raws:
+            for ip in sorted(_scan_text(raw, wanted) - listed):
+                found.append((ip, PodListing(namespace, name, uid, parsed=False)))
+                listed.add(ip)
+    return found
+
+
+def _could_list(raw: object, needles: tuple[str, ...] | None) -> bool:
+    """A cheap pre-filter: False only when the annotation cannot mention a wanted address.
+    IPv4 text has one spelling Multus writes (Go's net.IP.String()) and netaddr accepts;
+    IPv6 has several, so with an IPv6 address wanted every annotation is parsed."""
+    if needles is None:
+        return True
+    return isinstance(raw, str) and any(n in raw for n in needles)
+
+
+def holder_index(
+    api: client.ApiClient, wanted: Iterable[IPAddress], *, page_size: int = 500
+) -> HolderIndex:
+    """One consistent paged list of every pod, indexed by the wanted addresses."""
+    wanted_set = set(wanted)
+    needles = (
+        tuple(str(ip) for ip in wanted_set) if all(ip.version == 4 for ip in wanted_set) else None
+    )
+    started = time.monotonic()  # a paged list is one snapshot, taken when it starts
+    listing = Listing(api, PODS, page_size=page_size)
+    index: dict[IPAddress, list[PodListing]] = {}
+    pods = 0
+    for page in listing.pages():
+        if page.restarted:  # an expired continue token: only a list from one snapshot counts
+            index.clear()
+            pods = 0
+        for pod in page.items:
+            pods += 1
+            annotations = ((pod.get("metadata") or {}) if isinstance(pod, dict) else {}).get(
+                "annotations"
+            ) or {}
+            if not isinstance(annotations, dict) or not (
+                _could_list(annotations.get(NETWORK_STATUS_ANNOTATION), needles)
+                or _could_list(annotations.get(LEGACY_NETWORK_STATUS_ANNOTATION), needles)
+            ):
+                continue
+            for ip, pod_listing in pod_listings(pod, wanted_set):
+                index.setdefault(ip, []).append(pod_listing)
+    return HolderIndex(listings=index, read_at=started, pods=pods, requests=listing.requests)
