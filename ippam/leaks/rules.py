@@ -19,7 +19,10 @@ forever):
   OverlappingRangeIPReservation (whereabouts creates it in the same ADD that allocates), or
   the last event ippam saw for the pod: a pod created after our pod list but allocated
   before our pool list would otherwise look orphaned for one sync;
-- a reservation's own creationTimestamp; the newer NAD's for overlapping ranges.
+- a reservation's own creationTimestamp; the newer NAD's for overlapping ranges;
+- and when none of these dates an allocation (no reservation, no event, a pod without
+  creationTimestamp), when ippam first saw it (Allocation.first_seen, kept across syncs):
+  "no timestamp" must not read as "long ago", or the first sync raises it at once.
 
 Suspicion. A finding about a pod that is Pending, terminating, on a NotReady (or vanished)
 node, or whose only whereabouts attachment Multus marks `default: true` is "suspect", not
@@ -244,6 +247,7 @@ def unlisted_allocations(ctx: Context) -> list[Candidate]:
             "pod_id",
             "orip_created",
             "last_event",
+            "first_seen",
         )
         .order_by()
     )
@@ -257,12 +261,23 @@ def _orphaned(rows: list[dict[str, Any]]) -> list[Candidate]:
     for row in rows:
         pool = _pool_label(row["pool__namespace"], row["pool__name"])
         ip = row["ip"]
-        changed = max((t for t in (row["orip_created"], row["last_event"]) if t), default=None)
+        changed = max(
+            (t for t in (row["orip_created"], row["last_event"]) if t), default=row["first_seen"]
+        )
         if not row["podref"]:
             state = State.SUSPECT
             reason = (
                 f"{ip} in {pool} (key {row['key']}) names no pod: the allocation has no podref, "
                 "so ippam cannot tell who holds it; check the pods on this network before reclaiming"
+            )
+        elif not _is_podref(row["podref"]):
+            # Never reclaim on the basis of a podref whereabouts could not have written:
+            # nothing says the pod it meant is gone (the pool's problems say what is odd).
+            state = State.SUSPECT
+            reason = (
+                f"{ip} in {pool} (key {row['key']}) is allocated to {row['podref']!r}, which is "
+                "not namespace/name, so ippam cannot tell who holds it; check the pods on this "
+                "network before reclaiming"
             )
         else:
             state = State.LEAKED
@@ -327,10 +342,15 @@ def _stale(ctx: Context, rows: list[dict[str, Any]]) -> list[Candidate]:
                     "pod_phase": pod.phase,
                     "pod_addresses": pod.addresses,
                 },
-                changed_at=pod.created_at,
+                changed_at=pod.created_at or row["first_seen"],
             )
         )
     return found
+
+
+def _is_podref(podref: str) -> bool:
+    namespace, sep, name = podref.partition("/")
+    return bool(sep and namespace and name and "/" not in name)
 
 
 def untracked_addresses(ctx: Context) -> list[Candidate]:
@@ -549,12 +569,26 @@ def orphaned_reservations(ctx: Context) -> list[Candidate]:
     backed = Allocation.objects.filter(
         cluster=cluster, ip=OuterRef("ip"), podref=OuterRef("podref")
     )
-    rows = list(
-        OverlappingRangeIPReservation.objects.filter(cluster=cluster, ip__isnull=False)
+    rows = [
+        row
+        for row in OverlappingRangeIPReservation.objects.filter(cluster=cluster, ip__isnull=False)
         .exclude(Exists(backed))
         .annotate(pod_id=_pod_id(cluster))
-        .values("id", "namespace", "name", "ip", "network_name", "podref", "created_at", "pod_id")
-    )
+        .values(
+            "id",
+            "namespace",
+            "name",
+            "ip",
+            "network_name",
+            "podref",
+            "created_at",
+            "pod_id",
+            "problems",
+        )
+        # A reservation whose name or spec whereabouts could not have written (its problems
+        # say which) is never called orphaned: deleting it would rest on garbage.
+        if not row["problems"]
+    ]
     pods = ctx.pods(r["pod_id"] for r in rows if r["pod_id"])
     for row in rows:
         pod = pods.get(row["pod_id"]) if row["pod_id"] else None

@@ -649,7 +649,7 @@ def nodeslicepool_record(obj: dict[str, Any]) -> NodeSlicePoolRow:
     problems += _field_problems(spec, "spec", {"range": str, "sliceSize": str})
     if not spec.get("range"):
         problems.append("spec.range is missing")
-    else:
+    elif isinstance(spec.get("range"), str):
         try:
             IPNetwork(_text(spec.get("range")))
         except (AddrFormatError, ValueError, TypeError):

@@ -1,4 +1,9 @@
-"""manage.py leaks [--cluster NAME] [--kind KIND] [--state STATE] [--detect] [--json]."""
+"""manage.py leaks [--cluster NAME] [--kind KIND] [--state STATE] [--detect] [--json].
+
+Besides the findings it lists, as kind "problem", the reservations and node-slice pools
+ippam could not read as whereabouts writes them (they have no page of their own): the leak
+rules never act on them, and a person should look.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import OuterRef, Subquery
 
 from ippam.leaks import leaks_detect
-from ippam.models import Alert, Finding
+from ippam.models import Alert, Finding, NodeSlicePool, OverlappingRangeIPReservation
 from ippam.sync.cli import clusters_selected, dump_json, table
 
 
@@ -20,7 +25,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--cluster", help="only this cluster")
-        parser.add_argument("--kind", choices=Finding.Kind.values, help="only this kind")
+        parser.add_argument(
+            "--kind",
+            choices=[*Finding.Kind.values, PROBLEM],
+            help="only this kind (problem: reservations and node-slice pools ippam cannot read)",
+        )
         parser.add_argument("--state", choices=Finding.State.values, help="only leaked or suspect")
         parser.add_argument("--detect", action="store_true", help="re-run detection first")
         parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -45,8 +54,9 @@ class Command(BaseCommand):
             .annotate(alert_state=alert_state)
             .order_by("cluster__name", "kind", "ip", "identity")
         )
-        if options.get("kind"):
-            findings = findings.filter(kind=options["kind"])
+        kind = options.get("kind")
+        if kind:
+            findings = findings.filter(kind=kind)
         if options.get("state"):
             findings = findings.filter(state=options["state"])
         data: list[dict[str, Any]] = [
@@ -65,6 +75,8 @@ class Command(BaseCommand):
             }
             for f in findings
         ]
+        if kind in (None, PROBLEM) and not options.get("state"):
+            data += _odd_objects(clusters)
         if options["json"]:
             self.stdout.write(dump_json(data))
             return
@@ -88,8 +100,52 @@ class Command(BaseCommand):
                 d["alert_state"],
             ]
             for d in data
+            if d["kind"] != PROBLEM
         ]
-        self.stdout.write(table(headers, rows))
-        self.stdout.write("")
+        if rows:
+            self.stdout.write(table(headers, rows))
+            self.stdout.write("")
         for d in data:
-            self.stdout.write(f"{d['id']}: {d['reason']}")
+            if d["kind"] == PROBLEM:
+                self.stdout.write(f"problem: {d['cluster']} {d['object']}: {d['reason']}")
+            else:
+                self.stdout.write(f"{d['id']}: {d['reason']}")
+
+
+PROBLEM = "problem"
+
+
+def _odd_objects(clusters: Any) -> list[dict[str, Any]]:
+    """Reservations and node-slice pools with problems, as entries of kind "problem"."""
+    data: list[dict[str, Any]] = []
+    kinds = (
+        (OverlappingRangeIPReservation, "OverlappingRangeIPReservation"),
+        (NodeSlicePool, "NodeSlicePool"),
+    )
+    for model, label in kinds:
+        odd = (
+            model.objects.filter(cluster__in=clusters)
+            .exclude(problems=[])
+            .select_related("cluster")
+            .order_by("cluster__name", "namespace", "name")
+        )
+        for o in odd:
+            ip = getattr(o, "ip", None)
+            data.append(
+                {
+                    "id": None,
+                    "cluster": o.cluster.name,
+                    "kind": PROBLEM,
+                    "state": "",
+                    "object": f"{label} {o.namespace}/{o.name}",
+                    "ip": str(ip) if ip is not None else "",
+                    "pool": "",
+                    "podref": getattr(o, "podref", ""),
+                    "node": "",
+                    "reason": "; ".join(o.problems),
+                    "problems": o.problems,
+                    "first_seen": "",
+                    "alert_state": "",
+                }
+            )
+    return data
