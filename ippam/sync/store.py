@@ -444,7 +444,8 @@ def _allocations_first_seen(pool_ids: list[int]) -> dict[tuple[int, str, str], d
         for pool_id, key, podref, since in m.Allocation.objects.filter(
             pool_id__in=chunk, first_seen__isnull=False
         ).values_list("pool_id", "key", "podref", "first_seen"):
-            found[(pool_id, key, podref)] = since
+            if since is not None:
+                found[(pool_id, key, podref)] = since
     return found
 
 
