@@ -475,3 +475,32 @@ def test_an_undated_allocation_gets_its_grace_from_when_ippam_first_saw_it(simcl
     assert orphan.kind == Finding.Kind.ORPHANED_ALLOCATION
     assert orphan.state == Finding.State.LEAKED
     assert not Finding.objects.filter(cluster=cluster, allocation_key="6").exists()
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pages_show_the_problems(simcluster, settings, viewer_client):
+    objects = odd_cluster_objects()
+    objects["nodes"] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "node-1"},
+            "status": {"conditions": "Ready", "addresses": [{"type": "InternalIP"}]},
+        }
+    ]
+    simcluster.seed(objects)
+    cluster = Cluster.objects.create(name="odd", kubeconfig=simcluster.kubeconfig, simulated=True)
+    cluster_sync_full(cluster=cluster)
+    node = Node.objects.get(cluster=cluster, name="node-1")
+    assert not node.ready and len(node.problems) == 2
+    html = viewer_client.get(f"/nodes/{node.pk}/").content.decode()
+    assert 'id="node-problems"' in html and "status.conditions is a string" in html
+    pool = IPPool.objects.get(cluster=cluster)
+    html = viewer_client.get(f"/pools/{pool.pk}/").content.decode()
+    assert "&#x27;1&#x27; is null" in html
+    nad = NetworkAttachmentDefinition.objects.get(cluster=cluster, name="no-spec")
+    html = viewer_client.get(f"/nads/{nad.pk}/").content.decode()
+    assert "spec is missing" in html
