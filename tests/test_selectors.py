@@ -8,8 +8,13 @@ import pytest
 from django.utils import timezone
 from netaddr import IPAddress
 
-from ippam import selectors
 from ippam.models import Cluster
+from ippam.selectors.clusters import cluster_health
+from ippam.selectors.failures import explain_cni_error
+from ippam.selectors.overview import overview_totals
+from ippam.selectors.pool_map import pool_address_plan, pool_allocation_map
+from ippam.selectors.pools import pool_list_with_usage
+from ippam.selectors.search import search
 from tests.factories import (
     make_allocation,
     make_cluster,
@@ -40,43 +45,21 @@ from tests.factories import (
     ],
 )
 def test_explain_cni_error(message, words):
-    assert words in selectors.explain_cni_error(message)
-
-
-@pytest.mark.parametrize(
-    "text, ok",
-    [
-        ("10.0.0.1", True),
-        ("fd00::1", True),
-        ("10.0.0.0/24", False),
-        ("x", False),
-        ("", False),
-        ("1.2.3.4.5", False),
-    ],
-)
-def test_parse_ip(text, ok):
-    assert (selectors.parse_ip(text) is not None) is ok
-
-
-def test_parse_cidr_and_mac():
-    assert str(selectors.parse_cidr("10.0.0.7/24")) == "10.0.0.0/24"
-    assert selectors.parse_cidr("10.0.0.0/40") is None
-    assert selectors.parse_mac("0A-58-0A-00-00-01") == "0a:58:0a:00:00:01"
-    assert selectors.parse_mac("0a:58:0a:00:00") is None
+    assert words in explain_cni_error(message)
 
 
 @pytest.mark.django_db
 def test_cluster_health_levels(settings):
     settings.IPPAM_STALE_AFTER_SECONDS = 60
     now = timezone.now()
-    assert selectors.cluster_health(make_cluster("a")).level == "ok"
-    assert selectors.cluster_health(make_cluster("b", synced=False)).level == "never"
+    assert cluster_health(make_cluster("a")).level == "ok"
+    assert cluster_health(make_cluster("b", synced=False)).level == "never"
     old = make_cluster("c", last_good_sync=now - timedelta(minutes=5))
-    assert selectors.cluster_health(old).level == "stale"
+    assert cluster_health(old).level == "stale"
     failed = make_cluster(
         "d", sync_state=Cluster.SyncState.FAILED, sync_error="403 Forbidden\nmore"
     )
-    health = selectors.cluster_health(failed)
+    health = cluster_health(failed)
     assert health.level == "error" and health.message == "sync failed: 403 Forbidden"
 
 
@@ -87,7 +70,7 @@ def test_pool_address_plan_unions_nad_ranges():
     nad2 = make_nad(c, "b", range=None)
     make_nad_range(nad2, "10.0.0.0/24", range_start="10.0.0.200", exclude=["10.0.0.250/31"])
     pool = make_pool(c, "10.0.0.0/24", nads=[nad1, nad2])
-    plan = selectors.pool_address_plan(pool)
+    plan = pool_address_plan(pool)
     assert plan.usable.size == 99 + (254 - 200 + 1 - 2)
     assert IPAddress("10.0.0.150") in plan.excluded
     assert IPAddress("10.0.0.50") not in plan.excluded
@@ -97,14 +80,14 @@ def test_pool_address_plan_unions_nad_ranges():
 @pytest.mark.django_db
 def test_pool_without_nads_uses_the_whole_subnet():
     c = make_cluster("c")
-    plan = selectors.pool_address_plan(make_pool(c, "10.0.0.0/30"))
+    plan = pool_address_plan(make_pool(c, "10.0.0.0/30"))
     assert plan.usable.size == 2
 
 
 @pytest.mark.django_db
 def test_allocation_map_counts():
     demo = make_demo()
-    amap = selectors.pool_allocation_map(demo["pools"][0])
+    amap = pool_allocation_map(demo["pools"][0])
     assert amap.counts == {
         "network": 1,
         "broadcast": 1,
@@ -124,7 +107,7 @@ def test_heat_map_blocks_count_allocations_and_leaks():
     for ip in ("10.8.0.1", "10.8.0.2", "10.8.15.3"):
         make_allocation(pool, ip)
     make_finding(c, allocation=make_allocation(pool, "10.8.15.4"))
-    amap = selectors.pool_allocation_map(pool)
+    amap = pool_allocation_map(pool)
     assert len(amap.blocks) == 16
     assert (amap.blocks[0].allocated, amap.blocks[15].allocated, amap.blocks[15].leaked) == (
         2,
@@ -132,7 +115,7 @@ def test_heat_map_blocks_count_allocations_and_leaks():
         1,
     )
     assert amap.blocks[0].usable == 255 and amap.blocks[15].usable == 255
-    zoom = selectors.pool_allocation_map(pool, block="10.8.15.0/24")
+    zoom = pool_allocation_map(pool, block="10.8.15.0/24")
     assert zoom.zoomed and zoom.cells is not None and zoom.parent is None
 
 
@@ -146,20 +129,20 @@ def test_heat_map_block_edges_other_pools_and_coarse_blocks():
     for ip in ("10.9.3.0", "10.9.3.255", "10.9.4.0", "10.9.255.255"):
         make_allocation(pool, ip)
     make_allocation(twin, "10.9.3.7")
-    counts = [b.allocated for b in selectors.pool_allocation_map(pool).blocks or []]
+    counts = [b.allocated for b in pool_allocation_map(pool).blocks or []]
     assert len(counts) == 256 and sum(counts) == 4
     assert (counts[2], counts[3], counts[4], counts[255]) == (0, 2, 1, 1)
     # A /8: 256 blocks of a /16 each; zoomed into one /16, blocks of a /24.
     big = make_pool(c, "11.0.0.0/8")
     for ip in ("11.0.0.1", "11.1.2.3", "11.1.255.0", "11.255.255.254"):
         make_allocation(big, ip)
-    blocks = selectors.pool_allocation_map(big).blocks or []
+    blocks = pool_allocation_map(big).blocks or []
     assert [(str(b.network), b.allocated) for b in blocks if b.allocated] == [
         ("11.0.0.0/16", 1),
         ("11.1.0.0/16", 2),
         ("11.255.0.0/16", 1),
     ]
-    zoom = selectors.pool_allocation_map(big, block="11.1.0.0/16").blocks or []
+    zoom = pool_allocation_map(big, block="11.1.0.0/16").blocks or []
     assert [(str(b.network), b.allocated) for b in zoom if b.allocated] == [
         ("11.1.2.0/24", 1),
         ("11.1.255.0/24", 1),
@@ -172,7 +155,7 @@ def test_heat_map_ipv6():
     pool = make_pool(c, "fd00:30::/112")
     for ip in ("fd00:30::1", "fd00:30::ff", "fd00:30::100", "fd00:30::ffff"):
         make_allocation(pool, ip)
-    blocks = selectors.pool_allocation_map(pool).blocks or []
+    blocks = pool_allocation_map(pool).blocks or []
     assert len(blocks) == 256
     assert [(str(b.network), b.allocated) for b in blocks if b.allocated] == [
         ("fd00:30::/120", 2),
@@ -186,35 +169,35 @@ def test_overview_totals_sum_the_pool_counters():
     a, b = make_cluster("a"), make_cluster("b")
     make_pool(a, "10.1.0.0/24", allocated=5)
     make_pool(b, "10.2.0.0/24", allocated=7)
-    assert selectors.overview_totals().allocations == 12
-    assert selectors.overview_totals(cluster=a).allocations == 5
-    assert selectors.overview_totals(cluster=make_cluster("empty")).allocations == 0
+    assert overview_totals().allocations == 12
+    assert overview_totals(cluster=a).allocations == 5
+    assert overview_totals(cluster=make_cluster("empty")).allocations == 0
 
 
 @pytest.mark.django_db
 def test_pool_list_with_usage_annotations():
     demo = make_demo()
-    pools, sort = selectors.pool_list_with_usage(sort="-leaks")
+    pools, sort = pool_list_with_usage(sort="-leaks")
     first = list(pools)[0]
     assert sort == "-leaks" and first.pk == demo["pools"][0].pk and first.leak_count == 2
     assert [r.nad.name for r in first.nad_ranges.all()] == ["macvlan-a"]
-    _, sort = selectors.pool_list_with_usage(sort="drop table")
+    _, sort = pool_list_with_usage(sort="drop table")
     assert sort == "-utilization"
 
 
 @pytest.mark.django_db
 def test_search_kinds():
     make_demo()
-    assert selectors.search("10.10.0.12").kind == "ip"
-    assert selectors.search("10.10.0.0/24").kind == "cidr"
-    assert selectors.search("0a:58:0a:0a:00:0a").kind == "mac"
-    assert selectors.search("web").kind == "text"
-    assert selectors.search("  ").kind == "empty"
+    assert search("10.10.0.12").kind == "ip"
+    assert search("10.10.0.0/24").kind == "cidr"
+    assert search("0a:58:0a:0a:00:0a").kind == "mac"
+    assert search("web").kind == "text"
+    assert search("  ").kind == "empty"
 
 
 @pytest.mark.django_db
 def test_search_scoped_to_cluster():
     demo = make_demo()
     other = make_cluster("other")
-    assert selectors.search("10.10.0.12", cluster=other).empty
-    assert not selectors.search("10.10.0.12", cluster=demo["cluster"]).empty
+    assert search("10.10.0.12", cluster=other).empty
+    assert not search("10.10.0.12", cluster=demo["cluster"]).empty

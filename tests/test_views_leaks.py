@@ -56,7 +56,7 @@ def test_leaks_fragment(viewer_client):
 def test_finding_row_partial_renders_alone(rf, django_assert_max_num_queries):
     from django.template.loader import render_to_string
 
-    from ippam.selectors import finding_get
+    from ippam.selectors.findings import finding_get
 
     demo = make_demo()
     with django_assert_max_num_queries(4):

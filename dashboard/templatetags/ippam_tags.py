@@ -190,7 +190,7 @@ def ippam_layout(context: template.Context) -> dict[str, Any]:
     ):
         return {}
     from dashboard.views.common import selected_cluster
-    from ippam.selectors import cluster_health_list
+    from ippam.selectors.clusters import cluster_health_list
 
     selected = selected_cluster(request)
     clusters = request.ippam_clusters

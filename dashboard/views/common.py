@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
 from ippam.models import Cluster
-from ippam.selectors import cluster_list
+from ippam.selectors.clusters import cluster_list
 
 SESSION_KEY = "ippam_cluster"
 PAGE_SIZE = 50

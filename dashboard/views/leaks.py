@@ -9,8 +9,8 @@ from dashboard.views.common import (
     render_page,
     selected_cluster,
 )
-from ippam import selectors
 from ippam.models import Finding
+from ippam.selectors.findings import attach_finding_context, finding_counts, finding_list
 
 
 def leak_list(request: DashboardRequest) -> HttpResponse:
@@ -22,15 +22,15 @@ def leak_list(request: DashboardRequest) -> HttpResponse:
     pool_id = int(pool) if pool.isdigit() else None
     page = paginate(
         request,
-        selectors.finding_list(cluster=cluster, kind=kind, state=state, q=q, pool_id=pool_id),
+        finding_list(cluster=cluster, kind=kind, state=state, q=q, pool_id=pool_id),
     )
     findings = list(page.object_list)
-    selectors.attach_finding_context(findings)
+    attach_finding_context(findings)
     context = {
         "cluster": cluster,
         "page": page,
         "findings": findings,
-        "counts": selectors.finding_counts(cluster=cluster),
+        "counts": finding_counts(cluster=cluster),
         "kind": kind if kind in Finding.Kind.values else "",
         "state": state if state in Finding.State.values else "",
         "q": q,

@@ -9,14 +9,17 @@ from dashboard.views.common import (
     render_page,
     selected_cluster,
 )
-from ippam import selectors
 from ippam.models import NetworkAttachmentDefinition
+from ippam.selectors.failures import attachment_failures
+from ippam.selectors.nads import nad_get, nad_interfaces, pretty_config
+from ippam.selectors.nads import nad_list as nad_list_selector
+from ippam.selectors.shared import attach_nodes
 
 
 def nad_list(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
     q = request.GET.get("q", "").strip()
-    nads, sort = selectors.nad_list(cluster=cluster, q=q, sort=request.GET.get("sort"))
+    nads, sort = nad_list_selector(cluster=cluster, q=q, sort=request.GET.get("sort"))
     context = {
         "cluster": cluster,
         "page": paginate(request, nads),
@@ -31,18 +34,18 @@ def nad_list(request: DashboardRequest) -> HttpResponse:
 def nad_detail(request: DashboardRequest, nad_id: int) -> HttpResponse:
     selected_cluster(request)
     try:
-        nad = selectors.nad_get(nad_id=nad_id)
+        nad = nad_get(nad_id=nad_id)
     except NetworkAttachmentDefinition.DoesNotExist:
         raise Http404("No such NetworkAttachmentDefinition") from None
-    page = paginate(request, selectors.nad_interfaces(nad=nad))
+    page = paginate(request, nad_interfaces(nad=nad))
     interfaces = list(page.object_list)
-    selectors.attach_nodes(interfaces)
+    attach_nodes(interfaces)
     context = {
         "nad": nad,
-        "config_pretty": selectors.pretty_config(nad),
+        "config_pretty": pretty_config(nad),
         "page": page,
         "interfaces": interfaces,
         "qs_page": query_without(request, "page", "cluster"),
-        "failures": selectors.attachment_failures(nad=nad, limit=20),
+        "failures": attachment_failures(nad=nad, limit=20),
     }
     return render_page(request, "dashboard/nad_detail.html", context, partial="nad-pods")

@@ -9,14 +9,16 @@ from dashboard.views.common import (
     render_page,
     selected_cluster,
 )
-from ippam import selectors
 from ippam.models import Node
+from ippam.selectors.failures import attachment_failures
+from ippam.selectors.nodes import attach_missing_attachments, node_get, node_pods
+from ippam.selectors.nodes import node_list as node_list_selector
 
 
 def node_list(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
     q = request.GET.get("q", "").strip()
-    nodes, sort = selectors.node_list(cluster=cluster, q=q, sort=request.GET.get("sort"))
+    nodes, sort = node_list_selector(cluster=cluster, q=q, sort=request.GET.get("sort"))
     context = {
         "cluster": cluster,
         "page": paginate(request, nodes),
@@ -31,15 +33,15 @@ def node_list(request: DashboardRequest) -> HttpResponse:
 def node_detail(request: DashboardRequest, node_id: int) -> HttpResponse:
     selected_cluster(request)
     try:
-        node = selectors.node_get(node_id=node_id)
+        node = node_get(node_id=node_id)
     except Node.DoesNotExist:
         raise Http404("No such node") from None
-    page = paginate(request, selectors.node_pods(node=node))
-    selectors.attach_missing_attachments(list(page.object_list))
+    page = paginate(request, node_pods(node=node))
+    attach_missing_attachments(list(page.object_list))
     context = {
         "node": node,
         "page": page,
         "qs_page": query_without(request, "page", "cluster"),
-        "failures": selectors.attachment_failures(node=node, limit=20),
+        "failures": attachment_failures(node=node, limit=20),
     }
     return render_page(request, "dashboard/node_detail.html", context, partial="node-pods")

@@ -10,7 +10,10 @@ from dashboard.views.common import (
     render_page,
     selected_cluster,
 )
-from ippam import selectors
+from ippam.selectors.clusters import cluster_health_list
+from ippam.selectors.failures import attachment_failures
+from ippam.selectors.overview import overview_totals, recent_alerts
+from ippam.selectors.pools import pool_list_with_usage
 
 REGIONS = {
     "overview-totals": "overview-totals",
@@ -31,18 +34,18 @@ def overview(request: DashboardRequest) -> HttpResponse:
 
     context: dict[str, Any] = {"cluster": cluster}
     if shown("overview-totals"):
-        context["totals"] = selectors.overview_totals(cluster=cluster)
+        context["totals"] = overview_totals(cluster=cluster)
     if shown("overview-pools"):
-        pools, _ = selectors.pool_list_with_usage(cluster=cluster, sort="-utilization")
+        pools, _ = pool_list_with_usage(cluster=cluster, sort="-utilization")
         context["pools"] = list(pools[:15])
     if shown("overview-alerts"):
-        context["alerts"] = selectors.recent_alerts(cluster=cluster, limit=10)
+        context["alerts"] = recent_alerts(cluster=cluster, limit=10)
     if shown("overview-sync"):
-        context["health"] = selectors.cluster_health_list(
+        context["health"] = cluster_health_list(
             clusters=[cluster] if cluster else request.ippam_clusters
         )
     if shown("overview-failures"):
-        context["failures"] = selectors.attachment_failures(cluster=cluster, limit=10)
+        context["failures"] = attachment_failures(cluster=cluster, limit=10)
     return render_page(
         request, "dashboard/overview.html", context, partial="overview-body", targets=REGIONS
     )

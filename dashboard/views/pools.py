@@ -12,14 +12,17 @@ from dashboard.views.common import (
     render_page,
     selected_cluster,
 )
-from ippam import selectors
 from ippam.models import IPPool
+from ippam.selectors.failures import attachment_failures
+from ippam.selectors.pool_map import MAP_LEGEND, pool_allocation_map
+from ippam.selectors.pools import allocation_rows, pool_allocations, pool_get, pool_list_with_usage
+from ippam.userinput import clean_query
 
 
 def pool_list(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
     q = request.GET.get("q", "").strip()
-    pools, sort = selectors.pool_list_with_usage(cluster=cluster, sort=request.GET.get("sort"), q=q)
+    pools, sort = pool_list_with_usage(cluster=cluster, sort=request.GET.get("sort"), q=q)
     context = {
         "cluster": cluster,
         "page": paginate(request, pools),
@@ -39,7 +42,7 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
     # Only what the rendering shows: the htmx fragments are one region each.
     fragment = fragment_name(request, partial="pool-allocations", targets=POOL_DETAIL_TARGETS)
     try:
-        pool = selectors.pool_get(pool_id=pool_id, summary=fragment is None)
+        pool = pool_get(pool_id=pool_id, summary=fragment is None)
     except IPPool.DoesNotExist:
         raise Http404("No such IPPool") from None
     q = request.GET.get("q", "").strip()
@@ -47,17 +50,17 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
     # Not "block": inside {% block %} Django binds that name to its own BlockNode.
     context: dict[str, Any] = {"pool": pool, "q": q, "map_block": block}
     if fragment in (None, "pool-map"):
-        context["map"] = selectors.pool_allocation_map(pool, block=block)
-        context["legend"] = selectors.MAP_LEGEND
+        context["map"] = pool_allocation_map(pool, block=block)
+        context["legend"] = MAP_LEGEND
     if fragment in (None, "pool-allocations"):
         # Without a filter the pool's own counter (kept by sync) is the count: no COUNT(*).
-        count = None if selectors.clean_query(q) else pool.allocated
-        page = paginate(request, selectors.pool_allocations(pool=pool, q=q), count=count)
+        count = None if clean_query(q) else pool.allocated
+        page = paginate(request, pool_allocations(pool=pool, q=q), count=count)
         context["page"] = page
-        context["rows"] = selectors.allocation_rows(list(page.object_list), pool=pool)
+        context["rows"] = allocation_rows(list(page.object_list), pool=pool)
         context["qs_page"] = query_without(request, "page", "cluster")
     if fragment is None:
-        context["failures"] = selectors.attachment_failures(pool=pool, limit=20)
+        context["failures"] = attachment_failures(pool=pool, limit=20)
     return render_page(
         request,
         "dashboard/pool_detail.html",

@@ -1,0 +1,53 @@
+"""Clusters and how fresh their synced data is (the sync bar and the cluster switcher)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from ippam.models import Cluster
+
+
+@dataclass(frozen=True)
+class ClusterHealth:
+    cluster: Cluster
+    level: str  # ok | stale | error | never | syncing
+    message: str
+
+    @property
+    def is_stale(self) -> bool:
+        return self.level != "ok"
+
+
+def cluster_health(cluster: Cluster, *, now: datetime | None = None) -> ClusterHealth:
+    """How fresh this cluster's data is, in the words the sync bar shows."""
+    now = now or timezone.now()
+    stale_after = timedelta(seconds=settings.IPPAM_STALE_AFTER_SECONDS)
+    state = cluster.sync_state
+    if state in (Cluster.SyncState.FAILED, Cluster.SyncState.UNREACHABLE):
+        error = cluster.sync_error.strip().splitlines()[0] if cluster.sync_error.strip() else ""
+        label = cluster.get_sync_state_display()
+        return ClusterHealth(cluster, "error", f"{label}: {error}" if error else label)
+    if cluster.last_good_sync is None:
+        if state == Cluster.SyncState.SYNCING:
+            return ClusterHealth(cluster, "syncing", "first sync running; no data yet")
+        return ClusterHealth(cluster, "never", "never synced; no data yet")
+    if now - cluster.last_good_sync > stale_after:
+        return ClusterHealth(cluster, "stale", "data is stale: no successful sync recently")
+    if state == Cluster.SyncState.SYNCING:
+        return ClusterHealth(cluster, "ok", "syncing")
+    return ClusterHealth(cluster, "ok", "in sync")
+
+
+def cluster_list() -> list[Cluster]:
+    return list(Cluster.objects.order_by("name"))
+
+
+def cluster_health_list(*, clusters: list[Cluster] | None = None) -> list[ClusterHealth]:
+    now = timezone.now()
+    return [
+        cluster_health(c, now=now) for c in (clusters if clusters is not None else cluster_list())
+    ]

@@ -1,0 +1,106 @@
+"""Leak findings: the filtered list, counts per kind and state, and the alert, pod and node
+each finding of a page shows.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+
+from ippam.models import Alert, Cluster, Finding, Node, Pod
+from ippam.selectors.shared import pods_by_ref, scoped
+from ippam.userinput import clean_query, parse_ip
+
+
+def finding_list(
+    *,
+    cluster: Cluster | None = None,
+    kind: str = "",
+    state: str = "",
+    q: str = "",
+    pool_id: int | None = None,
+) -> QuerySet[Finding]:
+    qs = scoped(Finding.objects.all(), cluster)
+    if pool_id is not None:
+        qs = qs.filter(pool_id=pool_id)
+    if kind in Finding.Kind.values:
+        qs = qs.filter(kind=kind)
+    if state in Finding.State.values:
+        qs = qs.filter(state=state)
+    q = clean_query(q)
+    if q:
+        ip = parse_ip(q)
+        qs = (
+            qs.filter(ip=ip)
+            if ip is not None
+            else qs.filter(
+                Q(podref__icontains=q) | Q(node_name__icontains=q) | Q(reason__icontains=q)
+            )
+        )
+    return qs.select_related("cluster", "pool", "nad", "reservation").order_by("kind", "ip", "pk")
+
+
+def finding_counts(*, cluster: Cluster | None = None) -> list[tuple[str, str, int, int]]:
+    """(kind, label, leaked, suspect) for every kind that has findings."""
+    labels = dict(Finding.Kind.choices)
+    counts: dict[str, list[int]] = {}
+    for kind, state, c in (
+        scoped(Finding.objects.all(), cluster)
+        .order_by()
+        .values("kind", "state")
+        .annotate(c=Count("pk"))
+        .values_list("kind", "state", "c")
+    ):
+        slot = counts.setdefault(kind, [0, 0])
+        slot[0 if state == Finding.State.LEAKED else 1] += c
+    return [(k, labels.get(k, k), v[0], v[1]) for k, v in sorted(counts.items())]
+
+
+def attach_finding_context(findings: list[Finding]) -> None:
+    """Give each finding of a page `.alert`, `.pod` and `.node`: three queries for the page."""
+    if not findings:
+        return
+    alert_q = Q()
+    for f in findings:
+        alert_q |= Q(cluster_id=f.cluster_id, identity=f.identity)
+    alerts = {
+        (a.cluster_id, a.identity): a
+        for a in Alert.objects.filter(alert_q).select_related("acknowledged_by")
+    }
+    pods: dict[tuple[int, str, str], Pod] = {}
+    by_cluster: dict[int, set[tuple[str, str]]] = {}
+    for f in findings:
+        if "/" in f.podref:
+            ns, name = f.podref.split("/", 1)
+            by_cluster.setdefault(f.cluster_id, set()).add((ns, name))
+    for cid, refs in by_cluster.items():
+        pods.update({(cid, *k): v for k, v in pods_by_ref(cid, refs).items()})
+    node_names: dict[int, set[str]] = {}
+    for f in findings:
+        pod = None
+        if "/" in f.podref:
+            ns, name = f.podref.split("/", 1)
+            pod = pods.get((f.cluster_id, ns, name))
+        f.pod = pod
+        name = f.node_name or (pod.node_name if pod else "")
+        if name:
+            node_names.setdefault(f.cluster_id, set()).add(name)
+    nodes: dict[tuple[int, str], Node] = {}
+    if node_names:
+        nq = Q()
+        for cid, names in node_names.items():
+            nq |= Q(cluster_id=cid, name__in=names)
+        nodes = {(n.cluster_id, n.name): n for n in Node.objects.filter(nq)}
+    for f in findings:
+        f.alert = alerts.get((f.cluster_id, f.identity))
+        name = f.node_name or (f.pod.node_name if f.pod else "")
+        f.node = nodes.get((f.cluster_id, name)) if name else None
+
+
+def finding_get(*, finding_id: int) -> Finding:
+    """One finding with `.alert`, `.pod` and `.node` attached: the context of
+    "dashboard/leaks.html#finding-row", for re-rendering a row after an action."""
+    finding = Finding.objects.select_related("cluster", "pool", "nad", "reservation").get(
+        pk=finding_id
+    )
+    attach_finding_context([finding])
+    return finding

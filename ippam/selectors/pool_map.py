@@ -1,0 +1,349 @@
+"""A pool's address plan (what each address of its range is for, from the NADs' whereabouts
+config) and its allocation map: one cell per address for small regions, a heat map of
+sub-blocks counted in the database for large ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count
+from django.db.models.functions import Collate, Substr
+from netaddr import AddrFormatError, IPAddress, IPNetwork, IPSet
+
+from ippam.fields import ip_to_key, key_to_ip, network_key_bounds
+from ippam.models import Allocation, Finding, IPPool, NADRange
+from ippam.userinput import parse_cidr
+from ippam.whereabouts import WhereaboutsRange, usable_addresses
+
+# Pools up to this many addresses (an IPv4 /22) get one cell per address; larger ones a heat map.
+MAP_MAX_CELLS = 1024
+MAX_HEAT_BLOCKS = 1024
+
+
+@dataclass
+class PoolAddressPlan:
+    """What each address of a pool's range is meant for, from the NADs' whereabouts config."""
+
+    network: IPNetwork
+    usable: IPSet
+    excluded: IPSet
+    gateways: set[IPAddress] = field(default_factory=set)
+
+
+def _network_of(range_text: str) -> IPNetwork | None:
+    text = (range_text or "").strip()
+    if not text:
+        return None
+    try:
+        if "-" in text.split("/")[0]:
+            # `first-last/prefix` form: the network is the prefix around `first`.
+            first, rest = text.split("-", 1)
+            prefix = rest.split("/", 1)[1] if "/" in rest else None
+            return IPNetwork(f"{first}/{prefix}").cidr if prefix else None
+        return IPNetwork(text).cidr
+    except (AddrFormatError, ValueError, TypeError, IndexError):
+        return None
+
+
+def _candidates(network: IPNetwork) -> IPSet:
+    """Whereabouts never hands out the first nor the last address; /31 and /32 hold none."""
+    return usable_addresses(WhereaboutsRange(network=network))
+
+
+def nad_range_usable(nad_range: NADRange, network: IPNetwork) -> tuple[IPSet, IPSet]:
+    """(usable, excluded) of one NAD range inside `network`, as whereabouts computes them."""
+    excludes = []
+    for item in nad_range.exclude or []:
+        try:
+            excludes.append(IPNetwork(str(item)).cidr)
+        except (AddrFormatError, ValueError, TypeError):
+            continue
+    usable = usable_addresses(
+        WhereaboutsRange(
+            network=network,
+            range_start=nad_range.range_start,
+            range_end=nad_range.range_end,
+            exclude=tuple(excludes),
+        )
+    )
+    return usable, _candidates(network) - usable
+
+
+def pool_address_plan(
+    pool: IPPool, nad_ranges: list[NADRange] | None = None
+) -> PoolAddressPlan | None:
+    network = _network_of(pool.range)
+    if network is None:
+        return None
+    ranges = nad_ranges if nad_ranges is not None else list(pool.nad_ranges.all())
+    if not ranges:
+        return PoolAddressPlan(network=network, usable=_candidates(network), excluded=IPSet())
+    usable, excluded = IPSet(), IPSet()
+    gateways: set[IPAddress] = set()
+    for nad_range in ranges:
+        u, e = nad_range_usable(nad_range, network)
+        usable |= u
+        excluded |= e
+        if nad_range.gateway is not None:
+            gateways.add(nad_range.gateway)
+    # An address usable for one NAD of the pool is not excluded for the pool.
+    return PoolAddressPlan(
+        network=network, usable=usable, excluded=excluded - usable, gateways=gateways
+    )
+
+
+MAP_LEGEND = [
+    ("free", "free"),
+    ("allocated", "allocated"),
+    ("leaked", "leaked"),
+    ("suspect", "suspect"),
+    ("excluded", "excluded"),
+    ("gateway", "gateway"),
+    ("network", "network"),
+    ("broadcast", "broadcast"),
+]
+
+
+@dataclass
+class MapCell:
+    ip: IPAddress
+    state: str  # free allocated leaked suspect excluded gateway network broadcast
+    title: str
+
+
+@dataclass
+class HeatBlock:
+    network: IPNetwork
+    usable: int
+    allocated: int
+    leaked: int
+    suspect: int
+
+    @property
+    def utilization(self) -> float:
+        return self.allocated / self.usable if self.usable else 0.0
+
+    @property
+    def level(self) -> int:
+        """0..10, the heat bucket the block is drawn in."""
+        if not self.allocated:
+            return 0
+        return max(1, min(10, int(self.utilization * 10 + 0.9999)))
+
+
+@dataclass
+class AllocationMap:
+    region: IPNetwork
+    cells: list[MapCell] | None = None
+    blocks: list[HeatBlock] | None = None
+    parent: IPNetwork | None = None  # the region one level up, when drilled into a block
+    zoomed: bool = False  # showing a block, not the whole pool
+    error: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _finding_states(pool: IPPool, *, lo: str, hi: str) -> dict[str, tuple[str, str]]:
+    """ip key -> (state, reason) of leak findings inside [lo, hi] for this pool."""
+    out: dict[str, tuple[str, str]] = {}
+    rows = Finding.objects.filter(pool=pool, ip__range=(lo, hi)).values_list(
+        "ip", "state", "reason"
+    )
+    for ip, state, reason in rows:
+        key = ip_to_key(ip)
+        if key not in out or state == Finding.State.LEAKED:
+            out[key] = (state, reason)
+    return out
+
+
+def parse_block(pool_network: IPNetwork, block: str | None) -> IPNetwork | None:
+    """A user's `?block=` if it is a CIDR inside the pool, else None."""
+    net = parse_cidr(block or "")
+    if net is None or net.version != pool_network.version:
+        return None
+    if net.first < pool_network.first or net.last > pool_network.last:
+        return None
+    return net
+
+
+def pool_allocation_map(pool: IPPool, *, block: str | None = None) -> AllocationMap:
+    """One cell per address for regions up to MAP_MAX_CELLS, else a heat map of sub-blocks.
+
+    `block` narrows the region (a heat map cell links to its block); a block that is not a
+    CIDR inside the pool is ignored.
+    """
+    plan = pool_address_plan(pool)
+    if plan is None:
+        return AllocationMap(
+            region=IPNetwork("0.0.0.0/32"), error=f"The range {pool.range!r} is not a CIDR."
+        )
+    region = parse_block(plan.network, block) or plan.network
+    parent = None
+    if region != plan.network:
+        parent = IPNetwork(
+            f"{region.network}/{max(region.prefixlen - 8, plan.network.prefixlen)}"
+        ).cidr
+        if parent == plan.network:
+            parent = None
+    result = (
+        _cell_map(pool, plan, region, parent)
+        if region.size <= MAP_MAX_CELLS
+        else _heat_map(pool, plan, region, parent)
+    )
+    result.zoomed = region != plan.network
+    return result
+
+
+def _ints_in(addresses: IPSet, region: IPNetwork) -> set[int]:
+    """The addresses of `addresses` inside `region` (at most MAP_MAX_CELLS of them) as ints."""
+    out: set[int] = set()
+    for cidr in (addresses & IPSet([region])).iter_cidrs():
+        out.update(range(cidr.first, cidr.last + 1))
+    return out
+
+
+def _cell_map(
+    pool: IPPool, plan: PoolAddressPlan, region: IPNetwork, parent: IPNetwork | None
+) -> AllocationMap:
+    lo, hi = network_key_bounds(region)
+    holders = {
+        int(ip): (podref, ifname, container_id)
+        for ip, podref, ifname, container_id in Allocation.objects.filter(
+            cluster_id=pool.cluster_id, pool=pool, ip__range=(lo, hi)
+        )
+        .order_by()  # Meta.ordering ("pool", ...) would join IPPool for nothing
+        .values_list("ip", "podref", "ifname", "container_id")
+    }
+    findings = {int(key_to_ip(k)): v for k, v in _finding_states(pool, lo=lo, hi=hi).items()}
+    # Set membership of ints: IPSet.__contains__ per address is 100x slower for a /22.
+    usable = _ints_in(plan.usable, region)
+    gateways = {int(g) for g in plan.gateways}
+    network_first, network_last = plan.network.first, plan.network.last
+    has_edges = plan.network.size > 2
+    cells: list[MapCell] = []
+    counts: dict[str, int] = {}
+    version = region.version
+    for value in range(region.first, region.last + 1):
+        ip = IPAddress(value, version)
+        holder = holders.get(value)
+        if has_edges and value == network_first:
+            state, title = "network", f"{ip}: network address"
+        elif has_edges and value == network_last:
+            state, title = "broadcast", f"{ip}: broadcast / last address"
+        elif value in findings:
+            f_state, reason = findings[value]
+            state = "leaked" if f_state == Finding.State.LEAKED else "suspect"
+            who = f" held by {holder[0]}" if holder and holder[0] else ""
+            title = f"{ip}: {state}{who}: {reason}"
+        elif holder is not None:
+            podref, ifname, container_id = holder
+            state = "allocated"
+            title = f"{ip}: {podref or 'unknown pod'}{' ' + ifname if ifname else ''}"
+            if container_id:
+                title += f" (container {container_id[:12]})"
+        elif value in gateways:
+            state, title = "gateway", f"{ip}: gateway"
+        elif value not in usable:
+            state, title = "excluded", f"{ip}: excluded (not handed out)"
+        else:
+            state, title = "free", f"{ip}: free"
+        counts[state] = counts.get(state, 0) + 1
+        cells.append(MapCell(ip=ip, state=state, title=title))
+    return AllocationMap(region=region, cells=cells, parent=parent, counts=counts)
+
+
+def _key_prefix(digits: int) -> Any:
+    """The first `digits` hex digits of the address key, grouped byte-wise.
+
+    PostgreSQL groups text under the database collation (slow for 60k rows); the keys are
+    plain hex, so the "C" collation gives the same groups several times faster.
+    """
+    prefix = Substr("ip", 1, digits)
+    return Collate(prefix, "C") if connection.vendor == "postgresql" else prefix
+
+
+def _allocation_block_counts(pool_id: int, prefixes: list[str]) -> dict[str, int]:
+    """Allocations of the pool per block, a block being every key that starts with a prefix.
+
+    One `COUNT(*)` per block over its key range, in one statement: each is an Index Only
+    Scan of the (pool, ip) index, no heap fetch, no grouping. A `GROUP BY` of the key's
+    prefix reads the same index entries but computes, hashes and groups a substring per
+    allocation, several times slower (60k allocations: ~45 ms against ~17 ms).
+    """
+    if not prefixes:
+        return {}
+    qn = connection.ops.quote_name
+    meta = Allocation._meta
+    table = qn(meta.db_table)
+    pool_col = qn(meta.get_field("pool").column)
+    ip_col = qn(meta.get_field("ip").column)
+    pad = 32 - len(prefixes[0])
+    params: list[Any] = []
+    for prefix in prefixes:
+        params += [prefix, prefix + "0" * pad, prefix + "f" * pad]
+    params.append(pool_id)
+    values = ", ".join(["(%s, %s, %s)"] * len(prefixes))
+    sql = (
+        f"WITH blocks (prefix, lo, hi) AS (VALUES {values}) "
+        f"SELECT blocks.prefix, (SELECT COUNT(*) FROM {table} "
+        f"WHERE {table}.{pool_col} = %s AND {table}.{ip_col} BETWEEN blocks.lo AND blocks.hi) "
+        "FROM blocks"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {prefix: count for prefix, count in cursor.fetchall() if count}
+
+
+def _heat_map(
+    pool: IPPool, plan: PoolAddressPlan, region: IPNetwork, parent: IPNetwork | None
+) -> AllocationMap:
+    host_bits = region.size.bit_length() - 1
+    block_bits = 8
+    if host_bits - block_bits > 10:  # more than 1024 blocks: coarser blocks, 256 of them
+        block_bits = host_bits - 8
+    block_bits = (block_bits + 3) // 4 * 4  # a whole number of hex digits of the sortable key
+    # The sortable key is 32 hex digits of the IPv6 (or v4-mapped) form: a block whose
+    # size is a power of 16 is a key prefix, so the database can group by it.
+    digits = (128 - block_bits) // 4
+    block_prefix_len = region.prefixlen + (host_bits - block_bits)
+    lo, hi = network_key_bounds(region)
+    mapped = 0xFFFF00000000 if region.version == 4 else 0  # as ippam.fields.ip_to_key
+    step = 1 << block_bits
+    firsts = range(region.first, region.last + 1, step)
+    alloc_counts = _allocation_block_counts(
+        pool.pk, [f"{first | mapped:032x}"[:digits] for first in firsts]
+    )
+    leak_counts: dict[tuple[str, str], int] = {}
+    for blk, state, c in (
+        Finding.objects.filter(pool=pool, ip__range=(lo, hi))
+        .order_by()
+        .annotate(block=_key_prefix(digits))
+        .values("block", "state")
+        .annotate(c=Count("pk"))
+        .values_list("block", "state", "c")
+    ):
+        leak_counts[(blk, state)] = c
+    # Usable addresses per block by interval overlap: an IPSet intersection per block costs
+    # ~0.3 ms, which is most of the page for 256 blocks.
+    spans = [(r.first, r.last) for r in plan.usable.iter_ipranges()]
+    blocks: list[HeatBlock] = []
+    for first in firsts:
+        sub = IPNetwork((first, block_prefix_len), version=region.version)
+        key = f"{first | mapped:032x}"[:digits]
+        usable = sum(
+            min(last, sub.last) - max(first, sub.first) + 1
+            for first, last in spans
+            if first <= sub.last and last >= sub.first
+        )
+        blocks.append(
+            HeatBlock(
+                network=sub,
+                usable=usable,
+                allocated=alloc_counts.get(key, 0),
+                leaked=leak_counts.get((key, Finding.State.LEAKED), 0),
+                suspect=leak_counts.get((key, Finding.State.SUSPECT), 0),
+            )
+        )
+    return AllocationMap(region=region, blocks=blocks, parent=parent)

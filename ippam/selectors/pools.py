@@ -1,0 +1,170 @@
+"""IPPools: the list with usage and leak counts, one pool, and a page of its allocations with
+their pod, node and leak state attached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import (
+    Count,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
+
+from ippam.fields import network_key_bounds
+from ippam.models import Allocation, Cluster, Finding, IPPool, NADRange, Node, Pod
+from ippam.selectors.shared import nodes_by_name, pods_by_ref, scoped, sort_param
+from ippam.userinput import clean_query, parse_cidr, parse_ip
+
+POOL_SORTS = {
+    "name": "name",
+    "range": "first_ip",
+    "network": "network_name",
+    "usable": "usable",
+    "allocated": "allocated",
+    "free": "free_count",
+    "utilization": "utilization",
+    "leaks": "leak_count",
+    "cluster": "cluster__name",
+}
+
+
+def pool_list_with_usage(
+    *, cluster: Cluster | None = None, sort: str | None = None, q: str = ""
+) -> tuple[QuerySet[IPPool], str]:
+    """Pools with their leak count and the NADs feeding them; returns (queryset, sort used)."""
+    qs = scoped(IPPool.objects.all(), cluster)
+    q = clean_query(q)
+    if q:
+        ip = parse_ip(q)
+        net = parse_cidr(q)
+        if ip is not None:
+            qs = qs.filter(first_ip__lte=ip, last_ip__gte=ip)
+        elif net is not None:
+            lo, hi = network_key_bounds(net)
+            qs = qs.filter(first_ip__lte=hi, last_ip__gte=lo)
+        else:
+            qs = qs.filter(
+                Q(name__icontains=q)
+                | Q(namespace__icontains=q)
+                | Q(network_name__icontains=q)
+                | Q(range__icontains=q)
+                | Q(nad_ranges__nad__name__icontains=q)
+            ).distinct()
+    leak_counts = (
+        Finding.objects.filter(pool=OuterRef("pk"))
+        .order_by()
+        .values("pool")
+        .annotate(c=Count("pk"))
+        .values("c")
+    )
+    qs = qs.annotate(
+        leak_count=Coalesce(Subquery(leak_counts, output_field=IntegerField()), Value(0)),
+        free_count=F("usable") - F("allocated"),
+    )
+    sort_used, order = sort_param(sort, POOL_SORTS, "-utilization")
+    qs = qs.select_related("cluster").prefetch_related(_nad_ranges_prefetch()).order_by(*order)
+    return qs, sort_used
+
+
+def _nad_ranges_prefetch() -> Any:
+    return Prefetch(
+        "nad_ranges",
+        queryset=NADRange.objects.select_related("nad").order_by(
+            "nad__namespace", "nad__name", "position"
+        ),
+    )
+
+
+def pool_get(*, pool_id: int, summary: bool = True) -> IPPool:
+    """The pool or Http404-able IPPool.DoesNotExist.
+
+    `summary=False`: the bare row, for a fragment of the pool page that shows neither the
+    feeding NADs nor the leak count (no prefetch, no findings join).
+    """
+    if not summary:
+        return IPPool.objects.get(pk=pool_id)
+    return (
+        IPPool.objects.select_related("cluster")
+        .prefetch_related(_nad_ranges_prefetch())
+        .annotate(leak_count=Count("findings", distinct=True))
+        .get(pk=pool_id)
+    )
+
+
+@dataclass
+class AllocationRow:
+    allocation: Allocation
+    pod: Pod | None
+    node: Node | None
+    state: str  # allocated | leaked | suspect | terminating | no pod
+    reason: str = ""
+
+
+def pool_allocations(*, pool: IPPool, q: str = "") -> QuerySet[Allocation]:
+    # pool_id alone (it implies the cluster): the database walks the (pool, ip) index in
+    # address order, with no per-row filter on cluster_id.
+    qs = Allocation.objects.filter(pool=pool)
+    q = clean_query(q)
+    if q:
+        ip = parse_ip(q)
+        net = parse_cidr(q)
+        if ip is not None:
+            qs = qs.filter(ip=ip)
+        elif net is not None:
+            qs = qs.filter(ip__range=network_key_bounds(net))
+        else:
+            qs = qs.filter(
+                Q(podref__icontains=q) | Q(container_id__istartswith=q) | Q(ifname__iexact=q)
+            )
+    return qs.order_by("ip")
+
+
+def allocation_rows(allocations: list[Allocation], *, pool: IPPool) -> list[AllocationRow]:
+    """Attach pod, node and leak state to one page of allocations: three queries in all.
+
+    The pods and nodes hold only what the table shows (their big JSON and annotation
+    columns are neither fetched nor decoded, 50 rows a page).
+    """
+    pods = pods_by_ref(
+        pool.cluster_id,
+        {(a.pod_namespace, a.pod_name) for a in allocations},
+        fields=("cluster_id", "namespace", "name", "node_name", "deletion_timestamp"),
+    )
+    nodes = nodes_by_name(
+        pool.cluster_id,
+        {p.node_name for p in pods.values() if p.node_name},
+        fields=("cluster_id", "name"),
+    )
+    keys = [a.key for a in allocations]
+    findings: dict[str, tuple[str, str]] = {}
+    for key, state, reason in (
+        Finding.objects.filter(pool=pool, allocation_key__in=keys)
+        .order_by("state")
+        .values_list("allocation_key", "state", "reason")
+    ):
+        findings.setdefault(key, (state, reason))
+    rows = []
+    for a in allocations:
+        pod = pods.get((a.pod_namespace, a.pod_name))
+        node = nodes.get(pod.node_name) if pod else None
+        finding = findings.get(a.key)
+        if finding is not None:
+            state, reason = finding
+        elif pod is None:
+            state, reason = "no pod", "no synced pod has this name"
+        elif pod.deletion_timestamp is not None:
+            state, reason = "terminating", "pod is terminating"
+        else:
+            state, reason = "allocated", ""
+        rows.append(AllocationRow(allocation=a, pod=pod, node=node, state=state, reason=reason))
+    return rows

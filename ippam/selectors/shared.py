@@ -1,0 +1,85 @@
+"""Lookups every selector module shares: cluster scoping, sort parameters, and the
+one-query-per-page fetches of pods and nodes that selectors attach to their rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from ippam.models import Cluster, Node, Pod
+
+
+def scoped(qs: QuerySet, cluster: Cluster | None, field_name: str = "cluster") -> QuerySet:
+    return qs if cluster is None else qs.filter(**{field_name: cluster})
+
+
+def sort_param(sort: str | None, allowed: dict[str, str], default: str) -> tuple[str, list[str]]:
+    """Map a user's `sort` (optionally `-`-prefixed) to order_by fields; nonsense gives the default."""
+    sort = (sort or "").strip()
+    desc = sort.startswith("-")
+    key = sort[1:] if desc else sort
+    if key not in allowed:
+        sort = default
+        desc = sort.startswith("-")
+        key = sort[1:] if desc else sort
+    column = allowed[key]
+    return sort, [f"-{column}" if desc else column, "pk"]
+
+
+def pods_by_ref(
+    cluster_id: int, refs: set[tuple[str, str]], *, fields: tuple[str, ...] = ()
+) -> dict[tuple[str, str], Pod]:
+    """The pods of these (namespace, name) refs; `fields`: load only these (and the pk)."""
+    refs = {r for r in refs if r[0] and r[1]}
+    if not refs:
+        return {}
+    namespaces = {ns for ns, _ in refs}
+    names = {n for _, n in refs}
+    qs = Pod.objects.filter(cluster_id=cluster_id, namespace__in=namespaces, name__in=names)
+    if fields:
+        qs = qs.only(*fields)
+    return {(p.namespace, p.name): p for p in qs if (p.namespace, p.name) in refs}
+
+
+def nodes_by_name(
+    cluster_id: int, names: set[str], *, fields: tuple[str, ...] = ()
+) -> dict[str, Node]:
+    if not names:
+        return {}
+    qs = Node.objects.filter(cluster_id=cluster_id, name__in=names)
+    if fields:
+        qs = qs.only(*fields)
+    return {n.name: n for n in qs}
+
+
+def nodes_for_pods(pods: list[Pod]) -> dict[tuple[int, str], Node]:
+    by_cluster: dict[int, set[str]] = {}
+    for p in pods:
+        if p.node_name:
+            by_cluster.setdefault(p.cluster_id, set()).add(p.node_name)
+    if not by_cluster:
+        return {}
+    nq = Q()
+    for cid, names in by_cluster.items():
+        nq |= Q(cluster_id=cid, name__in=names)
+    return {(n.cluster_id, n.name): n for n in Node.objects.filter(nq)}
+
+
+def attach_nodes(items: list[Any], *, pod_attr: str = "pod") -> None:
+    """Set `.node` on each item from its pod's node_name: one query for a page."""
+    by_cluster: dict[int, set[str]] = {}
+    for item in items:
+        pod = getattr(item, pod_attr, None)
+        if pod is not None and pod.node_name:
+            by_cluster.setdefault(pod.cluster_id, set()).add(pod.node_name)
+    nodes: dict[tuple[int, str], Node] = {}
+    if by_cluster:
+        q = Q()
+        for cid, names in by_cluster.items():
+            q |= Q(cluster_id=cid, name__in=names)
+        nodes = {(n.cluster_id, n.name): n for n in Node.objects.filter(q)}
+    for item in items:
+        pod = getattr(item, pod_attr, None)
+        item.node = nodes.get((pod.cluster_id, pod.node_name)) if pod is not None else None
