@@ -13,6 +13,14 @@ the watcher may be restarted at any time: it resumes from the resourceVersions t
 sync or batch stored in `Cluster.resource_versions`, and re-lists a kind when that version
 is too old (410 Gone).
 
+A cluster rebuilt under the same name (kind/k3d re-create, etcd restore) serves the same
+resourceVersions for new objects, so resuming from a stored version could silently skip
+or misapply events. Whenever a watch ends early or fails, the thread asks which cluster
+answers (kube-system uid, current resourceVersion) before resuming; if it is another one,
+the cluster's watches stop, one full sync replaces everything (and says so on the
+cluster), and the watches start again from that sync's versions. Batches from the old
+watches still queued are dropped (each batch carries its watch session).
+
 Threads, not asyncio: the official client is synchronous, and the work per event is tiny
 next to the database write, which is batched.
 """
@@ -30,7 +38,14 @@ from typing import Any
 from django.db import IntegrityError, OperationalError, close_old_connections, connection
 
 from ippam.kube.client import KubeError, api_client_for
-from ippam.kube.resources import RESOURCES, Resource, WatchExpired, objects_list, objects_watch
+from ippam.kube.resources import (
+    RESOURCES,
+    Resource,
+    WatchExpired,
+    cluster_identity,
+    objects_list,
+    objects_watch,
+)
 from ippam.models import Cluster
 
 logger = logging.getLogger(__name__)
@@ -50,21 +65,54 @@ class Batch:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     resource_version: str = ""
     relist: list[dict[str, Any]] | None = None  # a full list of the kind, replacing the rows
+    session: int = 0  # the watch session that produced it; older sessions' batches are dropped
 
 
 class KindWatch(threading.Thread):
     """Streams one kind of one cluster into the shared queue; re-lists when it must."""
 
     def __init__(
-        self, cluster: Cluster, resource: Resource, out: queue.Queue[Batch], stop: threading.Event
+        self,
+        cluster: Cluster,
+        resource: Resource,
+        out: queue.Queue[Batch],
+        stop: threading.Event,
+        *,
+        session: int = 0,
+        on_rebuilt: Any = None,
     ):
         super().__init__(name=f"watch-{cluster.name}-{resource.kind}", daemon=True)
         self.cluster = cluster
         self.resource = resource
         self.out = out
         self.stop = stop
+        self.session = session
+        self.on_rebuilt = on_rebuilt
+        self.rebuilt = ""  # why the cluster answering is not the one the database holds
         self.response: Any = None
         self.resource_version = str((cluster.resource_versions or {}).get(resource.kind) or "")
+
+    def _put(self, events: list[tuple[str, dict[str, Any]]], rv: str, relist: Any = None) -> None:
+        self.out.put(Batch(self.cluster.pk, self.resource.kind, events, rv, relist, self.session))
+
+    def _same_cluster(self, api: Any) -> bool:
+        """False (and `rebuilt` set) when the API server is another incarnation of the cluster."""
+        from ippam.sync.full import rebuilt_reason
+
+        identity = cluster_identity(api)
+        # Compare with the versions this thread has seen too: they are newer than the
+        # database's when the watch ran ahead of the last sync.
+        known = dict(self.cluster.resource_versions or {})
+        known[self.resource.kind] = self.resource_version or known.get(self.resource.kind, "")
+        reason = rebuilt_reason(self.cluster.identity, known, identity)
+        if reason:
+            self.rebuilt = reason
+            logger.warning(
+                "%s: the cluster was rebuilt (%s); a full sync follows", self.name, reason
+            )
+            if self.on_rebuilt is not None:
+                self.on_rebuilt()
+        return not reason
 
     def halt(self) -> None:
         self.stop.set()
@@ -79,13 +127,18 @@ class KindWatch(threading.Thread):
     def run(self) -> None:
         backoff = 1.0
         api = None
+        suspect = False  # the last watch ended early or failed: is it still the same cluster?
         while not self.stop.is_set():
             try:
                 if api is None:
                     api = api_client_for(self.cluster)
+                if suspect and not self._same_cluster(api):
+                    break
+                suspect = False
                 if not self.resource_version and not self._relist(api):
                     self.stop.wait(ABSENT_RETRY_SECONDS)
                     continue
+                started = time.monotonic()
                 for event in objects_watch(
                     api,
                     self.resource,
@@ -99,18 +152,21 @@ class KindWatch(threading.Thread):
                     if event.type == "BOOKMARK":
                         if rv:
                             self.resource_version = rv
-                            self.out.put(Batch(self.cluster.pk, self.resource.kind, [], rv))
+                            self._put([], rv)
                         continue
                     if rv:
                         self.resource_version = rv
-                    self.out.put(
-                        Batch(self.cluster.pk, self.resource.kind, [(event.type, event.object)], rv)
-                    )
+                    self._put([(event.type, event.object)], rv)
+                # The server ends a watch after timeout_seconds; sooner means it dropped it
+                # (restarted, or a rebuilt cluster behind the same address).
+                suspect = time.monotonic() - started < WATCH_TIMEOUT_SECONDS - 1
                 backoff = 1.0
             except WatchExpired:
                 logger.info("%s: resourceVersion expired, listing again", self.name)
                 self.resource_version = ""
+                suspect = True
             except KubeError as exc:
+                suspect = True
                 if self.stop.is_set():
                     break
                 logger.warning("%s: %s; retrying in %.0fs", self.name, exc, backoff)
@@ -133,9 +189,7 @@ class KindWatch(threading.Thread):
         items = listing.all()
         if listing.absent:
             return False
-        self.out.put(
-            Batch(self.cluster.pk, self.resource.kind, [], listing.resource_version, relist=items)
-        )
+        self._put([], listing.resource_version, relist=items)
         self.resource_version = listing.resource_version
         return True
 
@@ -148,12 +202,19 @@ class Watcher:
         self.batch_seconds = batch_seconds
         self.queue: queue.Queue[Batch] = queue.Queue()
         self.stopping = threading.Event()
+        self.wake = threading.Event()  # look at the clusters now, not at the next poll
         self.watches: dict[int, list[KindWatch]] = {}
         self.cluster_stops: dict[int, threading.Event] = {}
+        self.sessions: dict[int, int] = {}  # cluster id -> its current watch session
+        # cluster id -> its rebuilt_at when its watches started (a later one: start over)
+        self.rebuilt_seen: dict[int, Any] = {}
+        self.resync: set[int] = set()  # rebuilt clusters waiting for their full sync
+        self._session_ids = iter(range(1, 1 << 62))
         self.applied = 0
 
     def stop(self) -> None:
         self.stopping.set()
+        self.wake.set()
 
     def run(self) -> None:
         writer = threading.Thread(target=self._write_loop, name="watch-writer", daemon=True)
@@ -166,7 +227,8 @@ class Watcher:
                     logger.exception("watcher: could not read the clusters")
                 finally:
                     close_old_connections()
-                self.stopping.wait(CLUSTER_POLL_SECONDS)
+                self.wake.wait(CLUSTER_POLL_SECONDS)
+                self.wake.clear()
         finally:
             for cluster_id in list(self.watches):
                 self._stop_cluster(cluster_id)
@@ -175,25 +237,40 @@ class Watcher:
 
     def _reconcile_clusters(self) -> None:
         wanted = {c.pk: c for c in Cluster.objects.filter(enabled=True)}
+        resync = self.resync
         for cluster_id in list(self.watches):
             if cluster_id not in wanted:
                 logger.info(
                     "watcher: cluster %s removed or disabled; stopping its watches", cluster_id
                 )
                 self._stop_cluster(cluster_id)
+            elif any(t.rebuilt for t in self.watches[cluster_id]):
+                # Its watches met another incarnation of the cluster: one full sync
+                # replaces everything (and says so), then the watches start over from it.
+                self._stop_cluster(cluster_id)
+                resync.add(cluster_id)
+            elif wanted[cluster_id].rebuilt_at != self.rebuilt_seen.get(cluster_id):
+                # A full sync elsewhere found the cluster rebuilt: its versions are new.
+                logger.info("watcher: cluster %s was rebuilt; restarting its watches", cluster_id)
+                self._stop_cluster(cluster_id)
         for cluster_id, cluster in wanted.items():
             if cluster_id in self.watches:
                 continue
-            if not (cluster.resource_versions or {}).get("pods"):
-                # Never synced: one full sync first, so the kinds that depend on each other
-                # (reservation names on NAD network names) are read together.
-                self._first_sync(cluster)
+            if cluster_id in resync or not (cluster.resource_versions or {}).get("pods"):
+                # Never synced (or rebuilt): one full sync first, so the kinds that depend
+                # on each other (reservation names on NAD network names) are read together.
+                if not self._first_sync(cluster) and cluster_id in resync:
+                    continue  # not synced yet (locked or failed): the next round tries again
+                resync.discard(cluster_id)
                 cluster.refresh_from_db()
             logger.info("watcher: watching cluster %s", cluster.name)
             stop = threading.Event()
             self.cluster_stops[cluster_id] = stop
+            session = next(self._session_ids)
+            self.sessions[cluster_id] = session
+            self.rebuilt_seen[cluster_id] = cluster.rebuilt_at
             threads = [
-                KindWatch(cluster, res, self.queue, stop)
+                KindWatch(cluster, res, self.queue, stop, session=session, on_rebuilt=self.wake.set)
                 for res in RESOURCES
                 if self.kinds is None or res.kind in self.kinds
             ]
@@ -201,19 +278,23 @@ class Watcher:
             for thread in threads:
                 thread.start()
 
-    def _first_sync(self, cluster: Cluster) -> None:
+    def _first_sync(self, cluster: Cluster) -> bool:
+        """One full sync now; False when it did not happen (another holds the lock) or failed."""
         from ippam.sync import cluster_sync_full
         from ippam.sync.lock import cluster_sync_lock
 
         with cluster_sync_lock(cluster) as held:
             if not held:
-                return
+                return False
             try:
                 cluster_sync_full(cluster=cluster)
             except KubeError as exc:
-                logger.warning("watcher: first sync of %s failed: %s", cluster.name, exc)
+                logger.warning("watcher: full sync of %s failed: %s", cluster.name, exc)
+                return False
+        return True
 
     def _stop_cluster(self, cluster_id: int) -> None:
+        self.sessions.pop(cluster_id, None)
         stop = self.cluster_stops.pop(cluster_id, None)
         if stop is not None:
             stop.set()
@@ -250,7 +331,12 @@ class Watcher:
         for batch in batches:
             segments = groups.setdefault((batch.cluster_id, batch.kind), [])
             last = segments[-1] if segments else None
-            if last is not None and last.relist is None and batch.relist is None:
+            if (
+                last is not None
+                and last.relist is None
+                and batch.relist is None
+                and last.session == batch.session
+            ):
                 last.events.extend(batch.events)
                 last.resource_version = batch.resource_version or last.resource_version
             else:
@@ -261,12 +347,13 @@ class Watcher:
                         list(batch.events),
                         batch.resource_version,
                         batch.relist,
+                        batch.session,
                     )
                 )
         merged = [batch for segments in groups.values() for batch in segments]
         for batch in merged:
-            if batch.cluster_id not in self.watches:
-                continue
+            if self.sessions.get(batch.cluster_id) != batch.session:
+                continue  # its cluster stopped being watched, or restarted its watches since
             self._apply_one(batch)
 
     def _apply_one(self, batch: Batch) -> None:

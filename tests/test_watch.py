@@ -49,7 +49,7 @@ def watching(simcluster, transactional_db):
             and all(t.is_alive() for t in watcher.watches[cluster.pk])
         )
     )
-    time.sleep(0.3)  # let every watch reach the server
+    simcluster.wait_for_watches(len(watcher.watches[cluster.pk]))
     yield cluster, b
     watcher.stop()
     thread.join(10)
@@ -161,3 +161,25 @@ def test_objects_apply_keeps_the_last_event_per_object(simcluster, db):
     assert not Pod.objects.filter(cluster=cluster).exists()
     cluster.refresh_from_db()
     assert cluster.resource_versions["pods"] == "77"
+
+
+def test_a_relist_replaces_an_object_with_a_new_uid_at_the_same_version(simcluster, db):
+    """A re-list after 410 from a rebuilt cluster: same resourceVersion, another object."""
+    from ippam.sync.apply import kind_replace
+
+    b = ClusterBuilder(seed=4)
+    b.node("n1")
+    b.whereabouts_nad("lab", "net-a", "10.5.0.0/24")
+    b.pod("lab", "p0", "n1", [("lab", "net-a")])
+    simcluster.seed(b.objects())
+    cluster = Cluster.objects.create(name="sim", kubeconfig=simcluster.kubeconfig)
+    cluster_sync_full(cluster=cluster)
+    assert PodInterface.objects.filter(cluster=cluster, pod__name="p0").count() == 2
+    pod = simcluster.get("pods", "lab", "p0")
+    pod["metadata"]["uid"] = "another-pod"
+    pod["metadata"]["annotations"][NETWORK_STATUS] = "[]"
+
+    kind_replace(cluster_id=cluster.pk, kind="pods", objects=[pod])
+
+    assert Pod.objects.get(cluster=cluster, name="p0").uid == "another-pod"
+    assert PodInterface.objects.filter(cluster=cluster, pod__name="p0").count() == 0

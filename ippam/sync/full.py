@@ -174,22 +174,21 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def rebuilt_reason(cluster: m.Cluster, identity: ClusterIdentity) -> str:
+def rebuilt_reason(
+    known_uid: str, known_versions: dict[str, Any], identity: ClusterIdentity
+) -> str:
     """Why the cluster answering now is not the one the database holds ("" if it is).
 
     resourceVersions are opaque to clients, but in practice they are etcd revisions and
     only grow within one etcd. Events are left out: big clusters keep them in a separate
     etcd (--etcd-servers-overrides), whose revisions are another sequence.
     """
-    if cluster.identity and identity.uid and identity.uid != cluster.identity:
-        return (
-            f"the kube-system namespace has a new uid ({cluster.identity} before, "
-            f"{identity.uid} now)"
-        )
+    if known_uid and identity.uid and identity.uid != known_uid:
+        return f"the kube-system namespace has a new uid ({known_uid} before, {identity.uid} now)"
     now = _as_int(identity.resource_version)
     seen = [
         v
-        for kind, value in (cluster.resource_versions or {}).items()
+        for kind, value in (known_versions or {}).items()
         if kind != "events" and not kind.startswith("_") and (v := _as_int(value)) is not None
     ]
     if now is not None and seen and now < max(seen):
@@ -244,7 +243,7 @@ def cluster_sync_full(
         fetched: dict[str, Fetched] = {}
         try:
             identity = cluster_identity(api)
-            rebuilt = rebuilt_reason(cluster, identity)
+            rebuilt = rebuilt_reason(cluster.identity, cluster.resource_versions, identity)
             if rebuilt:
                 logger.warning(
                     "cluster %s was rebuilt: %s; re-reading and replacing everything",
