@@ -105,10 +105,10 @@ def pod_listings(pod: object, wanted: set[IPAddress]) -> list[tuple[IPAddress, P
     annotations = metadata.get("annotations")
     if not isinstance(annotations, dict):
         return []
-    raws = [
-        annotations.get(key)
+    raws: list[str] = [
+        raw
         for key in (NETWORK_STATUS_ANNOTATION, LEGACY_NETWORK_STATUS_ANNOTATION)
-        if isinstance(annotations.get(key), str)
+        if isinstance(raw := annotations.get(key), str)
     ]
     if not raws:
         return []
