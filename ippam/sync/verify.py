@@ -130,11 +130,11 @@ def _allocations(
     stored: dict[tuple[str, str], dict[str, Any]],
     keys: set[tuple[str, str]],
 ) -> list[str]:
-    by_pool: dict[int, set[tuple[str, ...]]] = {}
-    for pool_id, key, podref, ifname, container_id in m.Allocation.objects.filter(
+    by_pool: dict[int, set[tuple[str, str, str, str]]] = {}
+    for pool_id, offset, podref, ifname, container_id in m.Allocation.objects.filter(
         cluster=cluster
     ).values_list("pool_id", "key", "podref", "ifname", "container_id"):
-        by_pool.setdefault(pool_id, set()).add((key, podref, ifname, container_id))
+        by_pool.setdefault(pool_id, set()).add((offset, podref, ifname, container_id))
     out = []
     for key in sorted(keys):
         want = {(a.key, a.podref, a.ifname, a.container_id) for a in built[key].allocations}
