@@ -157,6 +157,10 @@ IPPAM_LIST_PAGE_SIZE = env_int("IPPAM_LIST_PAGE_SIZE", 500)
 IPPAM_STALE_AFTER_SECONDS = env_int("IPPAM_STALE_AFTER_SECONDS", 3 * IPPAM_SYNC_INTERVAL_SECONDS)
 IPPAM_NAD_NAMESPACES = env_list("IPPAM_NAD_NAMESPACES", [])  # empty: every synced namespace
 IPPAM_RECLAIM_MAX_ATTEMPTS = env_int("IPPAM_RECLAIM_MAX_ATTEMPTS", 3)
+# How old the list of live pods may be when reclaim re-checks who holds an address.
+IPPAM_RECLAIM_HOLDERS_MAX_AGE_SECONDS = env_int("IPPAM_RECLAIM_HOLDERS_MAX_AGE_SECONDS", 30)
+# A running reclamation whose worker is silent this long is marked failed when read.
+IPPAM_RECLAIM_DEADLINE_SECONDS = env_int("IPPAM_RECLAIM_DEADLINE_SECONDS", 600)
 # Seconds a write the web asks for (creating a NAD) waits for the API server. Well under
 # gunicorn's 30 s worker timeout: the request also re-reads the object when this runs out, and
 # a worker killed mid-request would leave the person with no answer at all.
