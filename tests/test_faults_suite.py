@@ -14,6 +14,7 @@ import pytest
 from ippam.kube.client import KubeError
 from ippam.kube.resources import RESOURCES
 from ippam.models import Allocation, Cluster, Node, Pod, SyncRun
+from ippam.selectors.clusters import cluster_health
 from ippam.sync import cluster_sync_full
 from ippam.sync.verify import cluster_differences
 from ippam.watch import Watcher
@@ -126,6 +127,7 @@ def test_a_cluster_rebuilt_under_the_same_name_is_read_again(simcluster, synced,
     synced.refresh_from_db()
     assert "kube-system namespace has a new uid" in synced.sync_notice
     assert synced.rebuilt_at is not None
+    assert "cluster rebuilt" in cluster_health(synced).message  # the sync bar says it
     assert "kube-system" in run.counts["rebuilt"]
 
 

@@ -39,6 +39,10 @@ def cluster_health(cluster: Cluster, *, now: datetime | None = None) -> ClusterH
         return ClusterHealth(cluster, "stale", "data is stale: no successful sync recently")
     if state == Cluster.SyncState.SYNCING:
         return ClusterHealth(cluster, "ok", "syncing")
+    if cluster.rebuilt_at and now - cluster.rebuilt_at < timedelta(days=1):
+        # The full notice (why it was judged rebuilt) is Cluster.sync_notice.
+        when = f"{cluster.rebuilt_at:%Y-%m-%d %H:%M} UTC"
+        return ClusterHealth(cluster, "ok", f"in sync; cluster rebuilt ({when}), all data re-read")
     return ClusterHealth(cluster, "ok", "in sync")
 
 

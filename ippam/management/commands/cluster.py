@@ -74,6 +74,7 @@ class Command(BaseCommand):
                 "enabled": c.enabled,
                 "sync_state": c.sync_state,
                 "sync_error": c.sync_error,
+                "sync_notice": c.sync_notice,
                 "last_good_sync": c.last_good_sync.isoformat() if c.last_good_sync else None,
             }
             for c in clusters
