@@ -53,19 +53,6 @@ def test_leaks_fragment(viewer_client):
     assert "stale_allocation" in html and "orphaned_allocation" not in html
 
 
-def test_finding_row_partial_renders_alone(rf, django_assert_max_num_queries):
-    from django.template.loader import render_to_string
-
-    from ippam.selectors.findings import finding_get
-
-    demo = make_demo()
-    with django_assert_max_num_queries(4):
-        finding = finding_get(finding_id=demo["findings"][1].pk)
-    html = render_to_string("dashboard/leaks.html#finding-row", {"finding": finding})
-    assert html.strip().startswith(f'<tr id="finding-{finding.pk}" class="finding suspect"')
-    assert ">worker-1<" in html
-
-
 def test_leaks_empty(viewer_client):
     make_cluster("c", synced=False)
     html = viewer_client.get("/leaks/").content.decode()

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
-from ippam.models import Alert, Cluster, Finding, Node, Pod
-from ippam.selectors.shared import pods_by_ref, scoped
+from ippam.models import Alert, Cluster, Finding, Pod
+from ippam.selectors.shared import nodes_named, pods_by_ref, scoped
 from ippam.userinput import clean_query, parse_ip
 
 
@@ -84,23 +84,8 @@ def attach_finding_context(findings: list[Finding]) -> None:
         name = f.node_name or (pod.node_name if pod else "")
         if name:
             node_names.setdefault(f.cluster_id, set()).add(name)
-    nodes: dict[tuple[int, str], Node] = {}
-    if node_names:
-        nq = Q()
-        for cid, names in node_names.items():
-            nq |= Q(cluster_id=cid, name__in=names)
-        nodes = {(n.cluster_id, n.name): n for n in Node.objects.filter(nq)}
+    nodes = nodes_named(node_names)
     for f in findings:
         f.alert = alerts.get((f.cluster_id, f.identity))
         name = f.node_name or (f.pod.node_name if f.pod else "")
         f.node = nodes.get((f.cluster_id, name)) if name else None
-
-
-def finding_get(*, finding_id: int) -> Finding:
-    """One finding with `.alert`, `.pod` and `.node` attached: the context of
-    "dashboard/leaks.html#finding-row", for re-rendering a row after an action."""
-    finding = Finding.objects.select_related("cluster", "pool", "nad", "reservation").get(
-        pk=finding_id
-    )
-    attach_finding_context([finding])
-    return finding

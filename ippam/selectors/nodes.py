@@ -89,7 +89,3 @@ def attach_missing_attachments(pods: list[Pod]) -> None:
             if ref not in attached:
                 missing.append(ref)
         pod.missing_networks = missing
-
-
-def node_interfaces(node: Node) -> QuerySet[Pod]:
-    return node_pods(node=node)

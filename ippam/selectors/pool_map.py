@@ -20,7 +20,6 @@ from ippam.whereabouts import WhereaboutsRange, usable_addresses
 
 # Pools up to this many addresses (an IPv4 /22) get one cell per address; larger ones a heat map.
 MAP_MAX_CELLS = 1024
-MAX_HEAT_BLOCKS = 1024
 
 
 @dataclass

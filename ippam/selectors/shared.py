@@ -54,11 +54,8 @@ def nodes_by_name(
     return {n.name: n for n in qs}
 
 
-def nodes_for_pods(pods: list[Pod]) -> dict[tuple[int, str], Node]:
-    by_cluster: dict[int, set[str]] = {}
-    for p in pods:
-        if p.node_name:
-            by_cluster.setdefault(p.cluster_id, set()).add(p.node_name)
+def nodes_named(by_cluster: dict[int, set[str]]) -> dict[tuple[int, str], Node]:
+    """The nodes of these names, per cluster id, keyed (cluster id, name): one query."""
     if not by_cluster:
         return {}
     nq = Q()
@@ -67,19 +64,17 @@ def nodes_for_pods(pods: list[Pod]) -> dict[tuple[int, str], Node]:
     return {(n.cluster_id, n.name): n for n in Node.objects.filter(nq)}
 
 
-def attach_nodes(items: list[Any], *, pod_attr: str = "pod") -> None:
-    """Set `.node` on each item from its pod's node_name: one query for a page."""
+def nodes_for_pods(pods: list[Pod]) -> dict[tuple[int, str], Node]:
     by_cluster: dict[int, set[str]] = {}
+    for p in pods:
+        if p.node_name:
+            by_cluster.setdefault(p.cluster_id, set()).add(p.node_name)
+    return nodes_named(by_cluster)
+
+
+def attach_nodes(items: list[Any]) -> None:
+    """Set `.node` on each item (a pod interface) from its pod's node_name: one query for a page."""
+    nodes = nodes_for_pods([item.pod for item in items if item.pod is not None])
     for item in items:
-        pod = getattr(item, pod_attr, None)
-        if pod is not None and pod.node_name:
-            by_cluster.setdefault(pod.cluster_id, set()).add(pod.node_name)
-    nodes: dict[tuple[int, str], Node] = {}
-    if by_cluster:
-        q = Q()
-        for cid, names in by_cluster.items():
-            q |= Q(cluster_id=cid, name__in=names)
-        nodes = {(n.cluster_id, n.name): n for n in Node.objects.filter(q)}
-    for item in items:
-        pod = getattr(item, pod_attr, None)
+        pod = item.pod
         item.node = nodes.get((pod.cluster_id, pod.node_name)) if pod is not None else None
