@@ -16,7 +16,7 @@ from ippam.kube.resources import RESOURCES
 from ippam.models import Allocation, Cluster, Node, Pod, SyncRun
 from ippam.selectors.clusters import cluster_health
 from ippam.sync import cluster_sync_full
-from ippam.sync.verify import cluster_differences
+from ippam.sync.verify import cluster_differences, cluster_verify
 from ippam.watch import Watcher
 from tests.test_watch import eventually
 
@@ -128,6 +128,7 @@ def test_a_cluster_rebuilt_under_the_same_name_is_read_again(simcluster, synced,
     assert "kube-system namespace has a new uid" in synced.sync_notice
     assert synced.rebuilt_at is not None
     assert "cluster rebuilt" in cluster_health(synced).message  # the sync bar says it
+    assert cluster_verify(synced) == []  # the same comparison, reading over the API
     assert "kube-system" in run.counts["rebuilt"]
 
 
