@@ -433,9 +433,7 @@ def pools_write(
                 since = first_seen.get((pool_id, alloc.key, alloc.podref), now)
                 yield (pool_id, cluster_id, *alloc, since)
 
-    insert(
-        m.Allocation, ("pool_id", "cluster_id", *r.AllocationRow._fields, "first_seen"), rows()
-    )
+    insert(m.Allocation, ("pool_id", "cluster_id", *r.AllocationRow._fields, "first_seen"), rows())
 
 
 def _allocations_first_seen(pool_ids: list[int]) -> dict[tuple[int, str, str], datetime]:
