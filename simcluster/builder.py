@@ -14,7 +14,9 @@ import ipaddress
 import json
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -130,7 +132,7 @@ class Pool:
 
 def whereabouts_ipam(config: dict) -> dict | None:
     """The whereabouts ipam block of a CNI config or conflist (first plugin that has one)."""
-    plugins = config.get("plugins") if isinstance(config.get("plugins"), list) else [config]
+    plugins: list = config["plugins"] if isinstance(config.get("plugins"), list) else [config]
     for p in plugins:
         ipam = p.get("ipam") if isinstance(p, dict) else None
         if isinstance(ipam, dict) and ipam.get("type") == "whereabouts":
@@ -139,7 +141,7 @@ def whereabouts_ipam(config: dict) -> dict | None:
 
 
 def _ipam_of(config: dict) -> dict | None:
-    plugins = config.get("plugins") if isinstance(config.get("plugins"), list) else [config]
+    plugins: list = config["plugins"] if isinstance(config.get("plugins"), list) else [config]
     for p in plugins:
         if isinstance(p, dict) and isinstance(p.get("ipam"), dict):
             return p["ipam"]
@@ -152,9 +154,8 @@ class ClusterBuilder:
         self.now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
         self._naive_now = self.now.replace(tzinfo=None)
         self.with_events = events
-        self.sink = (
-            None  # callable(plural, obj): stream pods/events/ORIPs out instead of keeping them
-        )
+        # stream pods/events/ORIPs out through sink(plural, obj) instead of keeping them
+        self.sink: Callable[[str, dict], None] | None = None
         self._objs: dict[str, dict] = {
             p: {}
             for p in (
@@ -364,7 +365,7 @@ class ClusterBuilder:
                 }
         else:
             text = config
-        obj = {
+        obj: dict[str, Any] = {
             "apiVersion": NAD_API,
             "kind": "NetworkAttachmentDefinition",
             "metadata": self._meta(name, namespace, created_ago, annotations=annotations),
@@ -460,7 +461,7 @@ class ClusterBuilder:
             if cni_type == "macvlan":
                 plugin["capabilities"] = {"ips": True}
             plugin["ipam"] = ipam
-            config = {"cniVersion": cni_version, "name": name, "plugins": [plugin]}
+            config: dict[str, Any] = {"cniVersion": cni_version, "name": name, "plugins": [plugin]}
         else:
             config = {"cniVersion": cni_version, "name": name, **plugin, "ipam": ipam}
         return self.nad(namespace, name, config, annotations, created_ago, pool_namespace)
@@ -640,7 +641,7 @@ class ClusterBuilder:
             else:
                 annotations[NETWORKS] = ",".join(f"{ns}/{n}" for ns, n in attachments)
         if network_status and pod_ip:
-            status = [
+            net_status: list[dict[str, Any]] = [
                 {
                     "name": "k8s-pod-network",
                     "interface": "eth0",
@@ -652,7 +653,7 @@ class ClusterBuilder:
                 }
             ]
             for nns, nname, ifname, ip, _prefix in ifaces:
-                entry = {
+                entry: dict[str, Any] = {
                     "name": f"{nns}/{nname}",
                     "interface": ifname,
                     "ips": [ip] if ip else [],
@@ -668,13 +669,14 @@ class ClusterBuilder:
                             "pci-address": f"0000:18:{self.rng.randrange(2, 16):02x}.{self.rng.randrange(8)}"
                         },
                     }
-                status.append(entry)
+                net_status.append(entry)
             annotations[LEGACY_NETWORK_STATUS if legacy_status else NETWORK_STATUS] = orjson.dumps(
-                status, option=orjson.OPT_INDENT_2
+                net_status, option=orjson.OPT_INDENT_2
             ).decode()
         started = self.ts(ago - 8)
         t_created = self.ts(ago)
         t_ready = started
+        cstate: dict[str, dict[str, Any]]
         if running:
             cstate = {"running": {"startedAt": started}}
             ready = True
@@ -702,7 +704,7 @@ class ClusterBuilder:
             }
             ready = False
         cname = (labels or {}).get("app", "app")
-        conds = [
+        conds: list[dict[str, str]] = [
             {
                 "type": "PodScheduled",
                 "status": "True" if node else "False",
@@ -726,7 +728,7 @@ class ClusterBuilder:
                 )
         else:
             conds[0]["reason"] = "Unschedulable"
-        status = {"phase": phase, "conditions": conds, "qosClass": "BestEffort"}
+        status: dict[str, Any] = {"phase": phase, "conditions": conds, "qosClass": "BestEffort"}
         if node and node_info:
             status["hostIP"] = node_info["ip"]
             status["hostIPs"] = [{"ip": node_info["ip"]}]
@@ -901,7 +903,7 @@ class ClusterBuilder:
         return "/".join(self.wb_nads[nad].pool_key)
 
     def ground_truth(self) -> dict:
-        usage = {}
+        usage: dict[str, dict[str, Any]] = {}
         for p in self.pools.values():
             usage[p.ref] = {
                 "range": str(p.net),

@@ -10,6 +10,7 @@ cluster resourceVersion and emits watch events exactly as the HTTP API would.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import os
 import tempfile
@@ -151,7 +152,7 @@ class SimCluster:
         self.store.compact()
 
     @property
-    def requests(self) -> list[dict]:
+    def requests(self) -> builtins.list[dict]:  # `list` is a method of this class
         return [
             {k: r[k] for k in ("method", "path", "query", "status")}
             for r in list(self.server.requests)

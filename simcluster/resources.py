@@ -242,7 +242,7 @@ _SCHEMAS = {
 
 
 def crd_object(t: RType) -> dict:
-    names = {
+    names: dict[str, str | list[str]] = {
         "plural": t.plural,
         "singular": t.singular,
         "kind": t.kind,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import logging
@@ -85,7 +86,7 @@ class SimServer:
         self.port: int | None = None
         self.started = time.time()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._churn = None
+        self._churn: concurrent.futures.Future[None] | None = None
 
     def start_churn(self, events_per_second: float, seed: int = 1) -> None:
         """Start live traffic on the server's loop (callable from any thread)."""
@@ -210,7 +211,7 @@ class SimServer:
 
     async def _control(self, request: web.Request) -> web.StreamResponse:
         tail = request.match_info["tail"].strip("/")
-        body = {}
+        body: dict = {}
         if request.can_read_body:
             raw = await request.read()
             body = orjson.loads(raw) if raw.strip() else {}
@@ -250,7 +251,7 @@ class SimServer:
             self.store.drop_watches()
             return _resp({"ok": True})
         if tail == "remove-crd" and request.method == "POST":
-            self.remove_crd(body.get("plural") or q.get("plural"))
+            self.remove_crd(body.get("plural") or q.get("plural") or "")
             return _resp({"ok": True})
         if tail == "requests":
             if request.method == "DELETE":
@@ -440,7 +441,11 @@ class SimServer:
             return _resp(tbl)
         md = b'{"resourceVersion":"%d"' % rv
         if cont:
-            md += b',"continue":' + orjson.dumps(cont) + b',"remainingItemCount":%d' % remaining
+            md += (
+                b',"continue":'
+                + orjson.dumps(cont)
+                + b',"remainingItemCount":%d' % (remaining or 0)
+            )
         md += b"}"
         head = b"".join(
             [
@@ -833,7 +838,7 @@ def _table(t, entries, rv: int) -> dict:
             conds = {
                 c["type"]: c["status"] for c in (o.get("status") or {}).get("conditions") or []
             }
-            ready = "Ready" if conds.get("Ready") == "True" else "NotReady"
+            node_ready = "Ready" if conds.get("Ready") == "True" else "NotReady"
             roles = (
                 ",".join(
                     k.split("/", 1)[1]
@@ -843,7 +848,7 @@ def _table(t, entries, rv: int) -> dict:
                 or "<none>"
             )
             ver = ((o.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")
-            cells = [md["name"], ready, roles, age, ver]
+            cells = [md["name"], node_ready, roles, age, ver]
         elif t.plural == "namespaces":
             cells = [md["name"], (o.get("status") or {}).get("phase", "Active"), age]
         elif t.plural == "events":

@@ -16,7 +16,7 @@ import re
 import threading
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import orjson
 
@@ -885,7 +885,7 @@ class Store:
         t = self.rtype(plural)
         w = Watcher(t, ns if t.namespaced else None, labels, fields, push)
         with self.lock:
-            if rv in (None, "", "0") or initial_events:
+            if not rv or rv == "0" or initial_events:
                 _, items = self.select(plural, w.ns, labels, fields)
                 initial = [("ADDED", e) for e in items]
             else:
@@ -912,7 +912,7 @@ class Store:
 
     # -- bulk
 
-    def load_objects(self, objects: dict[str, Iterable[dict]], emit: bool = True) -> None:
+    def load_objects(self, objects: Mapping[str, Iterable[dict]], emit: bool = True) -> None:
         order = [p for p in ("customresourcedefinitions", "namespaces", "nodes") if p in objects]
         order += [p for p in objects if p not in order]
         with self.lock:
