@@ -3,6 +3,10 @@
 Defaults are the embedded ones: a SQLite file in the project folder and a broker that needs
 no server (kombu's filesystem transport), so `make run` works on a bare machine. Production
 sets DATABASE_URL and REDIS_URL.
+
+A `.env` file at the project root (`make run` writes one on first run) is read too; a variable
+set in the environment wins over the file. IPPAM_ENV_FILE names another file ("" reads none).
+Under pytest only an explicit IPPAM_ENV_FILE is read, so a developer's .env cannot change tests.
 """
 
 from __future__ import annotations
@@ -13,9 +17,21 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from dashboard.env import database_from_url, env_bool, env_float, env_int, env_list
+from dashboard.env import (
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    load_env_file,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+_env_file = os.environ.get("IPPAM_ENV_FILE")
+if _env_file is None and "pytest" not in sys.modules:
+    load_env_file(BASE_DIR / ".env")
+elif _env_file:
+    load_env_file(Path(_env_file))
 VAR_DIR = Path(os.environ.get("IPPAM_VAR_DIR", BASE_DIR / "var"))
 
 DEBUG = env_bool("DEBUG", default=False)
@@ -44,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "csp",
     "django_htmx",
     "template_partials",
     "ippam",
@@ -52,6 +69,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the app itself (compressed, cache-forever hashed names): the image
+    # needs no web server in front to be styled, and a proxy in front needs no volume.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -114,7 +135,63 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+# Not under VAR_DIR: the image collects the files at build time into its read-only layer, and
+# compose and Kubernetes mount their own volume on VAR_DIR, which would hide them.
+STATIC_ROOT = Path(os.environ.get("IPPAM_STATIC_ROOT", BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        # Hashed names (cached forever by browsers) need `collectstatic`; tests render pages
+        # without it, so they use the plain storage.
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if TESTING
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+if TESTING:
+    # Tests never collect: whitenoise looks the files up per request (and does not warn that
+    # STATIC_ROOT is missing).
+    WHITENOISE_AUTOREFRESH = True
+    WHITENOISE_USE_FINDERS = True
+
+# --- HTTP security --------------------------------------------------------------------------
+# Behind a TLS-terminating proxy (or an Ingress) set IPPAM_HTTPS=true: plain-HTTP requests are
+# redirected, browsers are told to use HTTPS only (HSTS), cookies travel only over HTTPS, and
+# the proxy's X-Forwarded-Proto says whether the request came in over HTTPS. Only behind a
+# proxy that sets (and overwrites) X-Forwarded-Proto: otherwise clients could claim it.
+IPPAM_HTTPS = env_bool("IPPAM_HTTPS", default=False)
+if IPPAM_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    # kubelet probes and Prometheus scrape the pod directly, over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("IPPAM_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("IPPAM_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env_bool("IPPAM_HSTS_PRELOAD", default=False)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading commits the whole domain (every subdomain, for years) to HTTPS in every
+        # browser: the domain owner's decision (IPPAM_HSTS_PRELOAD=true), not a default. The
+        # header without it protects every visit after the first.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+X_FRAME_OPTIONS = "DENY"
+
+# No inline scripts or styles anywhere (django-csp 4): htmx is a file, and the htmx-config meta
+# tag turns off the <style> htmx would otherwise inject for its indicators.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 
 # --- Celery -------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
