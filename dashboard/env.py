@@ -87,3 +87,36 @@ def database_from_url(url: str, base_dir: Path) -> dict[str, Any]:
         f"DATABASE_URL {url!r} is not understood; use sqlite:///path/to/db.sqlite3 "
         "or postgres://USER:PASSWORD@HOST:5432/DBNAME"
     )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The KEY=VALUE lines of a `.env` file (as `make run` writes it, and docker compose reads it).
+
+    Blank lines and `#` comments are skipped; an `export ` prefix and matching quotes around
+    the value are dropped. No interpolation: a value is taken literally.
+    """
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key.replace("_", "").isalnum():
+            raise ImproperlyConfigured(
+                f"{path}:{number}: {line!r} is not KEY=VALUE; fix or delete that line"
+            )
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in {"'", '"'}:
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def load_env_file(path: Path) -> None:
+    """Put the file's settings into os.environ; a variable already set in the environment wins."""
+    if not path.is_file():
+        return
+    for key, value in read_env_file(path).items():
+        os.environ.setdefault(key, value)
