@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from netaddr import AddrFormatError, IPAddress
+from netaddr import IPAddress
+
+from ippam.ipparse import listed_ip
 
 __all__ = [
     "NETWORKS_ANNOTATION",
@@ -52,18 +54,6 @@ class NetworkStatusEntry:
         if not sep or not namespace or not nad or "/" in nad:
             return None
         return namespace, nad
-
-
-def _parse_ip(value: Any) -> IPAddress | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip().split("/", 1)[0]  # tolerate "10.0.0.5/24"
-    if not text:
-        return None
-    try:
-        return IPAddress(text)
-    except (AddrFormatError, ValueError, TypeError):
-        return None
 
 
 def _load_json(raw: str, what: str) -> tuple[Any, str | None]:
@@ -116,7 +106,7 @@ def parse_network_status(raw: str) -> tuple[list[NetworkStatusEntry], list[str]]
             problems.append(f"{label}: ips is not a list; no address is read from it")
             raw_ips = []
         for value in raw_ips:
-            ip = _parse_ip(value)
+            ip = listed_ip(value)
             if ip is None:
                 problems.append(f"{label}: {value!r} is not an IP address and is ignored")
             else:

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from netaddr import INET_PTON, AddrFormatError, IPAddress, IPNetwork
+from netaddr import IPAddress, IPNetwork
 
+from ippam.ipparse import max_prefix, strict_cidr, strict_ip
 from ippam.whereabouts import WhereaboutsRange, usable_addresses
 
 __all__ = [
@@ -61,8 +62,6 @@ __all__ = [
     "is_dns1123_label",
     "kubectl_command",
     "manifest_yaml",
-    "parse_cidr",
-    "parse_ip",
 ]
 
 API_VERSION = "k8s.cni.cncf.io/v1"
@@ -376,38 +375,12 @@ def is_dns1123_label(name: str) -> bool:
     return len(name) <= 63 and bool(_DNS1123_LABEL.match(name))
 
 
-def parse_ip(text: str) -> IPAddress | None:
-    text = (text or "").strip()
-    if not text or "/" in text:
-        return None
-    try:
-        # INET_PTON: no "10.1" shorthand, which the CNI plugins (Go's net.ParseIP) reject.
-        return IPAddress(text, flags=INET_PTON)
-    except (AddrFormatError, ValueError, TypeError):
-        return None
-
-
-def parse_cidr(text: str) -> IPNetwork | None:
-    """``addr/prefix`` with a valid address and prefix length, else None."""
-    text = (text or "").strip()
-    addr, slash, prefix = text.partition("/")
-    if not slash or not prefix.isascii() or not prefix.isdigit():
-        return None
-    ip = parse_ip(addr)
-    if ip is None:
-        return None
-    plen = int(prefix)
-    if plen > (32 if ip.version == 4 else 128):
-        return None
-    return IPNetwork(f"{ip}/{plen}")
-
-
 def _check_address_in(
     checks: Checks, name: str, label: str, text: str, net: IPNetwork
 ) -> IPAddress | None:
     if not text:
         return None
-    ip = parse_ip(text)
+    ip = strict_ip(text)
     if ip is None:
         checks.error(name, f"{label} '{text}' is not an IP address.")
         return None
@@ -419,18 +392,18 @@ def _check_address_in(
 
 def _check_routes(checks: Checks, name: str, routes: tuple[Route, ...]) -> None:
     for r in routes:
-        if parse_cidr(r.dst) is None:
+        if strict_cidr(r.dst) is None:
             checks.error(
                 name, f"Route destination '{r.dst}' is not a CIDR such as 0.0.0.0/0 or 10.1.0.0/16."
             )
-        if r.gw and parse_ip(r.gw) is None:
+        if r.gw and strict_ip(r.gw) is None:
             checks.error(name, f"Route gateway '{r.gw}' is not an IP address.")
 
 
 def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
     """Errors and warnings for a whereabouts IPAM section, keyed by its field names."""
     checks = Checks()
-    net = parse_cidr(ipam.range)
+    net = strict_cidr(ipam.range)
     if net is None:
         checks.error(
             "range", f"'{ipam.range}' is not a CIDR. Write it as address/prefix, e.g. 10.10.0.0/24."
@@ -449,10 +422,10 @@ def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
             checks.error("range_end", f"Range end {end} is before range start {start}; swap them.")
         excludes: list[IPNetwork] = []
         for item in ipam.exclude:
-            ex = parse_cidr(item)
+            ex = strict_cidr(item)
             if ex is None:
-                ip = parse_ip(item)
-                ex = IPNetwork(f"{ip}/{32 if ip.version == 4 else 128}") if ip is not None else None
+                ip = strict_ip(item)
+                ex = IPNetwork(f"{ip}/{max_prefix(ip.version)}") if ip is not None else None
             if ex is None:
                 checks.error("exclude", f"Exclude entry '{item}' is not a CIDR or an IP address.")
             elif ex.version != net.version:
@@ -469,7 +442,7 @@ def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
                     "range",
                     f"No address of {net.cidr} is left to hand out after start, end and exclusions.",
                 )
-            gateway = parse_ip(ipam.gateway) if ipam.gateway else None
+            gateway = strict_ip(ipam.gateway) if ipam.gateway else None
             if ipam.gateway and gateway is None:
                 checks.error("gateway", f"Gateway '{ipam.gateway}' is not an IP address.")
             elif gateway is not None and gateway in usable:
@@ -480,7 +453,7 @@ def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
                     f"whereabouts will eventually give it to a pod. Add it to the exclude list "
                     f"or move range start past it.",
                 )
-    if ipam.gateway and net is None and parse_ip(ipam.gateway) is None:
+    if ipam.gateway and net is None and strict_ip(ipam.gateway) is None:
         checks.error("gateway", f"Gateway '{ipam.gateway}' is not an IP address.")
     if ipam.network_name and not is_dns1123_label(ipam.network_name):
         checks.error(
@@ -494,7 +467,7 @@ def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
 
 def check_host_local(ipam: HostLocalIPAM) -> Checks:
     checks = Checks()
-    net = parse_cidr(ipam.subnet)
+    net = strict_cidr(ipam.subnet)
     if net is None:
         checks.error(
             "subnet",
@@ -516,7 +489,7 @@ def check_static(ipam: StaticIPAM) -> Checks:
     if not ipam.addresses:
         checks.error("addresses", "Give at least one address, e.g. 10.10.0.5/24.")
     for a in ipam.addresses:
-        net = parse_cidr(a.address)
+        net = strict_cidr(a.address)
         if net is None:
             checks.error(
                 "addresses", f"'{a.address}' is not an address with a prefix, e.g. 10.10.0.5/24."

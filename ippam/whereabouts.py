@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from netaddr import AddrFormatError, IPAddress, IPNetwork, IPRange, IPSet
+from netaddr import IPAddress, IPNetwork, IPRange, IPSet
 
+from ippam.ipparse import go_cidr, go_exclude, go_ip
 from ippam.naming import go_ip_string
 
 __all__ = [
@@ -130,40 +131,6 @@ def _inside(ip: IPAddress, net: IPNetwork) -> bool:
     return ip.version == net.version and ip in net
 
 
-def _parse_ip(value: Any) -> IPAddress | None:
-    """Parse an address like k8s.io/utils ``ParseIPSloppy`` (IPv4 leading zeros allowed)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    parts = text.split(".")
-    if len(parts) == 4 and all(p.isascii() and p.isdigit() and len(p) <= 3 for p in parts):
-        octets = [int(p) for p in parts]
-        if all(o <= 255 for o in octets):
-            return IPAddress(".".join(str(o) for o in octets))
-        return None
-    if "." in text and ":" not in text:
-        return None
-    try:
-        return IPAddress(text)
-    except (AddrFormatError, ValueError, TypeError):
-        return None
-
-
-def _parse_cidr(value: str) -> IPNetwork | None:
-    """Parse ``addr/prefix`` (host bits allowed, as Go's ``ParseCIDR``) to its network."""
-    text = value.strip()
-    addr, slash, prefix = text.partition("/")
-    if not slash:
-        return None
-    ip = _parse_ip(addr)
-    if ip is None or not prefix.isascii() or not prefix.isdigit() or len(prefix) > 3:
-        return None
-    plen = int(prefix)
-    if plen > (32 if ip.version == 4 else 128):
-        return None
-    return IPNetwork(f"{ip}/{plen}").cidr
-
-
 def _parse_range_entry(
     entry: Mapping[str, Any], where: str, problems: list[str]
 ) -> WhereaboutsRange | None:
@@ -180,7 +147,7 @@ def _parse_range_entry(
         value = entry.get(key)
         if value is None or value == "":
             continue
-        ip = _parse_ip(value)
+        ip = go_ip(value)
         if ip is None:
             problems.append(f"{key} {value!r} is not a valid IP address and is ignored")
         elif key == "range_start":
@@ -193,17 +160,17 @@ def _parse_range_entry(
     # are then overridden. The first address must lie in that subnet.
     first_text, dash, rest = raw_range.partition("-")
     if dash:
-        first_ip = _parse_ip(first_text)
-        network = _parse_cidr(rest)
+        first_ip = go_ip(first_text)
+        network = go_cidr(rest)
         if first_ip is None or network is None:
             problems.append(f"range '{raw_range}' is not a valid CIDR or first-last/prefix range")
             return None
         if not _inside(first_ip, network):
             problems.append(f"range '{raw_range}': {first_ip} is outside {network}")
             return None
-        start, end = first_ip, _parse_ip(rest.partition("/")[0])
+        start, end = first_ip, go_ip(rest.partition("/")[0])
     else:
-        network = _parse_cidr(raw_range)
+        network = go_cidr(raw_range)
         if network is None:
             problems.append(f"range '{raw_range}' is not a valid CIDR")
             return None
@@ -252,11 +219,7 @@ def _parse_range_entry(
                 f"exclude entry {item!r} is not a string: whereabouts rejects the config"
             )
             continue
-        ex = _parse_cidr(item)
-        if ex is None and "/" not in item:
-            ip = _parse_ip(item)
-            if ip is not None:
-                ex = IPNetwork(f"{ip}/{32 if ip.version == 4 else 128}")
+        ex = go_exclude(item)
         if ex is None:
             bad.append(item)
             problems.append(
@@ -300,7 +263,7 @@ def parse_whereabouts_ipam(ipam: Mapping[str, Any]) -> WhereaboutsConfig:
     gateway: IPAddress | None = None
     raw_gateway = ipam.get("gateway")
     if raw_gateway not in (None, ""):
-        gateway = _parse_ip(raw_gateway)
+        gateway = go_ip(raw_gateway)
         if gateway is None:
             problems.append(f"gateway {raw_gateway!r} is not a valid IP address")
 

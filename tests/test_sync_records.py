@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from ippam.ipparse import ip_key
 from ippam.sync import records as r
 
 NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
@@ -96,5 +97,5 @@ def test_added_interface_event_names_interface_ip_and_nad():
     )  # fmt: skip
     assert event is not None
     assert (event.row.interface, event.nad) == ("net1", ("lab", "blue-net"))
-    assert event.row.ip == r.ip_key("10.0.0.5")
+    assert event.row.ip == ip_key("10.0.0.5")
     assert r.event_record({"reason": "Scheduled", "involvedObject": {"kind": "Pod"}}) is None

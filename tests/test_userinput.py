@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ippam.userinput import MAX_QUERY_LENGTH, clean_query, parse_cidr, parse_ip, parse_mac
+from ippam.ipparse import input_cidr as parse_cidr
+from ippam.ipparse import input_ip as parse_ip
+from ippam.userinput import MAX_QUERY_LENGTH, clean_query, parse_mac
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
+from ippam.ipparse import input_ip
 from ippam.models import Alert, Cluster, Finding, Pod
 from ippam.selectors.shared import nodes_named, pods_by_ref, scoped
-from ippam.userinput import clean_query, parse_ip
+from ippam.userinput import clean_query
 
 
 def finding_list(
@@ -28,7 +29,7 @@ def finding_list(
         qs = qs.filter(state=state)
     q = clean_query(q)
     if q:
-        ip = parse_ip(q)
+        ip = input_ip(q)
         qs = (
             qs.filter(ip=ip)
             if ip is not None

@@ -9,9 +9,10 @@ import json
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from ippam.ipparse import input_ip
 from ippam.models import Cluster, NADRange, NetworkAttachmentDefinition, PodInterface
 from ippam.selectors.shared import scoped, sort_param
-from ippam.userinput import clean_query, parse_ip
+from ippam.userinput import clean_query
 
 NAD_SORTS = {
     "name": "name",
@@ -30,7 +31,7 @@ def nad_list(
     qs = scoped(NetworkAttachmentDefinition.objects.all(), cluster)
     q = clean_query(q)
     if q:
-        ip = parse_ip(q)
+        ip = input_ip(q)
         if ip is not None:
             qs = qs.filter(ranges__first_ip__lte=ip, ranges__last_ip__gte=ip).distinct()
         else:

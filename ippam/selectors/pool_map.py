@@ -14,8 +14,8 @@ from django.db.models.functions import Collate, Substr
 from netaddr import AddrFormatError, IPAddress, IPNetwork, IPSet
 
 from ippam.fields import ip_to_key, key_to_ip, network_key_bounds
+from ippam.ipparse import input_cidr
 from ippam.models import Allocation, Finding, IPPool, NADRange
-from ippam.userinput import parse_cidr
 from ippam.whereabouts import WhereaboutsRange, usable_addresses
 
 # Pools up to this many addresses (an IPv4 /22) get one cell per address; larger ones a heat map.
@@ -159,7 +159,7 @@ def _finding_states(pool: IPPool, *, lo: str, hi: str) -> dict[str, tuple[str, s
 
 def parse_block(pool_network: IPNetwork, block: str | None) -> IPNetwork | None:
     """A user's `?block=` if it is a CIDR inside the pool, else None."""
-    net = parse_cidr(block or "")
+    net = input_cidr(block or "")
     if net is None or net.version != pool_network.version:
         return None
     if net.first < pool_network.first or net.last > pool_network.last:

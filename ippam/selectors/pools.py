@@ -21,9 +21,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from ippam.fields import network_key_bounds
+from ippam.ipparse import input_cidr, input_ip
 from ippam.models import Allocation, Cluster, Finding, IPPool, NADRange, Node, Pod
 from ippam.selectors.shared import nodes_by_name, pods_by_ref, scoped, sort_param
-from ippam.userinput import clean_query, parse_cidr, parse_ip
+from ippam.userinput import clean_query
 
 POOL_SORTS = {
     "name": "name",
@@ -45,8 +46,8 @@ def pool_list_with_usage(
     qs = scoped(IPPool.objects.all(), cluster)
     q = clean_query(q)
     if q:
-        ip = parse_ip(q)
-        net = parse_cidr(q)
+        ip = input_ip(q)
+        net = input_cidr(q)
         if ip is not None:
             qs = qs.filter(first_ip__lte=ip, last_ip__gte=ip)
         elif net is not None:
@@ -116,8 +117,8 @@ def pool_allocations(*, pool: IPPool, q: str = "") -> QuerySet[Allocation]:
     qs = Allocation.objects.filter(pool=pool)
     q = clean_query(q)
     if q:
-        ip = parse_ip(q)
-        net = parse_cidr(q)
+        ip = input_ip(q)
+        net = input_cidr(q)
         if ip is not None:
             qs = qs.filter(ip=ip)
         elif net is not None:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from netaddr import IPAddress, IPNetwork
 
 from ippam.fields import network_key_bounds
+from ippam.ipparse import input_cidr, input_ip
 from ippam.models import (
     Allocation,
     AuditEntry,
@@ -27,7 +28,7 @@ from ippam.models import (
     PodInterface,
 )
 from ippam.selectors.shared import attach_nodes, nodes_for_pods, pods_by_ref, scoped
-from ippam.userinput import clean_query, parse_cidr, parse_ip, parse_mac
+from ippam.userinput import clean_query, parse_mac
 
 
 @dataclass
@@ -84,10 +85,10 @@ def search(q: str, *, cluster: Cluster | None = None) -> SearchResults:
     q = clean_query(q)
     if not q:
         return SearchResults(q=q, kind="empty")
-    ip = parse_ip(q)
+    ip = input_ip(q)
     if ip is not None:
         return _search_ip(q, ip, cluster)
-    net = parse_cidr(q)
+    net = input_cidr(q)
     if net is not None:
         return _search_cidr(q, net, cluster)
     mac = parse_mac(q)

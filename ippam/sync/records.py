@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import re
-import socket
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,6 +27,7 @@ from ippam.annotations import (
 )
 from ippam.cniconfig import parse_cni_config
 from ippam.fields import ip_to_key
+from ippam.ipparse import canonical_ip, ip_key
 from ippam.whereabouts import WhereaboutsRange, parse_whereabouts_ipam, usable_addresses
 
 RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
@@ -40,9 +40,6 @@ EVENT_REASONS = frozenset(
         "IPAddressGarbageCollectionFailed",
     }
 )
-
-_V4_PREFIX = b"\x00" * 10 + b"\xff\xff"
-
 
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -58,23 +55,6 @@ def timestamp(value: Any) -> datetime | None:
     # The API server writes RFC 3339 with a zone ("Z"); a zone-less stamp from anything
     # else is read as UTC rather than left naive (naive and aware datetimes do not compare).
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def ip_key(text: str) -> str | None:
-    """The IPAddressField key of an address written as text (a `/prefix` is tolerated).
-
-    Same value as ippam.fields.ip_to_key, without building netaddr objects: this runs
-    for every address of every pod.
-    """
-    address = text.split("/", 1)[0].strip()
-    try:
-        return (_V4_PREFIX + socket.inet_pton(socket.AF_INET, address)).hex()
-    except OSError:
-        pass
-    try:
-        return socket.inet_pton(socket.AF_INET6, address).hex()
-    except OSError:
-        return None
 
 
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:
@@ -739,22 +719,6 @@ class _FastEntry(NamedTuple):
         return namespace, nad
 
 
-def _canonical_ip(value: Any) -> tuple[str, str] | None:
-    """(text, key) of an address already spelled the way netaddr prints it, else None."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip().split("/", 1)[0]
-    for family, prefix in ((socket.AF_INET, _V4_PREFIX), (socket.AF_INET6, b"")):
-        try:
-            packed = socket.inet_pton(family, text)
-        except OSError:
-            continue
-        if socket.inet_ntop(family, packed) != text:
-            return None
-        return text, (prefix + packed).hex()
-    return None
-
-
 def _network_status_fast(raw: str) -> list[_FastEntry] | None:
     """network-status as Multus writes it, read without netaddr (this runs for every pod).
 
@@ -784,7 +748,7 @@ def _network_status_fast(raw: str) -> list[_FastEntry] | None:
             return None
         texts, keys = [], []
         for value in raw_ips:
-            parsed = _canonical_ip(value)
+            parsed = canonical_ip(value)
             if parsed is None:
                 return None
             texts.append(parsed[0])

@@ -1,0 +1,189 @@
+"""Reading IP addresses and CIDRs from text, in the three dialects ippam meets.
+
+Pure module (no Django, no kubernetes client). Each dialect is named for where its text
+comes from, because the same string may be valid in one and not in another:
+
+- **go_***: what whereabouts (Go) accepts in a NAD's config. It parses with k8s.io/utils'
+  ``ParseIPSloppy``/``ParseCIDRSloppy`` (IPv4 octets with leading zeros allowed, "010"
+  is 10) and Go's ``net.ParseCIDR`` (host bits allowed; the network is what counts).
+  Use it to read what a cluster holds, so ippam counts what whereabouts will do.
+- **strict_***: what the NAD form accepts from an admin who writes a new config: exactly
+  one address or ``address/prefix`` as inet_pton spells it (no "10.1" shorthand, no
+  leading-zero octets), host bits kept so the form can say which address was meant.
+- **input_***: what a person types in a search or filter box: surrounding whitespace
+  ignored, ``None`` (not an exception) when it is not an address, so the caller falls back
+  to a text search.
+
+Plus the hot-path helpers of the sync (``ip_key``, ``canonical_ip``), which read Multus'
+network-status without building netaddr objects: they run for every address of every pod.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from netaddr import INET_PTON, AddrFormatError, IPAddress, IPNetwork
+
+__all__ = [
+    "canonical_ip",
+    "go_cidr",
+    "go_exclude",
+    "go_ip",
+    "input_cidr",
+    "input_ip",
+    "ip_key",
+    "listed_ip",
+    "max_prefix",
+    "strict_cidr",
+    "strict_ip",
+]
+
+_V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+
+
+def max_prefix(version: int) -> int:
+    return 32 if version == 4 else 128
+
+
+def _netaddr_ip(text: str, flags: int = 0) -> IPAddress | None:
+    try:
+        return IPAddress(text, flags=flags)
+    except (AddrFormatError, ValueError, TypeError):
+        return None
+
+
+# --- Go-lenient: what whereabouts reads from a NAD config ----------------------------------
+
+
+def go_ip(value: Any) -> IPAddress | None:
+    """An address as k8s.io/utils ``ParseIPSloppy`` reads it (IPv4 leading zeros allowed)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    parts = text.split(".")
+    if len(parts) == 4 and all(p.isascii() and p.isdigit() and len(p) <= 3 for p in parts):
+        octets = [int(p) for p in parts]
+        if all(o <= 255 for o in octets):
+            return IPAddress(".".join(str(o) for o in octets))
+        return None
+    if "." in text and ":" not in text:
+        return None
+    return _netaddr_ip(text)
+
+
+def go_cidr(value: Any) -> IPNetwork | None:
+    """``addr/prefix`` as Go's ``ParseCIDR`` reads it (host bits allowed), as its network."""
+    if not isinstance(value, str):
+        return None
+    addr, slash, prefix = value.strip().partition("/")
+    if not slash:
+        return None
+    ip = go_ip(addr)
+    if ip is None or not prefix.isascii() or not prefix.isdigit() or len(prefix) > 3:
+        return None
+    plen = int(prefix)
+    if plen > max_prefix(ip.version):
+        return None
+    return IPNetwork(f"{ip}/{plen}").cidr
+
+
+def go_exclude(value: Any) -> IPNetwork | None:
+    """An ``exclude`` entry as whereabouts' ``parseExcludedRange`` reads it: a CIDR, else a
+    bare IP (its /32 or /128). None when whereabouts would fail to parse it."""
+    net = go_cidr(value)
+    if net is not None or not isinstance(value, str) or "/" in value:
+        return net
+    ip = go_ip(value)
+    return IPNetwork(f"{ip}/{max_prefix(ip.version)}") if ip is not None else None
+
+
+# --- strict: what the NAD form accepts --------------------------------------------------------
+
+
+def strict_ip(text: str) -> IPAddress | None:
+    """One address, no prefix. INET_PTON: no "10.1" shorthand, which the CNI plugins (Go's
+    net.ParseIP) reject."""
+    text = (text or "").strip()
+    if not text or "/" in text:
+        return None
+    return _netaddr_ip(text, INET_PTON)
+
+
+def strict_cidr(text: str) -> IPNetwork | None:
+    """``addr/prefix`` with a strict address and a prefix length in range; host bits kept."""
+    addr, slash, prefix = (text or "").strip().partition("/")
+    if not slash or not prefix.isascii() or not prefix.isdigit():
+        return None
+    ip = strict_ip(addr)
+    if ip is None or int(prefix) > max_prefix(ip.version):
+        return None
+    return IPNetwork(f"{ip}/{int(prefix)}")
+
+
+# --- user input: search and filter boxes ----------------------------------------------------
+
+
+def input_ip(text: str | None) -> IPAddress | None:
+    """An address typed by a person, or None (then search as text). A ``/prefix`` makes it
+    a CIDR, not an address: see input_cidr."""
+    text = (text or "").strip()
+    if not text or "/" in text:
+        return None
+    return _netaddr_ip(text)
+
+
+def input_cidr(text: str | None) -> IPNetwork | None:
+    """A CIDR typed by a person (host bits allowed: ``10.0.0.7/24`` is 10.0.0.0/24), or None."""
+    text = (text or "").strip()
+    if "/" not in text:
+        return None
+    try:
+        return IPNetwork(text).cidr
+    except (AddrFormatError, ValueError, TypeError):
+        return None
+
+
+def listed_ip(value: Any) -> IPAddress | None:
+    """An address as a pod's network-status lists it. Multus writes bare addresses; a
+    ``/prefix`` is tolerated (hand-written annotations carry one)."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().split("/", 1)[0]
+    return _netaddr_ip(text) if text else None
+
+
+# --- the sync's hot path --------------------------------------------------------------------
+
+
+def ip_key(text: str) -> str | None:
+    """The IPAddressField key of an address written as text (a ``/prefix`` is tolerated).
+
+    Same value as ippam.fields.ip_to_key, without building netaddr objects.
+    """
+    address = text.split("/", 1)[0].strip()
+    try:
+        return (_V4_MAPPED + socket.inet_pton(socket.AF_INET, address)).hex()
+    except OSError:
+        pass
+    try:
+        return socket.inet_pton(socket.AF_INET6, address).hex()
+    except OSError:
+        return None
+
+
+def canonical_ip(value: Any) -> tuple[str, str] | None:
+    """(text, key) of an address already spelled the way netaddr prints it, else None (the
+    caller then takes the slow path, which says what is odd)."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().split("/", 1)[0]
+    for family, prefix in ((socket.AF_INET, _V4_MAPPED), (socket.AF_INET6, b"")):
+        try:
+            packed = socket.inet_pton(family, text)
+        except OSError:
+            continue
+        if socket.inet_ntop(family, packed) != text:
+            return None
+        return text, (prefix + packed).hex()
+    return None
