@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from ippam.leaks import AlertError, alert_acknowledge, leaks_detect
 from ippam.models import Alert, Allocation, AuditEntry, Finding
-from tests.test_leaks_factories import Rows
+from tests.leak_factories import Rows
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from ippam.leaks.tasks import detect_leaks, reclaim_enqueue, reclaim_run, task_lock
 from ippam.models import Alert, Finding, ReclaimRun
-from tests.test_leaks_factories import Rows
+from tests.leak_factories import Rows
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from netaddr import IPAddress
 
 from ippam.leaks import leaks_detect
 from ippam.models import Finding, Pod
-from tests.test_leaks_factories import Rows
+from tests.leak_factories import Rows
 
 pytestmark = pytest.mark.django_db
 

@@ -687,6 +687,7 @@ def test_watch_initial_added_bookmarks_and_timeout(simcluster, core):
 
 def test_watch_sees_live_changes_with_selectors(simcluster, core):
     rv = core.list_pod_for_all_namespaces().metadata.resource_version
+    open_before = simcluster.open_watches("pods")
     got = []
 
     def run():
@@ -706,7 +707,7 @@ def test_watch_sees_live_changes_with_selectors(simcluster, core):
 
     t = threading.Thread(target=run)
     t.start()
-    time.sleep(0.3)
+    simcluster.wait_for_watches(open_before + 1, plural="pods")
     for name, labels, node in (
         ("a", {"app": "x"}, "n1"),
         ("b", {"app": "y"}, "n1"),
@@ -726,7 +727,9 @@ def test_watch_sees_live_changes_with_selectors(simcluster, core):
 
 def test_watch_custom_resources_and_drop_watches(simcluster, custom):
     rv = custom.list_cluster_custom_object(*WB, "ippools")["metadata"]["resourceVersion"]
+    open_before = simcluster.open_watches("ippools")
     got = []
+    received = threading.Event()
     done = threading.Event()
 
     def run():
@@ -740,13 +743,14 @@ def test_watch_custom_resources_and_drop_watches(simcluster, custom):
         )
         for e in _lines(resp):
             got.append(e)
+            received.set()
         done.set()
 
     t = threading.Thread(target=run)
     t.start()
-    time.sleep(0.2)
+    simcluster.wait_for_watches(open_before + 1, plural="ippools")
     _pool(custom)
-    time.sleep(0.3)
+    assert received.wait(5), "the watch did not deliver the new pool"
     t0 = time.monotonic()
     simcluster.drop_watches()
     assert done.wait(5), "drop_watches did not end the stream"
@@ -846,7 +850,11 @@ def test_churn_streams_consistent_traffic(simcluster, core):
     simcluster.load("demo")
     rv = core.list_pod_for_all_namespaces().metadata.resource_version
     simcluster.start_churn(200, seed=5)
-    time.sleep(1.0)
+    # readiness, not a fixed sleep: wait until churn has written enough (adds and changes)
+    deadline = time.monotonic() + 10
+    while int(simcluster.resource_version) - int(rv) < 200:
+        assert time.monotonic() < deadline, "churn wrote fewer than 200 changes in 10 s"
+        time.sleep(0.02)
     simcluster.stop_churn()
     resp = core.list_pod_for_all_namespaces(
         watch=True, resource_version=rv, timeout_seconds=1, _preload_content=False

