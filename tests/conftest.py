@@ -44,6 +44,32 @@ def redis_url() -> str:
 
 
 @pytest.fixture
+def celery_conf():
+    """Set settings of the process-wide Celery app for one test: `celery_conf(broker_url=...)`.
+
+    Afterwards the old values come back, and the connection pool and result backend built
+    from the changed ones are dropped, so no later test talks to this test's broker."""
+    from dashboard.celery import app
+
+    saved: dict[str, object] = {}
+    # Celery caches the backend built from result_backend (per process, or per thread)
+    backend_cache, local_backend = app._backend_cache, vars(app._local).get("backend")
+
+    def change(**values: object) -> None:
+        for key, value in values.items():
+            saved.setdefault(key, app.conf[key])
+            app.conf[key] = value
+
+    yield change
+    app.conf.update(saved)
+    app.close()  # the producer pool built for the changed broker_url
+    app._backend_cache = backend_cache
+    vars(app._local).pop("backend", None)
+    if local_backend is not None:
+        app._local.backend = local_backend
+
+
+@pytest.fixture
 def make_user(db):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group

@@ -33,7 +33,7 @@ def test_postgres_round_trip_orders_addresses_numerically(postgres_required):
     )
 
 
-def test_task_runs_on_a_real_worker_through_redis(redis_url, tmp_path):
+def test_task_runs_on_a_real_worker_through_redis(redis_url, celery_conf, tmp_path):
     """Send ippam.tasks.ping through Redis to a worker process started here; read the result."""
     env = dict(
         os.environ, REDIS_URL=redis_url, DEBUG="true", DATABASE_URL=f"sqlite:///{tmp_path}/w.db"
@@ -63,8 +63,7 @@ def test_task_runs_on_a_real_worker_through_redis(redis_url, tmp_path):
     try:
         from dashboard.celery import app
 
-        app.conf.broker_url = redis_url
-        app.conf.result_backend = redis_url
+        celery_conf(broker_url=redis_url, result_backend=redis_url)
         result = app.send_task("ippam.tasks.ping", args=["hello"], queue=queue)
         assert result.get(timeout=60) == {"pong": "hello"}
     finally:
