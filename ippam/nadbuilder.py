@@ -33,7 +33,7 @@ import yaml
 from netaddr import IPAddress, IPNetwork
 
 from ippam.ipparse import max_prefix, strict_cidr, strict_ip
-from ippam.whereabouts import WhereaboutsRange, usable_addresses
+from ippam.ranges import range_usable
 
 __all__ = [
     "CNI_VERSIONS",
@@ -435,9 +435,8 @@ def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
             else:
                 excludes.append(ex.cidr)
         if not checks.errors:
-            r = WhereaboutsRange(net.cidr, start, end, tuple(excludes))
-            usable = usable_addresses(r)
-            if usable.size == 0:
+            usable = range_usable(net, start, end, excludes)
+            if usable.count == 0:
                 checks.error(
                     "range",
                     f"No address of {net.cidr} is left to hand out after start, end and exclusions.",
@@ -445,7 +444,7 @@ def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
             gateway = strict_ip(ipam.gateway) if ipam.gateway else None
             if ipam.gateway and gateway is None:
                 checks.error("gateway", f"Gateway '{ipam.gateway}' is not an IP address.")
-            elif gateway is not None and gateway in usable:
+            elif gateway is not None and usable.is_usable(gateway):
                 # whereabouts does not skip the gateway on its own (DESIGN.md section 3).
                 checks.warn(
                     "gateway",

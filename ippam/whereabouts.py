@@ -2,28 +2,27 @@
 
 Pure module (no Django, no kubernetes client). The rules mirror whereabouts'
 ``pkg/config`` (how ``range``/``ipRanges``/``range_start``/``range_end``/``exclude`` are
-read) and ``pkg/iphelpers`` (which addresses of a range it will hand out). Counting is
-done with netaddr ``IPSet`` arithmetic, never by enumerating addresses: an IPv6 /64 has
-2**64 of them.
+read); which addresses a range hands out is ippam.ranges' business.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from netaddr import IPAddress, IPNetwork, IPRange, IPSet
+from netaddr import IPAddress, IPNetwork
 
 from ippam.ipparse import go_cidr, go_exclude, go_ip
 from ippam.naming import go_ip_string
+from ippam.ranges import UsableRange, range_usable
 
 __all__ = [
     "WhereaboutsConfig",
     "WhereaboutsRange",
     "gateway_in_usable",
     "parse_whereabouts_ipam",
-    "usable_addresses",
 ]
 
 
@@ -39,6 +38,9 @@ class WhereaboutsRange:
     # fails every allocation from such a range ("could not parse exclude range"), so a
     # range with any of these has no usable address.
     bad_exclude: tuple[str, ...] = ()
+    # Why whereabouts rejects the whole config (set by parse_whereabouts_ipam): then no
+    # range of it hands anything out.
+    refusal: str = ""
 
     @property
     def cidr(self) -> str:
@@ -46,11 +48,18 @@ class WhereaboutsRange:
         net = self.network.cidr
         return f"{go_ip_string(net.network)}/{net.prefixlen}"
 
-    def usable(self) -> IPSet:
-        return usable_addresses(self)
+    def usable(self) -> UsableRange:
+        """What whereabouts may hand out from this range (ippam.ranges)."""
+        return range_usable(
+            self.network,
+            self.range_start,
+            self.range_end,
+            (*self.exclude, *self.bad_exclude),
+            error=self.refusal,
+        )
 
     def usable_count(self) -> int:
-        return self.usable().size
+        return self.usable().count
 
 
 @dataclass(frozen=True)
@@ -62,49 +71,14 @@ class WhereaboutsConfig:
     node_slice_size: str = ""
     routes: tuple[dict, ...] = ()
     problems: tuple[str, ...] = field(default=())
-
-    def usable(self) -> IPSet:
-        """All usable addresses over every range (overlaps counted once)."""
-        total = IPSet()
-        for r in self.ranges:
-            total |= r.usable()
-        return total
-
-
-def usable_addresses(r: WhereaboutsRange) -> IPSet:
-    """Addresses whereabouts may hand out from ``r`` (before any allocation).
-
-    Mirrors ``iphelpers.GetIPRange`` and ``allocate.IterateForAssignment``:
-
-    - the candidates run from the first to the last *usable* address of the subnet:
-      network+1 .. last-1. whereabouts does this for IPv6 too (``LastUsableIP`` is
-      ``DecIP(SubnetBroadcastIP)`` for both families), so the last address of an IPv6
-      subnet is never handed out even though IPv6 has no broadcast;
-    - subnets with fewer than 2 host bits (/31, /32, /127, /128) have none
-      (``HasUsableIPs``);
-    - ``range_start`` is honoured only when it lies within network+1 .. last-1, and
-      ``range_end`` only when it lies within the (possibly moved) first .. last-1;
-      otherwise each is silently ignored, so a range_end below range_start widens the
-      range to the end of the subnet rather than emptying it;
-    - ``exclude`` subnets are removed; an unparsable exclude entry makes every
-      allocation fail, so such a range has no usable address.
-
-    Counted with IPSet arithmetic, never by enumeration.
-    """
-    net = r.network.cidr
-    host_bits = (32 if net.version == 4 else 128) - net.prefixlen
-    if host_bits < 2 or r.bad_exclude:
-        return IPSet()
-    first, last = _first_last(r)
-    usable = IPSet(IPRange(IPAddress(first, net.version), IPAddress(last, net.version)))
-    for ex in r.exclude:
-        if ex.version == net.version:
-            usable.remove(ex.cidr)
-    return usable
+    # The first reason whereabouts' config loading (LoadIPAMConfig, JSON decoding of the
+    # IPAM section) rejects this config; every ADD then fails.
+    refusal: str = ""
 
 
 def _first_last(r: WhereaboutsRange) -> tuple[int, int]:
-    """First and last candidate as integers, per ``iphelpers.GetIPRange`` (needs >= 2 host bits)."""
+    """First and last candidate as integers, per ``iphelpers.GetIPRange`` (needs >= 2 host
+    bits), before ippam.ranges' offset cap: for the sentences about ignored start/end."""
     net = r.network.cidr
     first = int(net.network) + 1
     last = int(net.network) + net.size - 2
@@ -124,7 +98,7 @@ def gateway_in_usable(config: WhereaboutsConfig, r: WhereaboutsRange) -> bool:
     """
     if config.gateway is None:
         return False
-    return config.gateway in usable_addresses(r)
+    return r.usable().is_usable(config.gateway)
 
 
 def _inside(ip: IPAddress, net: IPNetwork) -> bool:
@@ -307,7 +281,15 @@ def parse_whereabouts_ipam(ipam: Mapping[str, Any]) -> WhereaboutsConfig:
     else:
         problems.append("routes is not a list and is ignored")
 
+    refusals = [p for p in problems if "whereabouts rejects the config" in p]
+    if gateway is None and raw_gateway not in (None, ""):
+        # LoadIPAMConfig fails on a gateway it cannot parse.
+        refusals.append(f"gateway {raw_gateway!r} is not a valid IP address")
+    refusal = refusals[0] if refusals else ""
+    if refusal:
+        ranges = [dataclasses.replace(r, refusal=refusal) for r in ranges]
     return WhereaboutsConfig(
+        refusal=refusal,
         ranges=tuple(ranges),
         gateway=gateway,
         network_name=network_name,

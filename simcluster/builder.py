@@ -95,10 +95,13 @@ class Pool:
         return f"{self.namespace}/{self.name}"
 
     def usable(self) -> int:
-        n = self.last - self.first + 1
+        # whereabouts reads allocation offsets back as int64 (strconv.ParseInt): offsets
+        # from 2**63 on cannot be kept, so they are not usable (see ippam.ranges).
+        last = min(self.last, int(self.net.network_address) + 2**63 - 1)
+        n = last - self.first + 1
         for ex in self.exclude:
             lo = max(self.first, int(ex.network_address))
-            hi = min(self.last, int(ex.broadcast_address))
+            hi = min(last, int(ex.broadcast_address))
             if hi >= lo:
                 n -= hi - lo + 1
         return max(n, 0)

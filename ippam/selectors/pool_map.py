@@ -11,12 +11,12 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count
 from django.db.models.functions import Collate, Substr
-from netaddr import AddrFormatError, IPAddress, IPNetwork, IPSet
+from netaddr import IPAddress, IPNetwork
 
 from ippam.fields import ip_to_key, key_to_ip, network_key_bounds
-from ippam.ipparse import input_cidr
+from ippam.ipparse import go_cidr, input_cidr
 from ippam.models import Allocation, Finding, IPPool, NADRange
-from ippam.whereabouts import WhereaboutsRange, usable_addresses
+from ippam.ranges import PoolUsable, UsableRange, pool_usable, stored_range_usable
 
 # Pools up to this many addresses (an IPv4 /22) get one cell per address; larger ones a heat map.
 MAP_MAX_CELLS = 1024
@@ -27,71 +27,31 @@ class PoolAddressPlan:
     """What each address of a pool's range is meant for, from the NADs' whereabouts config."""
 
     network: IPNetwork
-    usable: IPSet
-    excluded: IPSet
+    usable: PoolUsable  # the same numbers as the pool's usable count (ippam.ranges)
     gateways: set[IPAddress] = field(default_factory=set)
 
 
-def _network_of(range_text: str) -> IPNetwork | None:
-    text = (range_text or "").strip()
-    if not text:
-        return None
-    try:
-        if "-" in text.split("/")[0]:
-            # `first-last/prefix` form: the network is the prefix around `first`.
-            first, rest = text.split("-", 1)
-            prefix = rest.split("/", 1)[1] if "/" in rest else None
-            return IPNetwork(f"{first}/{prefix}").cidr if prefix else None
-        return IPNetwork(text).cidr
-    except (AddrFormatError, ValueError, TypeError, IndexError):
-        return None
-
-
-def _candidates(network: IPNetwork) -> IPSet:
-    """Whereabouts never hands out the first nor the last address; /31 and /32 hold none."""
-    return usable_addresses(WhereaboutsRange(network=network))
-
-
-def nad_range_usable(nad_range: NADRange, network: IPNetwork) -> tuple[IPSet, IPSet]:
-    """(usable, excluded) of one NAD range inside `network`, as whereabouts computes them."""
-    excludes = []
-    for item in nad_range.exclude or []:
-        try:
-            excludes.append(IPNetwork(str(item)).cidr)
-        except (AddrFormatError, ValueError, TypeError):
-            continue
-    usable = usable_addresses(
-        WhereaboutsRange(
-            network=network,
-            range_start=nad_range.range_start,
-            range_end=nad_range.range_end,
-            exclude=tuple(excludes),
-        )
+def nad_range_usable(nad_range: NADRange) -> UsableRange | None:
+    """One NAD range as whereabouts hands it out (None when its range is no CIDR)."""
+    return stored_range_usable(
+        nad_range.range,
+        nad_range.range_start,
+        nad_range.range_end,
+        nad_range.exclude or (),
+        int(nad_range.usable),
     )
-    return usable, _candidates(network) - usable
 
 
 def pool_address_plan(
     pool: IPPool, nad_ranges: list[NADRange] | None = None
 ) -> PoolAddressPlan | None:
-    network = _network_of(pool.range)
+    network = go_cidr(pool.range)
     if network is None:
         return None
     ranges = nad_ranges if nad_ranges is not None else list(pool.nad_ranges.all())
-    if not ranges:
-        return PoolAddressPlan(network=network, usable=_candidates(network), excluded=IPSet())
-    usable, excluded = IPSet(), IPSet()
-    gateways: set[IPAddress] = set()
-    for nad_range in ranges:
-        u, e = nad_range_usable(nad_range, network)
-        usable |= u
-        excluded |= e
-        if nad_range.gateway is not None:
-            gateways.add(nad_range.gateway)
-    # An address usable for one NAD of the pool is not excluded for the pool.
-    return PoolAddressPlan(
-        network=network, usable=usable, excluded=excluded - usable, gateways=gateways
-    )
+    gateways = {r.gateway for r in ranges if r.gateway is not None}
+    usable = pool_usable(network, [nad_range_usable(r) for r in ranges])
+    return PoolAddressPlan(network=network, usable=usable, gateways=gateways)
 
 
 MAP_LEGEND = [
@@ -111,6 +71,7 @@ class MapCell:
     ip: IPAddress
     state: str  # free allocated leaked suspect excluded gateway network broadcast
     title: str
+    usable: bool = False  # whereabouts may hand it out (whatever holds it now)
 
 
 @dataclass
@@ -195,14 +156,6 @@ def pool_allocation_map(pool: IPPool, *, block: str | None = None) -> Allocation
     return result
 
 
-def _ints_in(addresses: IPSet, region: IPNetwork) -> set[int]:
-    """The addresses of `addresses` inside `region` (at most MAP_MAX_CELLS of them) as ints."""
-    out: set[int] = set()
-    for cidr in (addresses & IPSet([region])).iter_cidrs():
-        out.update(range(cidr.first, cidr.last + 1))
-    return out
-
-
 def _cell_map(
     pool: IPPool, plan: PoolAddressPlan, region: IPNetwork, parent: IPNetwork | None
 ) -> AllocationMap:
@@ -216,8 +169,9 @@ def _cell_map(
         .values_list("ip", "podref", "ifname", "container_id")
     }
     findings = {int(key_to_ip(k)): v for k, v in _finding_states(pool, lo=lo, hi=hi).items()}
-    # Set membership of ints: IPSet.__contains__ per address is 100x slower for a /22.
-    usable = _ints_in(plan.usable, region)
+    usable = plan.usable
+    # Said on every address it leaves unusable: whereabouts refuses to allocate at all.
+    refused = f" ({'; '.join(usable.errors)})" if usable.errors else ""
     gateways = {int(g) for g in plan.gateways}
     network_first, network_last = plan.network.first, plan.network.last
     has_edges = plan.network.size > 2
@@ -227,6 +181,7 @@ def _cell_map(
     for value in range(region.first, region.last + 1):
         ip = IPAddress(value, version)
         holder = holders.get(value)
+        can_use = usable.is_usable(value)
         if has_edges and value == network_first:
             state, title = "network", f"{ip}: network address"
         elif has_edges and value == network_last:
@@ -244,12 +199,12 @@ def _cell_map(
                 title += f" (container {container_id[:12]})"
         elif value in gateways:
             state, title = "gateway", f"{ip}: gateway"
-        elif value not in usable:
-            state, title = "excluded", f"{ip}: excluded (not handed out)"
+        elif not can_use:
+            state, title = "excluded", f"{ip}: excluded (not handed out){refused}"
         else:
             state, title = "free", f"{ip}: free"
         counts[state] = counts.get(state, 0) + 1
-        cells.append(MapCell(ip=ip, state=state, title=title))
+        cells.append(MapCell(ip=ip, state=state, title=title, usable=can_use))
     return AllocationMap(region=region, cells=cells, parent=parent, counts=counts)
 
 
@@ -324,18 +279,11 @@ def _heat_map(
         .values_list("block", "state", "c")
     ):
         leak_counts[(blk, state)] = c
-    # Usable addresses per block by interval overlap: an IPSet intersection per block costs
-    # ~0.3 ms, which is most of the page for 256 blocks.
-    spans = [(r.first, r.last) for r in plan.usable.iter_ipranges()]
     blocks: list[HeatBlock] = []
     for first in firsts:
         sub = IPNetwork((first, block_prefix_len), version=region.version)
         key = f"{first | mapped:032x}"[:digits]
-        usable = sum(
-            min(last, sub.last) - max(first, sub.first) + 1
-            for first, last in spans
-            if first <= sub.last and last >= sub.first
-        )
+        usable = plan.usable.count_in(sub.first, sub.last)
         blocks.append(
             HeatBlock(
                 network=sub,

@@ -28,7 +28,7 @@ from ippam.annotations import (
 from ippam.cniconfig import parse_cni_config
 from ippam.fields import ip_to_key
 from ippam.ipparse import canonical_ip, ip_key
-from ippam.whereabouts import WhereaboutsRange, parse_whereabouts_ipam, usable_addresses
+from ippam.whereabouts import parse_whereabouts_ipam
 
 RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
 NODE_SELECTOR_ANNOTATION = "k8s.v1.cni.cncf.io/nodeSelector"
@@ -40,6 +40,7 @@ EVENT_REASONS = frozenset(
         "IPAddressGarbageCollectionFailed",
     }
 )
+
 
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -288,36 +289,6 @@ def nad_record(obj: dict[str, Any]) -> NadRecord:
         problems=dumps(problems),
     )
     return NadRecord(row, ranges)
-
-
-def range_usable_set(
-    cidr: str, range_start: IPAddress | None, range_end: IPAddress | None, exclude: list[str]
-) -> Any:
-    """The usable IPSet of a NADRange as stored (see NadRangeRow)."""
-    try:
-        network = IPNetwork(cidr)
-    except (AddrFormatError, ValueError, TypeError):
-        from netaddr import IPSet
-
-        return IPSet()
-    excludes = []
-    bad = []
-    for text in exclude:
-        try:
-            excludes.append(IPNetwork(text))
-        except (AddrFormatError, ValueError, TypeError):
-            bad.append(text)
-    return usable_addresses(
-        WhereaboutsRange(network, range_start, range_end, tuple(excludes), tuple(bad))
-    )
-
-
-def whole_range_usable(cidr: str) -> int:
-    """What whereabouts could hand out of a pool's range when no NAD tells us more."""
-    try:
-        return usable_addresses(WhereaboutsRange(IPNetwork(cidr))).size
-    except (AddrFormatError, ValueError, TypeError):
-        return 0
 
 
 # --- IPPools ------------------------------------------------------------------------------

@@ -26,10 +26,11 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
-from netaddr import IPSet
 
 from ippam import models as m
 from ippam.fields import key_to_ip
+from ippam.ipparse import go_cidr
+from ippam.ranges import UsableRange, pool_usable, stored_range_usable
 from ippam.sync import records as r
 
 COPY_THRESHOLD = 2000  # rows; below this a plain executemany is faster than COPY
@@ -683,7 +684,7 @@ def pools_refresh_usage(cluster_id: int, pool_ids: Iterable[int] | None = None) 
     pool (several NADs can share one pool through the same range and network_name); a
     pool no NAD feeds counts its whole range minus network and last address.
     """
-    feeding: dict[int, list[tuple[str, Any, Any, list[str], int]]] = {}
+    feeding: dict[int, list[tuple[str, Any, Any, tuple[str, ...], int]]] = {}
     ranges = m.NADRange.objects.filter(cluster_id=cluster_id, pool__isnull=False)
     if pool_ids is not None:
         pool_ids = list(pool_ids)
@@ -691,26 +692,23 @@ def pools_refresh_usage(cluster_id: int, pool_ids: Iterable[int] | None = None) 
     for feeds, cidr, start, end, exclude, count in ranges.values_list(
         "pool_id", "range", "range_start", "range_end", "exclude", "usable"
     ):
-        feeding.setdefault(feeds, []).append((cidr, start, end, exclude or [], int(count)))
+        feeding.setdefault(feeds, []).append((cidr, start, end, tuple(exclude or ()), int(count)))
     pools = m.IPPool.objects.filter(cluster_id=cluster_id)
     if pool_ids is not None:
         pools = pools.filter(id__in=pool_ids)
-    cache: dict[tuple[Any, ...], IPSet] = {}
+    cache: dict[tuple[Any, ...], UsableRange | None] = {}
     changed = []
     for pool in pools.only("id", "range", "usable", "allocated", "utilization"):
-        sources = feeding.get(pool.id)
-        if sources:
-            total = IPSet()
-            for cidr, start, end, exclude, declared in sources:
-                if declared == 0:
-                    continue
-                key = (cidr, start, end, tuple(exclude))
-                if key not in cache:
-                    cache[key] = r.range_usable_set(cidr, start, end, exclude)
-                total |= cache[key]
-            usable = total.size
+        network = go_cidr(pool.range)
+        if network is None:
+            usable = 0
         else:
-            usable = r.whole_range_usable(pool.range)
+            sources = []
+            for source in feeding.get(pool.id, ()):
+                if source not in cache:
+                    cache[source] = stored_range_usable(*source)
+                sources.append(cache[source])
+            usable = pool_usable(network, sources).count
         utilization = pool.allocated / usable if usable else 0.0
         if int(pool.usable) != usable or abs(float(pool.utilization) - utilization) > 1e-12:
             pool.usable = Decimal(usable)
