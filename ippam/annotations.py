@@ -18,9 +18,12 @@ from netaddr import IPAddress
 from ippam.ipparse import listed_ip
 
 __all__ = [
+    "DEFAULT_NETWORK_ANNOTATION",
+    "LEGACY_NETWORK_STATUS_ANNOTATION",
     "NETWORKS_ANNOTATION",
     "NETWORK_STATUS_ANNOTATION",
-    "LEGACY_NETWORK_STATUS_ANNOTATION",
+    "NODE_SELECTOR_ANNOTATION",
+    "RESOURCE_NAME_ANNOTATION",
     "NetworkSelection",
     "NetworkStatusEntry",
     "parse_network_status",
@@ -30,9 +33,20 @@ __all__ = [
 
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
+# The annotation names Multus and its companions read and write: the only copy in the
+# product (simcluster, not the product, keeps its own).
+# Pod: the attachments asked for (Multus reads it).
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
+# Pod: the attachments made (Multus writes it); "networks-status" before Multus v3.7.
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 LEGACY_NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/networks-status"
+# Pod: a NAD that replaces the cluster network (Multus; KubeVirt sets it for a VM's
+# default multus network).
+DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
+# NAD: the SR-IOV device pool (device plugin) and the node selector honoured by
+# network-resources-injector.
+RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
+NODE_SELECTOR_ANNOTATION = "k8s.v1.cni.cncf.io/nodeSelector"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ippam.annotations import RESOURCE_NAME_ANNOTATION
+
 __all__ = ["KNOWN_PLUGIN_TYPES", "CNIConfig", "parse_cni_config"]
 
 # Main (interface) plugins, chained meta plugins and IPAM plugins seen in NADs.
@@ -205,7 +207,7 @@ def parse_cni_config(raw: str) -> CNIConfig:
         if "resourceName" in plugin:
             problems.append(
                 f"{where} sets resourceName in the config; it belongs in the NAD annotation "
-                "k8s.v1.cni.cncf.io/resourceName"
+                f"{RESOURCE_NAME_ANNOTATION}"
             )
 
     # whereabouts (and Multus' IPAM view) read the IPAM section from plugins[0] only.

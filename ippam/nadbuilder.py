@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from netaddr import IPAddress, IPNetwork
 
+from ippam.annotations import NODE_SELECTOR_ANNOTATION, RESOURCE_NAME_ANNOTATION
 from ippam.ipparse import max_prefix, strict_cidr, strict_ip
 from ippam.ranges import range_usable
 
@@ -66,8 +67,6 @@ __all__ = [
 
 API_VERSION = "k8s.cni.cncf.io/v1"
 KIND = "NetworkAttachmentDefinition"
-RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
-NODE_SELECTOR_ANNOTATION = "k8s.v1.cni.cncf.io/nodeSelector"
 
 CNI_VERSIONS = ("0.3.1", "0.4.0", "1.0.0")
 INTERFACE_TYPES = ("ipvlan", "macvlan", "bridge", "host-device", "sriov")

@@ -22,6 +22,8 @@ from ippam.annotations import (
     LEGACY_NETWORK_STATUS_ANNOTATION,
     NETWORK_STATUS_ANNOTATION,
     NETWORKS_ANNOTATION,
+    NODE_SELECTOR_ANNOTATION,
+    RESOURCE_NAME_ANNOTATION,
     parse_network_status,
     parse_networks,
 )
@@ -30,8 +32,6 @@ from ippam.fields import ip_to_key
 from ippam.ipparse import canonical_ip, ip_key
 from ippam.whereabouts import parse_whereabouts_ipam
 
-RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
-NODE_SELECTOR_ANNOTATION = "k8s.v1.cni.cncf.io/nodeSelector"
 EVENT_REASONS = frozenset(
     {
         "AddedInterface",
