@@ -72,6 +72,7 @@ MIDDLEWARE = [
     # Static files from the app itself (compressed, cache-forever hashed names): the image
     # needs no web server in front to be styled, and a proxy in front needs no volume.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django_filters",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -107,6 +108,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+                "dashboard.context_processors.layout",
     # The dashboard, the worker and the watcher write to one file: wait for the lock
     # instead of failing, and let readers proceed while a sync writes (WAL).
     DATABASES["default"]["OPTIONS"] = {

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import path
 
 from dashboard import views
 
@@ -10,7 +10,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    # The read-only dashboard (issue 6).
+    # What the synced clusters hold.
     path("pools/", views.pool_list, name="pool_list"),
     path("pools/<int:pool_id>/", views.pool_detail, name="pool_detail"),
     path("nads/", views.nad_list, name="nad_list"),
@@ -19,6 +19,14 @@ urlpatterns = [
     path("nodes/<int:node_id>/", views.node_detail, name="node_detail"),
     path("leaks/", views.leak_list, name="leak_list"),
     path("search/", views.search, name="search"),
-    # Actions (NAD creation, alerts, reclaim, audit): dashboard/action_urls.py (issue 7).
-    path("", include("dashboard.action_urls")),
+    # Acting on them: each view checks its permission on the server.
+    path("nads/new/", views.nad_new, name="nad_create"),
+    path("nads/new/preview/", views.nad_preview, name="nad_preview"),
+    path("nads/new/fieldset/", views.nad_fieldset, name="nad_fieldset"),
+    path("alerts/", views.alert_list, name="alert_list"),
+    path("alerts/acknowledge/", views.alert_acknowledge, name="alert_acknowledge"),
+    path("reclaim/plan/", views.reclaim_plan_view, name="reclaim_plan"),
+    path("reclaim/<int:run_id>/", views.reclaim_progress, name="reclaim_progress"),
+    path("reclaim/<int:run_id>/execute/", views.reclaim_execute_view, name="reclaim_execute"),
+    path("audit/", views.audit_list, name="audit"),
 ]

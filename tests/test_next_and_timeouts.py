@@ -84,16 +84,16 @@ def test_a_failing_redirect_target_cannot_undo_the_answer_after_commit(
 ):
     """The target is settled before the acknowledgement commits: a bad `next` cannot make the
     view raise afterwards, so the person never sees a 500 for a write that happened."""
-    from dashboard.views import common
+    from dashboard.views import alerts as alert_views
 
     seen: list[str] = []
-    real = common.safe_next_url
+    real = alert_views.safe_next_url
 
     def spy(request, *, default):
         seen.append(Alert.objects.get(pk=alert.pk).state)
         return real(request, default=default)
 
-    monkeypatch.setattr(common, "safe_next_url", spy)
+    monkeypatch.setattr(alert_views, "safe_next_url", spy)
     response = operator_client.post("/alerts/acknowledge/", {"alert": [alert.pk], "next": "foo"})
     assert response.status_code == 302 and response["Location"] == "/alerts/"
     assert seen == [Alert.State.OPEN]  # computed while nothing was written yet

@@ -112,3 +112,32 @@ def test_leaks_query_count_is_fixed(viewer_client, django_assert_max_num_queries
         html = viewer_client.get("/leaks/").content.decode()
     assert html.count('<tr id="finding-') == 50
     assert "page 1 of 2" in html
+
+
+def test_finding_get_reads_a_row_and_its_context_in_fixed_queries(django_assert_max_num_queries):
+    from ippam.selectors.findings import finding_get
+
+    demo = make_demo()
+    alert = Alert.objects.filter(cluster=demo["cluster"], finding__isnull=False).first()
+    with django_assert_max_num_queries(4):  # the finding, its alert, its pod, its node
+        got = finding_get(finding_id=alert.finding_id)
+        shown = (got.alert.pk, got.alert.state, got.podref, got.node and got.node.name)
+    assert got.pk == alert.finding_id and shown[0] == alert.pk and shown[1] == alert.state
+
+
+def test_leaks_row_rerendered_after_acknowledging_is_query_bounded(
+    operator_client, django_assert_max_num_queries
+):
+    from ippam.models import Alert
+
+    demo = make_demo()
+    alert = Alert.objects.filter(cluster=demo["cluster"], finding__isnull=False).first()
+    # Session, user, permissions, the form's alert, the locked write and its audit (about 16),
+    # then the row: finding_get's 4. A query per row or per pod would break this bound.
+    with django_assert_max_num_queries(21):
+        response = operator_client.post(
+            "/alerts/acknowledge/",
+            {"alert": [alert.pk], "finding": alert.finding_id},
+            HTTP_HX_REQUEST="true",
+        )
+    assert response.content.decode().strip().startswith(f'<tr id="finding-{alert.finding_id}"')

@@ -1,4 +1,4 @@
-"""Template helpers of the dashboard: utilization bars, sortable headers, pagers, the layout."""
+"""Template helpers of the dashboard: utilization bars, sortable headers, pagers, map cells."""
 
 from __future__ import annotations
 
@@ -48,12 +48,18 @@ def percent(utilization: float | None) -> str:
 @register.simple_tag
 def util_bar(utilization: float | None) -> str:
     u = max(0.0, float(utilization or 0))
-    width = min(u, 1.0) * 100
+    # A width class per whole percent (static/css/ippam.css), not style="": a strict CSP
+    # (no 'unsafe-inline') drops inline styles. Any use above 0 shows at least 1%.
+    width = round(min(u, 1.0) * 100)
+    if u > 0 and width == 0:
+        width = 1
     return format_html(
-        '<div class="bar {}" title="{} used"><span style="width:{}%"></span><em>{}</em></div>',
+        '<div class="bar {}" title="{} used" role="img" aria-label="{} used">'
+        '<span class="w-{}"></span><em>{}</em></div>',
         util_level(u),
         percent(u),
-        f"{width:.1f}",
+        percent(u),
+        width,
         percent(u),
     )
 
@@ -66,9 +72,11 @@ def sort_th(key: str, label: str, sort: str, qs: str, target: str, path: str = "
     new = f"-{key}" if current == key and not desc else key
     arrow = ("▼" if desc else "▲") if current == key else ""
     url = f"{path}?{qs}{urlencode({'sort': new})}"
+    aria = ("descending" if desc else "ascending") if current == key else "none"
     return format_html(
-        '<th class="sortable{}"><a href="{}" hx-get="{}" hx-target="#{}" hx-swap="outerHTML" hx-push-url="true">{} {}</a></th>',
+        '<th class="sortable{}" aria-sort="{}"><a href="{}" hx-get="{}" hx-target="#{}" hx-swap="outerHTML" hx-push-url="true">{} {}</a></th>',
         " sorted" if arrow else "",
+        aria,
         url,
         url,
         target,
@@ -176,32 +184,3 @@ def get_item(mapping: dict, key: Any) -> Any:
 @register.filter
 def shortid(value: str | None, n: int = 12) -> str:
     return (value or "")[: int(n)]
-
-
-@register.simple_tag(takes_context=True)
-def ippam_layout(context: template.Context) -> dict[str, Any]:
-    """The cluster switcher, each cluster's sync state and the simulated banner."""
-    request = context.get("request")
-    user = getattr(request, "user", None)
-    if (
-        request is None
-        or not getattr(user, "is_authenticated", False)
-        or not hasattr(request, "session")
-    ):
-        return {}
-    from dashboard.views.common import selected_cluster
-    from ippam.selectors.clusters import cluster_health_list
-
-    selected = selected_cluster(request)
-    clusters = request.ippam_clusters
-    health = cluster_health_list(clusters=clusters)
-    shown = [h for h in health if selected is None or h.cluster.pk == selected.pk]
-    return {
-        "clusters": clusters,
-        "selected": selected,
-        "health": shown,
-        "stale": [h for h in shown if h.is_stale],
-        # The page's data looks stale when everything it shows is: one cluster, or all of them.
-        "all_stale": bool(shown) and all(h.is_stale for h in shown),
-        "simulated": [h.cluster for h in shown if h.cluster.simulated],
-    }

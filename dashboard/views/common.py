@@ -50,29 +50,48 @@ def safe_next_url(request: HttpRequest, *, default: str) -> str:
     return resolve_url(default)
 
 
+def _choose(clusters: list[Cluster], session_value: str) -> Cluster | None:
+    return {c.name: c for c in clusters}.get(session_value)
+
+
 def selected_cluster(request: DashboardRequest) -> Cluster | None:
     """The cluster the user looks at (None: all), remembered in the session.
 
     `?cluster=<name>` on any page switches it; `?cluster=` or `?cluster=all` shows all.
-    The cluster list is cached on the request, so the layout reuses it without a query.
+    This is the only place that writes the choice into the session: every page calls it
+    (render_page does), and the layout's context processor only reads what it cached on
+    the request. The cluster list is cached there too, so the layout needs no query for it.
     """
     if hasattr(request, "ippam_selected"):
         return request.ippam_selected
     clusters = cluster_list()
-    by_name = {c.name: c for c in clusters}
+    names = {c.name for c in clusters}
     session = request.session
     if "cluster" in request.GET:
         wanted = request.GET.get("cluster", "").strip()
-        if wanted in by_name:
+        if wanted in names:
             session[SESSION_KEY] = wanted
         else:
             session.pop(SESSION_KEY, None)
-    chosen = by_name.get(session.get(SESSION_KEY, ""))
+    chosen = _choose(clusters, session.get(SESSION_KEY, ""))
     if chosen is None and SESSION_KEY in session:
         session.pop(SESSION_KEY, None)  # the remembered cluster was removed
     request.ippam_clusters = clusters
     request.ippam_selected = chosen
     return chosen
+
+
+def remembered_cluster(request: HttpRequest) -> tuple[list[Cluster], Cluster | None]:
+    """(clusters, the chosen one) for the layout, without touching the session.
+
+    Pages have called selected_cluster already (cached on the request); a page that did not
+    (an error page, the admin's password change) shows the remembered choice as it stands.
+    """
+    if hasattr(request, "ippam_selected"):
+        return request.ippam_clusters, request.ippam_selected  # type: ignore[attr-defined]
+    clusters = cluster_list()
+    session = getattr(request, "session", None)
+    return clusters, _choose(clusters, session.get(SESSION_KEY, "") if session else "")
 
 
 class KnownCountPaginator(Paginator):
@@ -136,18 +155,31 @@ def render_page(
     template: str,
     context: dict[str, Any],
     *,
-    partial: str,
+    partial: str | None,
     targets: Mapping[str, str] | None = None,
     status: int = 200,
 ) -> HttpResponse:
     """One URL, two renderings: the page, or (htmx) the partial named for the HX-Target.
 
     `targets` maps element ids to partial names, for pages with several regions (the
-    overview polls each region by its id); any other htmx request gets `partial`.
+    overview polls each region by its id); any other htmx request gets `partial` (None: a
+    page that has no fragment, always whole). Every dashboard page answers through here, so
+    each varies on the htmx headers (a cached fragment is never shown as a page) and a
+    history restore or a boosted link gets the whole page.
     """
-    name = fragment_name(request, partial=partial, targets=targets)
+    selected_cluster(request)  # settles the session's cluster before anything renders
+    name = fragment_name(request, partial=partial, targets=targets) if partial else None
     if name is not None:
         template = f"{template}#{name}"
     response = render(request, template, context, status=status)
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
+
+
+def render_fragment(
+    request: DashboardRequest, template: str, name: str, context: dict[str, Any]
+) -> HttpResponse:
+    """A named partial only: what an htmx mutation answers with (the changed rows)."""
+    response = render(request, f"{template}#{name}", context)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     return response

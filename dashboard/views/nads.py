@@ -9,6 +9,7 @@ from dashboard.views.common import (
     render_page,
     selected_cluster,
 )
+from ippam.filters import NADFilter
 from ippam.models import NetworkAttachmentDefinition
 from ippam.selectors.failures import attachment_failures
 from ippam.selectors.nads import nad_get, nad_interfaces, pretty_config
@@ -18,12 +19,13 @@ from ippam.selectors.shared import attach_nodes
 
 def nad_list(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
-    q = request.GET.get("q", "").strip()
-    nads, sort = nad_list_selector(cluster=cluster, q=q, sort=request.GET.get("sort"))
+    nads, sort = nad_list_selector(cluster=cluster, sort=request.GET.get("sort"))
+    filterset = NADFilter(request.GET, queryset=nads)
     context = {
         "cluster": cluster,
-        "page": paginate(request, nads),
-        "q": q,
+        "filter": filterset,
+        "page": paginate(request, filterset.qs),
+        "q": request.GET.get("q", "").strip(),
         "sort": sort,
         "qs_page": query_without(request, "page", "cluster"),
         "qs_sort": query_without(request, "page", "sort", "cluster"),

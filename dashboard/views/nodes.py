@@ -9,6 +9,7 @@ from dashboard.views.common import (
     render_page,
     selected_cluster,
 )
+from ippam.filters import NodeFilter
 from ippam.models import Node
 from ippam.selectors.failures import attachment_failures
 from ippam.selectors.nodes import attach_missing_attachments, node_get, node_pods
@@ -17,12 +18,13 @@ from ippam.selectors.nodes import node_list as node_list_selector
 
 def node_list(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
-    q = request.GET.get("q", "").strip()
-    nodes, sort = node_list_selector(cluster=cluster, q=q, sort=request.GET.get("sort"))
+    nodes, sort = node_list_selector(cluster=cluster, sort=request.GET.get("sort"))
+    filterset = NodeFilter(request.GET, queryset=nodes)
     context = {
         "cluster": cluster,
-        "page": paginate(request, nodes),
-        "q": q,
+        "filter": filterset,
+        "page": paginate(request, filterset.qs),
+        "q": request.GET.get("q", "").strip(),
         "sort": sort,
         "qs_page": query_without(request, "page", "cluster"),
         "qs_sort": query_without(request, "page", "sort", "cluster"),

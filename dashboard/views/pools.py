@@ -12,6 +12,7 @@ from dashboard.views.common import (
     render_page,
     selected_cluster,
 )
+from ippam.filters import PoolFilter
 from ippam.models import IPPool
 from ippam.selectors.failures import attachment_failures
 from ippam.selectors.pool_map import MAP_LEGEND, pool_allocation_map
@@ -21,12 +22,13 @@ from ippam.userinput import clean_query
 
 def pool_list(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
-    q = request.GET.get("q", "").strip()
-    pools, sort = pool_list_with_usage(cluster=cluster, sort=request.GET.get("sort"), q=q)
+    pools, sort = pool_list_with_usage(cluster=cluster, sort=request.GET.get("sort"))
+    filterset = PoolFilter(request.GET, queryset=pools)
     context = {
         "cluster": cluster,
-        "page": paginate(request, pools),
-        "q": q,
+        "filter": filterset,
+        "page": paginate(request, filterset.qs),
+        "q": request.GET.get("q", "").strip(),
         "sort": sort,
         "qs_page": query_without(request, "page", "cluster"),
         "qs_sort": query_without(request, "page", "sort", "cluster"),

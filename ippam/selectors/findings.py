@@ -27,17 +27,19 @@ def finding_list(
         qs = qs.filter(kind=kind)
     if state in Finding.State.values:
         qs = qs.filter(state=state)
-    q = clean_query(q)
-    if q:
-        ip = input_ip(q)
-        qs = (
-            qs.filter(ip=ip)
-            if ip is not None
-            else qs.filter(
-                Q(podref__icontains=q) | Q(node_name__icontains=q) | Q(reason__icontains=q)
-            )
-        )
+    qs = findings_matching(qs, q)
     return qs.select_related("cluster", "pool", "nad", "reservation").order_by("kind", "ip", "pk")
+
+
+def findings_matching(qs: QuerySet[Finding], q: str) -> QuerySet[Finding]:
+    """Findings of an IP, or whose podref, node or reason contains the text."""
+    q = clean_query(q)
+    if not q:
+        return qs
+    ip = input_ip(q)
+    if ip is not None:
+        return qs.filter(ip=ip)
+    return qs.filter(Q(podref__icontains=q) | Q(node_name__icontains=q) | Q(reason__icontains=q))
 
 
 def finding_counts(*, cluster: Cluster | None = None) -> list[tuple[str, str, int, int]]:
@@ -90,3 +92,14 @@ def attach_finding_context(findings: list[Finding]) -> None:
         f.alert = alerts.get((f.cluster_id, f.identity))
         name = f.node_name or (f.pod.node_name if f.pod else "")
         f.node = nodes.get((f.cluster_id, name)) if name else None
+
+
+def finding_get(*, finding_id: int) -> Finding:
+    """One finding with the context its leaks-page row shows (alert, pod, node).
+
+    Raises Finding.DoesNotExist. Four queries, whatever the finding: the row re-rendered
+    after its alert was acknowledged.
+    """
+    finding = Finding.objects.select_related("cluster", "pool", "nad").get(pk=finding_id)
+    attach_finding_context([finding])
+    return finding

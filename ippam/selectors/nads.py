@@ -25,10 +25,10 @@ NAD_SORTS = {
 }
 
 
-def nad_list(
-    *, cluster: Cluster | None = None, q: str = "", sort: str | None = None
-) -> tuple[QuerySet[NetworkAttachmentDefinition], str]:
-    qs = scoped(NetworkAttachmentDefinition.objects.all(), cluster)
+def nads_matching(
+    qs: QuerySet[NetworkAttachmentDefinition], q: str
+) -> QuerySet[NetworkAttachmentDefinition]:
+    """NADs with a range holding an IP, or whose name, namespace, type, master or range match."""
     q = clean_query(q)
     if q:
         ip = input_ip(q)
@@ -43,6 +43,13 @@ def nad_list(
                 | Q(master__iexact=q)
                 | Q(ranges__range__icontains=q)
             ).distinct()
+    return qs
+
+
+def nad_list(
+    *, cluster: Cluster | None = None, q: str = "", sort: str | None = None
+) -> tuple[QuerySet[NetworkAttachmentDefinition], str]:
+    qs = nads_matching(scoped(NetworkAttachmentDefinition.objects.all(), cluster), q)
     attached = (
         PodInterface.objects.filter(nad=OuterRef("pk"))
         .order_by()

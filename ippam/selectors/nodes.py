@@ -20,13 +20,15 @@ NODE_SORTS = {
 }
 
 
+def nodes_matching(qs: QuerySet[Node], q: str) -> QuerySet[Node]:
+    q = clean_query(q)
+    return qs.filter(name__icontains=q) if q else qs
+
+
 def node_list(
     *, cluster: Cluster | None = None, q: str = "", sort: str | None = None
 ) -> tuple[QuerySet[Node], str]:
-    qs = scoped(Node.objects.all(), cluster)
-    q = clean_query(q)
-    if q:
-        qs = qs.filter(name__icontains=q)
+    qs = nodes_matching(scoped(Node.objects.all(), cluster), q)
     pods = (
         Pod.objects.filter(
             cluster=OuterRef("cluster"), node_name=OuterRef("name"), interfaces__default=False

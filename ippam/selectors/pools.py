@@ -43,7 +43,25 @@ def pool_list_with_usage(
     *, cluster: Cluster | None = None, sort: str | None = None, q: str = ""
 ) -> tuple[QuerySet[IPPool], str]:
     """Pools with their leak count and the NADs feeding them; returns (queryset, sort used)."""
-    qs = scoped(IPPool.objects.all(), cluster)
+    qs = pools_matching(scoped(IPPool.objects.all(), cluster), q)
+    leak_counts = (
+        Finding.objects.filter(pool=OuterRef("pk"))
+        .order_by()
+        .values("pool")
+        .annotate(c=Count("pk"))
+        .values("c")
+    )
+    qs = qs.annotate(
+        leak_count=Coalesce(Subquery(leak_counts, output_field=IntegerField()), Value(0)),
+        free_count=F("usable") - F("allocated"),
+    )
+    sort_used, order = sort_param(sort, POOL_SORTS, "-utilization")
+    qs = qs.select_related("cluster").prefetch_related(_nad_ranges_prefetch()).order_by(*order)
+    return qs, sort_used
+
+
+def pools_matching(qs: QuerySet[IPPool], q: str) -> QuerySet[IPPool]:
+    """Pools that contain an IP, overlap a CIDR, or whose names or NADs contain the text."""
     q = clean_query(q)
     if q:
         ip = input_ip(q)
@@ -61,20 +79,7 @@ def pool_list_with_usage(
                 | Q(range__icontains=q)
                 | Q(nad_ranges__nad__name__icontains=q)
             ).distinct()
-    leak_counts = (
-        Finding.objects.filter(pool=OuterRef("pk"))
-        .order_by()
-        .values("pool")
-        .annotate(c=Count("pk"))
-        .values("c")
-    )
-    qs = qs.annotate(
-        leak_count=Coalesce(Subquery(leak_counts, output_field=IntegerField()), Value(0)),
-        free_count=F("usable") - F("allocated"),
-    )
-    sort_used, order = sort_param(sort, POOL_SORTS, "-utilization")
-    qs = qs.select_related("cluster").prefetch_related(_nad_ranges_prefetch()).order_by(*order)
-    return qs, sort_used
+    return qs
 
 
 def _nad_ranges_prefetch() -> Any:

@@ -1,21 +1,21 @@
-"""Forms for the acting pages: NAD creation, alert acknowledgement, reclamation, audit filters.
+"""The NAD creation form: validates input and translates it into ippam.nadbuilder's NADSpec.
 
-Forms validate and translate input into typed values (ippam.nadbuilder's NADSpec); they do
-not write. The NAD form reports two kinds of findings next to each field: errors, which
-block submission, and warnings (``form.warnings``), which are shown and do not.
+It does not write: the view hands ``form.spec`` to ippam.nads.nad_create. It reports two
+kinds of findings next to each field: errors, which block submission, and warnings
+(``form.warnings``), which are shown and do not.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import get_user_model
 
 from ippam import nadbuilder as nb
-from ippam.models import Alert, AuditEntry, Cluster, NetworkAttachmentDefinition
+from ippam.models import Cluster, NetworkAttachmentDefinition
 
 # The namespaces offered when settings.IPPAM_NAD_NAMESPACES is empty and nothing is synced.
 BASE_NAMESPACES = ("default", "kube-system")
@@ -134,6 +134,33 @@ def _parse_static_addresses(text: str) -> tuple[tuple[nb.StaticAddress, ...], li
             nb.StaticAddress(address=parts[0], gateway=parts[1] if len(parts) == 2 else "")
         )
     return tuple(addresses), errors
+
+
+class _Inputs:
+    """The form's values, read the same way whether they validated (``cleaned_data``) or
+    are still being typed (the raw POST, for the live preview)."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = values
+
+    def text(self, name: str) -> str:
+        value = self.values.get(name)
+        return "" if value is None else str(value).strip()
+
+    def number(self, name: str) -> int | None:
+        value = self.values.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = self.text(name)
+        return int(text) if text.isdigit() else None
+
+    def flag(self, name: str) -> bool:
+        return bool(self.values.get(name))
+
+    def many(self, name: str) -> list[str]:
+        getlist = getattr(self.values, "getlist", None)
+        value = getlist(name) if getlist is not None else self.values.get(name)
+        return [str(v) for v in value or ()]
 
 
 class NADForm(forms.Form):
@@ -384,69 +411,97 @@ class NADForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         super().clean()  # returns self.cleaned_data, which django-stubs types as optional
         data = self.cleaned_data
-        cni = data.get("cni_type")
-        ipam_type = data.get("ipam_type")
-        interface = self._interface(cni, data) if cni else None
-        ipam = self._ipam(ipam_type, data) if ipam_type else None
-        if self.errors or interface is None:
+        spec = self._build_spec(_Inputs(data), check=True)
+        if self.errors or spec is None:
             return data
         self._check_name_taken(data)
         if self.errors:
             return data
-        spec = nb.NADSpec(
-            name=data["name"],
-            namespace=data["namespace"],
-            interface=interface,
-            ipam=ipam,
-            cni_version=data["cni_version"],
-            mtu=data.get("mtu"),
-            meta_plugins=tuple(data.get("meta_plugins") or ()),
-            node_selector=data.get("node_selector", ""),
-        )
         self.spec = spec
         self.manifest = nb.build_manifest(spec)
         return data
 
-    def _interface(self, cni: str, data: dict[str, Any]) -> nb.Interface | None:
+    # --- the one spec builder: create sends what it builds, the preview shows it ---
+
+    def nad_spec(self) -> nb.NADSpec | None:
+        """The NAD this form describes: the validated spec once the form is valid (the one
+        ``nad_create`` sends), else, for the live preview, the same builder over what is
+        typed so far, without its checks. None for an unbound form."""
+        if self.spec is not None:
+            return self.spec
+        if not self.is_bound:
+            return None
+        return self._build_spec(_Inputs(self.data), check=False)
+
+    def draft_manifest(self) -> dict[str, Any] | None:
+        """The manifest of ``nad_spec()``: what the preview shows, even before it validates."""
+        if self.manifest is not None:
+            return self.manifest
+        spec = self.nad_spec()
+        return nb.build_manifest(spec) if spec is not None else None
+
+    def _build_spec(self, inputs: _Inputs, *, check: bool) -> nb.NADSpec | None:
+        """Build the spec from `inputs`. With `check`, report each problem on its field (and
+        give up where a part cannot be built); without, build whatever is typed."""
+        interface = self._interface(inputs, check=check)
+        ipam = self._ipam(inputs, check=check)
+        if interface is None:
+            return None
+        version = inputs.text("cni_version")
+        return nb.NADSpec(
+            name=inputs.text("name"),
+            namespace=inputs.text("namespace"),
+            interface=interface,
+            ipam=ipam,
+            cni_version=version if version in nb.CNI_VERSIONS else "0.3.1",
+            mtu=inputs.number("mtu"),
+            meta_plugins=tuple(m for m in inputs.many("meta_plugins") if m in nb.META_PLUGINS),
+            node_selector=inputs.text("node_selector"),
+        )
+
+    def _interface(self, inputs: _Inputs, *, check: bool) -> nb.Interface | None:
+        cni = inputs.text("cni_type")
+        if cni not in CNI_FIELDS:
+            if check:
+                return None  # the choice field has said why
+            cni = "macvlan"
         if cni == "ipvlan":
             return nb.IPVlan(
-                master=data.get("ipvlan_master", "").strip(), mode=data.get("ipvlan_mode") or "l2"
+                master=inputs.text("ipvlan_master"), mode=inputs.text("ipvlan_mode") or "l2"
             )
         if cni == "macvlan":
             return nb.MacVlan(
-                master=data.get("macvlan_master", "").strip(),
-                mode=data.get("macvlan_mode") or "bridge",
+                master=inputs.text("macvlan_master"),
+                mode=inputs.text("macvlan_mode") or "bridge",
             )
         if cni == "bridge":
-            name = data.get("bridge_name", "").strip()
-            if not name:
+            name = inputs.text("bridge_name")
+            if check and not name:
                 self.add_error("bridge_name", "Name the bridge, e.g. cni0 or br-data.")
                 return None
             return nb.Bridge(
                 bridge=name,
-                is_gateway=bool(data.get("bridge_is_gateway")),
-                ip_masq=bool(data.get("bridge_ip_masq")),
-                vlan=data.get("bridge_vlan"),
+                is_gateway=inputs.flag("bridge_is_gateway"),
+                ip_masq=inputs.flag("bridge_ip_masq"),
+                vlan=inputs.number("bridge_vlan"),
             )
         if cni == "host-device":
-            device = data.get("hostdevice_device", "").strip()
-            pci = data.get("hostdevice_pci", "").strip()
-            if bool(device) == bool(pci):
+            device = inputs.text("hostdevice_device")
+            pci = inputs.text("hostdevice_pci")
+            if check and bool(device) == bool(pci):
                 self.add_error(
                     "hostdevice_device", "Give either a device name or a PCI address (exactly one)."
                 )
                 return None
             return nb.HostDevice(device=device, pci_bus_id=pci)
-        if cni == "sriov":
-            resource = data.get("sriov_resource_name", "").strip()
-            if not resource:
-                self.add_error(
-                    "sriov_resource_name",
-                    "SR-IOV needs the device plugin's resource name, e.g. intel.com/sriov_netdevice.",
-                )
-                return None
-            return nb.SRIOV(resource_name=resource, vlan=data.get("sriov_vlan"))
-        return None
+        resource = inputs.text("sriov_resource_name")
+        if check and not resource:
+            self.add_error(
+                "sriov_resource_name",
+                "SR-IOV needs the device plugin's resource name, e.g. intel.com/sriov_netdevice.",
+            )
+            return None
+        return nb.SRIOV(resource_name=resource, vlan=inputs.number("sriov_vlan"))
 
     def _add_checks(self, checks: nb.Checks, mapping: dict[str, str]) -> None:
         for key, messages in checks.errors.items():
@@ -456,55 +511,63 @@ class NADForm(forms.Form):
             for message in messages:
                 self.warn(mapping[key], message)
 
-    def _ipam(self, ipam_type: str, data: dict[str, Any]) -> nb.IPAM:
+    def _routes(self, inputs: _Inputs, name: str, *, check: bool) -> tuple[nb.Route, ...]:
+        routes, errors = _parse_routes(inputs.text(name))
+        for message in errors if check else ():
+            self.add_error(name, message)
+        return routes
+
+    def _ipam(self, inputs: _Inputs, *, check: bool) -> nb.IPAM:
+        ipam_type = inputs.text("ipam_type")
+        if ipam_type not in IPAM_FIELDS:
+            if check:
+                return None  # the choice field has said why
+            ipam_type = "whereabouts"
         ipam: nb.IPAM
         if ipam_type == "whereabouts":
-            if not data.get("wb_range", "").strip():
+            if check and not inputs.text("wb_range"):
                 self.add_error("wb_range", "Whereabouts needs a range, e.g. 10.10.0.0/24.")
                 return None
-            routes, route_errors = _parse_routes(data.get("wb_routes", ""))
-            for message in route_errors:
-                self.add_error("wb_routes", message)
             ipam = nb.WhereaboutsIPAM(
-                range=data["wb_range"].strip(),
-                range_start=data.get("wb_range_start", "").strip(),
-                range_end=data.get("wb_range_end", "").strip(),
-                exclude=tuple(_lines(data.get("wb_exclude", ""))),
-                gateway=data.get("wb_gateway", "").strip(),
-                network_name=data.get("wb_network_name", "").strip(),
-                routes=routes,
-                enable_overlapping_ranges=bool(data.get("wb_enable_overlapping_ranges")),
+                range=inputs.text("wb_range"),
+                range_start=inputs.text("wb_range_start"),
+                range_end=inputs.text("wb_range_end"),
+                exclude=tuple(_lines(inputs.text("wb_exclude"))),
+                gateway=inputs.text("wb_gateway"),
+                network_name=inputs.text("wb_network_name"),
+                routes=self._routes(inputs, "wb_routes", check=check),
+                enable_overlapping_ranges=inputs.flag("wb_enable_overlapping_ranges"),
             )
-            checks = nb.check_whereabouts(ipam)
-            self._add_checks(checks, WB_CHECK_FIELDS)
-            if "range" not in checks.errors and data.get("cluster") is not None:
-                self._warn_overlaps(data["cluster"], ipam)
+            if check:
+                checks = nb.check_whereabouts(ipam)
+                self._add_checks(checks, WB_CHECK_FIELDS)
+                cluster = inputs.values.get("cluster")
+                if "range" not in checks.errors and isinstance(cluster, Cluster):
+                    self._warn_overlaps(cluster, ipam)
             return ipam
         if ipam_type == "host-local":
-            if not data.get("hl_subnet", "").strip():
+            if check and not inputs.text("hl_subnet"):
                 self.add_error("hl_subnet", "host-local needs a subnet, e.g. 10.10.0.0/24.")
                 return None
-            routes, route_errors = _parse_routes(data.get("hl_routes", ""))
-            for message in route_errors:
-                self.add_error("hl_routes", message)
             ipam = nb.HostLocalIPAM(
-                subnet=data["hl_subnet"].strip(),
-                range_start=data.get("hl_range_start", "").strip(),
-                range_end=data.get("hl_range_end", "").strip(),
-                gateway=data.get("hl_gateway", "").strip(),
-                routes=routes,
+                subnet=inputs.text("hl_subnet"),
+                range_start=inputs.text("hl_range_start"),
+                range_end=inputs.text("hl_range_end"),
+                gateway=inputs.text("hl_gateway"),
+                routes=self._routes(inputs, "hl_routes", check=check),
             )
-            self._add_checks(nb.check_host_local(ipam), HL_CHECK_FIELDS)
+            if check:
+                self._add_checks(nb.check_host_local(ipam), HL_CHECK_FIELDS)
             return ipam
         if ipam_type == "static":
-            addresses, errors = _parse_static_addresses(data.get("static_addresses", ""))
-            for message in errors:
+            addresses, errors = _parse_static_addresses(inputs.text("static_addresses"))
+            for message in errors if check else ():
                 self.add_error("static_addresses", message)
-            routes, route_errors = _parse_routes(data.get("static_routes", ""))
-            for message in route_errors:
-                self.add_error("static_routes", message)
-            ipam = nb.StaticIPAM(addresses=addresses, routes=routes)
-            self._add_checks(nb.check_static(ipam), STATIC_CHECK_FIELDS)
+            ipam = nb.StaticIPAM(
+                addresses=addresses, routes=self._routes(inputs, "static_routes", check=check)
+            )
+            if check:
+                self._add_checks(nb.check_static(ipam), STATIC_CHECK_FIELDS)
             return ipam
         return None
 
@@ -515,92 +578,6 @@ class NADForm(forms.Form):
             cluster=cluster, range_cidr=ipam.range, network_name=ipam.network_name
         ):
             self.warn("wb_range", overlap.message)
-
-    def draft_manifest(self) -> dict[str, Any] | None:
-        """The manifest as typed so far, for the live preview, even before it validates.
-
-        Built by the same nadbuilder from the raw inputs; only the submitted form's
-        ``manifest`` (after clean()) is ever sent to the API.
-        """
-        if self.manifest is not None:
-            return self.manifest
-        if not self.is_bound:
-            return None
-        d = self.data
-
-        def text(name: str) -> str:
-            return str(d.get(name) or "").strip()
-
-        def number(name: str) -> int | None:
-            value = text(name)
-            return int(value) if value.isdigit() else None
-
-        cni = self.selected_cni
-        interface: nb.Interface
-        if cni == "ipvlan":
-            interface = nb.IPVlan(master=text("ipvlan_master"), mode=text("ipvlan_mode") or "l2")
-        elif cni == "macvlan":
-            interface = nb.MacVlan(
-                master=text("macvlan_master"), mode=text("macvlan_mode") or "bridge"
-            )
-        elif cni == "bridge":
-            interface = nb.Bridge(
-                bridge=text("bridge_name"),
-                is_gateway=bool(d.get("bridge_is_gateway")),
-                ip_masq=bool(d.get("bridge_ip_masq")),
-                vlan=number("bridge_vlan"),
-            )
-        elif cni == "host-device":
-            interface = nb.HostDevice(
-                device=text("hostdevice_device"), pci_bus_id=text("hostdevice_pci")
-            )
-        else:
-            interface = nb.SRIOV(
-                resource_name=text("sriov_resource_name"), vlan=number("sriov_vlan")
-            )
-        ipam_type = self.selected_ipam
-        ipam: nb.IPAM = None
-        if ipam_type == "whereabouts":
-            ipam = nb.WhereaboutsIPAM(
-                range=text("wb_range"),
-                range_start=text("wb_range_start"),
-                range_end=text("wb_range_end"),
-                exclude=tuple(_lines(text("wb_exclude"))),
-                gateway=text("wb_gateway"),
-                network_name=text("wb_network_name"),
-                routes=_parse_routes(text("wb_routes"))[0],
-                enable_overlapping_ranges=bool(d.get("wb_enable_overlapping_ranges")),
-            )
-        elif ipam_type == "host-local":
-            ipam = nb.HostLocalIPAM(
-                subnet=text("hl_subnet"),
-                range_start=text("hl_range_start"),
-                range_end=text("hl_range_end"),
-                gateway=text("hl_gateway"),
-                routes=_parse_routes(text("hl_routes"))[0],
-            )
-        elif ipam_type == "static":
-            ipam = nb.StaticIPAM(
-                addresses=_parse_static_addresses(text("static_addresses"))[0],
-                routes=_parse_routes(text("static_routes"))[0],
-            )
-        version = text("cni_version")
-        metas = (
-            tuple(m for m in d.getlist("meta_plugins") if m in nb.META_PLUGINS)
-            if hasattr(d, "getlist")
-            else ()
-        )
-        spec = nb.NADSpec(
-            name=text("name"),
-            namespace=text("namespace"),
-            interface=interface,
-            ipam=ipam,
-            cni_version=version if version in nb.CNI_VERSIONS else "0.3.1",
-            mtu=number("mtu"),
-            meta_plugins=metas,
-            node_selector=text("node_selector"),
-        )
-        return nb.build_manifest(spec)
 
     def _check_name_taken(self, data: dict[str, Any]) -> None:
         cluster, namespace, name = data.get("cluster"), data.get("namespace"), data.get("name")
@@ -613,109 +590,3 @@ class NADForm(forms.Form):
                 "name",
                 f"A NAD named {namespace}/{name} already exists in cluster {cluster.name}. Choose another name.",
             )
-
-
-class AcknowledgeForm(forms.Form):
-    alert = forms.ModelMultipleChoiceField(
-        queryset=Alert.objects.filter(state=Alert.State.OPEN),
-        error_messages={
-            "required": "Select at least one open alert to acknowledge.",
-            "invalid_choice": "Alert %(value)s is not open any more (acknowledged or resolved meanwhile).",
-        },
-    )
-    note = forms.CharField(
-        required=False,
-        max_length=2000,
-        widget=forms.TextInput(attrs={"placeholder": "optional note, e.g. ticket OPS-123"}),
-    )
-
-
-class AlertFilterForm(forms.Form):
-    state = forms.ChoiceField(required=False, choices=[("", "any state"), *Alert.State.choices])
-    kind = forms.ChoiceField(required=False, choices=[("", "any kind"), *Alert.Kind.choices])
-    cluster = forms.ModelChoiceField(
-        required=False, queryset=Cluster.objects.all(), empty_label="any cluster"
-    )
-
-
-class ReclaimPlanForm(forms.Form):
-    """What to reclaim: findings, the findings behind alerts, or a whole pool's leaks."""
-
-    cluster = forms.ModelChoiceField(required=False, queryset=Cluster.objects.all())
-    finding = forms.TypedMultipleChoiceField(required=False, coerce=int, choices=())
-    alert = forms.TypedMultipleChoiceField(required=False, coerce=int, choices=())
-    pool = forms.IntegerField(required=False)
-    include_suspect = forms.BooleanField(required=False)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Ids are checked against the database in clean(); choices would load every row.
-        for name in ("finding", "alert"):
-            field = cast(forms.TypedMultipleChoiceField, self.fields[name])
-            # A per-instance override of the method; mypy only allows replacing it on the class.
-            field.valid_value = lambda value: str(value).isdigit()  # type: ignore[method-assign]
-
-    def clean(self) -> dict[str, Any]:
-        from ippam.models import Finding, IPPool
-
-        super().clean()  # returns self.cleaned_data, which django-stubs types as optional
-        data = self.cleaned_data
-        finding_ids = set(data.get("finding") or [])
-        alert_ids = data.get("alert") or []
-        if alert_ids:
-            finding_ids.update(
-                Alert.objects.filter(pk__in=alert_ids, finding__isnull=False).values_list(
-                    "finding_id", flat=True
-                )
-            )
-        pool = None
-        if data.get("pool"):
-            pool = IPPool.objects.select_related("cluster").filter(pk=data["pool"]).first()
-            if pool is None:
-                raise forms.ValidationError(
-                    "That IPPool is no longer known; re-sync and try again."
-                )
-        if not finding_ids and pool is None:
-            raise forms.ValidationError(
-                "Choose findings, alerts with findings, or a pool to reclaim from."
-            )
-        clusters = set(
-            Finding.objects.filter(pk__in=finding_ids).values_list("cluster_id", flat=True)
-        )
-        if pool is not None:
-            clusters.add(pool.cluster_id)
-        if finding_ids and not Finding.objects.filter(pk__in=finding_ids).exists():
-            raise forms.ValidationError(
-                "None of the chosen findings exists any more: they were resolved by a sync."
-            )
-        if len(clusters) > 1:
-            raise forms.ValidationError(
-                "Reclaim one cluster at a time: the selection spans several clusters."
-            )
-        data["finding_ids"] = sorted(finding_ids) or None
-        data["pool_obj"] = pool
-        cluster = data.get("cluster")
-        if clusters:
-            cluster = Cluster.objects.get(pk=next(iter(clusters)))
-        data["cluster"] = cluster
-        return data
-
-
-class AuditFilterForm(forms.Form):
-    action = forms.ChoiceField(
-        required=False, choices=[("", "any action"), *AuditEntry.Action.choices]
-    )
-    actor = forms.CharField(
-        required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "user name"})
-    )
-    cluster = forms.ModelChoiceField(
-        required=False, queryset=Cluster.objects.all(), empty_label="any cluster"
-    )
-    outcome = forms.CharField(
-        required=False, max_length=32, widget=forms.TextInput(attrs={"placeholder": "outcome"})
-    )
-
-    def actor_choices(self) -> list[str]:
-        return list(
-            get_user_model().objects.order_by("username").values_list("username", flat=True)[:200]
-        )

@@ -1,0 +1,47 @@
+"""Reclamation runs: one run with its items and a count per outcome, for the progress view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from ippam.models import ReclaimItem, ReclaimRun
+
+
+@dataclass
+class RunProgress:
+    run: ReclaimRun
+    items: list[ReclaimItem]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> int:
+        return self.counts.get(ReclaimItem.Outcome.PENDING, 0)
+
+    @property
+    def finished(self) -> bool:
+        return self.run.state in (ReclaimRun.State.DONE, ReclaimRun.State.FAILED)
+
+    @property
+    def waited(self) -> int:
+        """Seconds since the run was planned."""
+        created = self.run.created_at
+        return int((timezone.now() - created).total_seconds()) if created else 0
+
+
+def reclaim_run_get(*, run_id: int) -> ReclaimRun:
+    """Raises ReclaimRun.DoesNotExist."""
+    return ReclaimRun.objects.select_related("cluster").get(pk=run_id)
+
+
+def reclaim_run_items(*, run: ReclaimRun) -> list[ReclaimItem]:
+    return list(run.items.all())
+
+
+def reclaim_run_progress(*, run: ReclaimRun) -> RunProgress:
+    items = reclaim_run_items(run=run)
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.outcome] = counts.get(item.outcome, 0) + 1
+    return RunProgress(run=run, items=items, counts=counts)
