@@ -8,4 +8,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
 app = Celery("ippam")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# ippam.tasks, and the leak tasks next to the code they run (ippam.leaks.tasks).
+app.autodiscover_tasks(["ippam", "ippam.leaks"])

@@ -20,4 +20,7 @@ class IppamConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="ippam_roles")
-        import ippam.leaks  # noqa: F401  (after-sync leak detection and its Celery tasks)
+        from ippam.leaks.detect import detect_after_sync
+        from ippam.signals import sync_finished
+
+        sync_finished.connect(detect_after_sync, dispatch_uid="ippam_detect_after_sync")

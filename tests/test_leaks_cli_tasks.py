@@ -111,10 +111,12 @@ def test_detect_task_returns_counts(rows):
 
 
 def test_detection_runs_after_every_full_sync():
-    from ippam.leaks import detect_after_sync
-    from ippam.sync import AFTER_SYNC_HOOKS
+    from ippam.leaks.detect import detect_after_sync
+    from ippam.signals import sync_finished
 
-    assert AFTER_SYNC_HOOKS.count(detect_after_sync) == 1
+    receivers = sync_finished._live_receivers(sender=None)
+    receivers = receivers[0] if isinstance(receivers, tuple) else receivers
+    assert list(receivers).count(detect_after_sync) == 1
 
 
 def test_leak_tasks_are_registered_with_celery():

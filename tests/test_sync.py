@@ -23,7 +23,8 @@ from ippam.models import (
     PodInterface,
     SyncRun,
 )
-from ippam.sync import AFTER_SYNC_HOOKS, cluster_sync_full
+from ippam.signals import sync_finished
+from ippam.sync import cluster_sync_full
 from simcluster.builder import ClusterBuilder
 
 pytestmark = pytest.mark.django_db
@@ -391,21 +392,24 @@ def test_two_clusters_sync_side_by_side(simcluster, make_cluster):
     assert_db_matches(simcluster, one)
 
 
-def test_after_sync_hooks_run_and_a_failing_one_does_not_fail_the_sync(simcluster, make_cluster):
+def test_sync_finished_is_sent_and_a_failing_receiver_does_not_fail_the_sync(
+    simcluster, make_cluster
+):
     seen = []
 
-    def hook(cluster):
+    def receiver(sender, *, cluster, **kwargs):
         seen.append(cluster.name)
 
-    def broken(cluster):
+    def broken(sender, **kwargs):
         raise RuntimeError("boom")
 
-    AFTER_SYNC_HOOKS.extend([broken, hook])
+    sync_finished.connect(broken, weak=False)
+    sync_finished.connect(receiver, weak=False)
     try:
         run = cluster_sync_full(cluster=make_cluster())
     finally:
-        AFTER_SYNC_HOOKS.remove(broken)
-        AFTER_SYNC_HOOKS.remove(hook)
+        sync_finished.disconnect(broken)
+        sync_finished.disconnect(receiver)
     assert run.outcome == SyncRun.Outcome.OK
     assert seen == ["sim"]
 

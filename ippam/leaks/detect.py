@@ -128,3 +128,8 @@ def leaks_detect(*, cluster: Cluster, now: dt.datetime | None = None) -> Detecti
         result.seconds,
     )
     return result
+
+
+def detect_after_sync(sender: object, *, cluster: Cluster, **kwargs: object) -> None:
+    """Receiver of ippam.signals.sync_finished: findings follow every full sync."""
+    leaks_detect(cluster=cluster)

@@ -1,7 +1,7 @@
 """Celery tasks for leaks: ids in, a lock, a service call, a small summary out.
 
 Registered under ippam.tasks.* names so callers and beat schedules need not know that they
-live here; ippam.leaks imports this module (autodiscovery only looks at ippam.tasks).
+live here; dashboard.celery's autodiscovery lists ippam.leaks.
 Tests call the task bodies directly (`reclaim_run(run_id)`), never in eager mode.
 """
 

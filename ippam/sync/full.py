@@ -44,13 +44,12 @@ from ippam.kube.resources import (
     cluster_identity,
     objects_list,
 )
+from ippam.signals import sync_finished
 from ippam.sync import records as r
 from ippam.sync import store
 
 logger = logging.getLogger(__name__)
 
-# Called with the cluster after every successful full sync (ippam.leaks registers here).
-AFTER_SYNC_HOOKS: list[Callable[[m.Cluster], None]] = []
 
 MODELS: dict[str, type[Any]] = {
     "nads": m.NetworkAttachmentDefinition,
@@ -196,18 +195,17 @@ def rebuilt_reason(
     return ""
 
 
-def hooks_run(cluster: m.Cluster) -> None:
-    """Run AFTER_SYNC_HOOKS; a failing hook is logged, never fails the sync."""
-    try:
-        import ippam.leaks  # noqa: F401  (registers its hook on import)
-    except ModuleNotFoundError as exc:
-        if exc.name not in {"ippam.leaks"}:
-            raise
-    for hook in list(AFTER_SYNC_HOOKS):
-        try:
-            hook(cluster)
-        except Exception:  # noqa: BLE001
-            logger.exception("cluster %s: after-sync hook %r failed", cluster.name, hook)
+def sync_finished_send(cluster: m.Cluster) -> None:
+    """Tell listeners (leak detection) that the cluster's data is fresh; a failing listener
+    is logged, never fails the sync."""
+    for receiver, result in sync_finished.send_robust(sender=cluster_sync_full, cluster=cluster):
+        if isinstance(result, Exception):
+            logger.error(
+                "cluster %s: after-sync receiver %r failed",
+                cluster.name,
+                receiver,
+                exc_info=(type(result), result, result.__traceback__),
+            )
 
 
 def cluster_sync_full(
@@ -298,7 +296,7 @@ def cluster_sync_full(
     run.save(update_fields=["finished_at", "outcome", "counts"])
     cluster.refresh_from_db()
     if run_hooks:
-        hooks_run(cluster)
+        sync_finished_send(cluster)
     logger.info("cluster %s: synced in %.1fs %s", cluster.name, time.monotonic() - t0, counts)
     return run
 
