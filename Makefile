@@ -3,18 +3,35 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The locks: every package pinned with its hashes (linux, Python 3.11), made from
+# pyproject.toml by `make lock`. Installs read them, so every machine gets the same versions.
+LOCK_DEV := requirements/dev.txt
+LOCK_PROD := requirements/prod.txt
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes \
+	--python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	--custom-compile-command "make lock"
 export DEBUG ?= true
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test install lint fmt typecheck gate pytest bench clean
+.PHONY: run test install lock lint fmt typecheck gate pytest bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): $(LOCK_DEV) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r $(LOCK_DEV)
+	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# After changing dependencies in pyproject.toml: re-pin both locks (a gate test fails while
+# pyproject.toml names a package the locks do not pin). Pins already in a lock are kept when
+# they still fit; `rm requirements/*.txt` first to move everything to the newest releases.
+lock: $(STAMP)
+	$(UV_COMPILE) --extra dev -o $(LOCK_DEV)
+	$(UV_COMPILE) -o $(LOCK_PROD)
+	$(BIN)/pip install --quiet -r $(LOCK_DEV)
+	@touch $(STAMP)
 
 run: $(STAMP)
 	@mkdir -p var
