@@ -46,10 +46,21 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Set SECRET_KEY to a long random string "
             "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), or DEBUG=true for development."
         )
+if SECRET_KEY.startswith("change-me") and not (DEBUG or TESTING):
+    # The placeholder of deploy/secret.example.yaml and .env.example: public, so forgeable.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is still the example's placeholder. Set it to a long random string "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
 
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if not DEBUG else ["*"]
 )
+if os.environ.get("IPPAM_POD_IP"):
+    # In Kubernetes (deploy/ sets it from the downward API): kubelet probes and Prometheus
+    # reach the pod by its IP, which is then the Host header.
+    _pod_ip = os.environ["IPPAM_POD_IP"]
+    ALLOWED_HOSTS = [*ALLOWED_HOSTS, f"[{_pod_ip}]" if ":" in _pod_ip else _pod_ip]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -244,6 +255,10 @@ IPPAM_RECLAIM_DEADLINE_SECONDS = env_int("IPPAM_RECLAIM_DEADLINE_SECONDS", 600)
 # gunicorn's 30 s worker timeout: the request also re-reads the object when this runs out, and
 # a worker killed mid-request would leave the person with no answer at all.
 IPPAM_KUBE_WRITE_TIMEOUT = env_float("IPPAM_KUBE_WRITE_TIMEOUT", 8.0)
+# Running inside a cluster (deploy/): register that cluster itself, through the pod's service
+# account, under this name when the watcher starts (once; an existing cluster is left alone).
+IPPAM_IN_CLUSTER = env_bool("IPPAM_IN_CLUSTER", default=False)
+IPPAM_IN_CLUSTER_NAME = os.environ.get("IPPAM_IN_CLUSTER_NAME", "self")
 
 CELERY_BEAT_SCHEDULE = {
     "sync-all-clusters": {
