@@ -35,6 +35,7 @@ lock: $(STAMP)
 
 run: $(STAMP)
 	@mkdir -p var
+	$(BIN)/python manage.py write_env
 	$(BIN)/python manage.py preflight
 	$(BIN)/python manage.py migrate --no-input -v 0
 	$(BIN)/python manage.py ensure_roles
