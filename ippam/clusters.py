@@ -101,3 +101,46 @@ def cluster_sync_enqueue(*, cluster: Cluster) -> None:
             )
 
     transaction.on_commit(enqueue)
+
+
+def cluster_ensure_in_cluster() -> Cluster | None:
+    """With IPPAM_IN_CLUSTER=true, register the cluster ippam runs in (once).
+
+    Called when the watcher starts: exactly one watcher runs (deploy/, docker-compose.yml), so
+    one process registers it, and the watcher follows it at once. A cluster already registered
+    under IPPAM_IN_CLUSTER_NAME is left as it is (an admin may have disabled or changed it).
+    Returns the cluster registered now, or None.
+    """
+    from django.conf import settings
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError
+
+    if not settings.IPPAM_IN_CLUSTER:
+        return None
+    name = settings.IPPAM_IN_CLUSTER_NAME
+    if Cluster.objects.filter(name=name).exists():
+        return None
+    try:
+        with transaction.atomic():
+            cluster = cluster_add(name=name, in_cluster=True)
+    except (IntegrityError, ValidationError):  # registered by another process meanwhile
+        return None
+    except ClusterError as exc:
+        logger.error(
+            "IPPAM_IN_CLUSTER=true, but %s. Run ippam in a pod whose service account token is "
+            "mounted (deploy/), or unset IPPAM_IN_CLUSTER and use manage.py cluster add.",
+            exc,
+        )
+        return None
+    logger.info("registered the cluster ippam runs in as %r (IPPAM_IN_CLUSTER=true)", name)
+    return cluster
+
+
+def cluster_waiting_for_server(cluster: Cluster) -> bool:
+    """True for a simulated cluster whose server has not written its kubeconfig yet.
+
+    `make run` registers the demo cluster before `manage.py demo_cluster --serve` starts
+    simcluster, which writes the kubeconfig once it answers (and removes it when it stops).
+    Until then syncing or watching it can only fail: callers wait quietly instead of warning.
+    """
+    return bool(cluster.simulated and cluster.kubeconfig and not Path(cluster.kubeconfig).exists())

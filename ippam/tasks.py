@@ -9,6 +9,7 @@ from functools import partial
 from celery import shared_task
 from django.db import transaction
 
+from ippam.clusters import cluster_waiting_for_server
 from ippam.kube.client import KubeError
 from ippam.models import Cluster
 
@@ -41,6 +42,9 @@ def sync_cluster(self, cluster_id: int) -> dict[str, object]:
         return {"status": "gone", "cluster": cluster_id}
     if not cluster.enabled:
         return {"status": "disabled", "cluster": cluster.name}
+    if cluster_waiting_for_server(cluster):
+        # The demo cluster before simcluster answers: its server runs the first sync itself.
+        return {"status": "waiting", "cluster": cluster.name}
     with cluster_sync_lock(cluster) as held:
         if not held:
             return {"status": "locked", "cluster": cluster.name}

@@ -37,6 +37,7 @@ from typing import Any
 
 from django.db import IntegrityError, OperationalError, close_old_connections, connection
 
+from ippam.clusters import cluster_waiting_for_server
 from ippam.kube.client import KubeError, api_client_for
 from ippam.kube.resources import (
     RESOURCES,
@@ -254,7 +255,7 @@ class Watcher:
                 logger.info("watcher: cluster %s was rebuilt; restarting its watches", cluster_id)
                 self._stop_cluster(cluster_id)
         for cluster_id, cluster in wanted.items():
-            if cluster_id in self.watches:
+            if cluster_id in self.watches or cluster_waiting_for_server(cluster):
                 continue
             if cluster_id in resync or not (cluster.resource_versions or {}).get("pods"):
                 # Never synced (or rebuilt): one full sync first, so the kinds that depend

@@ -3,12 +3,14 @@
 --if-none  registers a cluster named `demo` (simulated, kubeconfig var/demo-kubeconfig)
            when no cluster is configured at all.
 --serve    (Procfile.dev) runs simcluster's demo scenario with live churn for that cluster,
-           writes the kubeconfig, and runs a first sync. Without a simulated `demo` cluster
-           it idles quietly, so honcho does not stop the other processes.
+           writes the kubeconfig, and runs a first sync; it removes the kubeconfig when it
+           stops. Without a simulated `demo` cluster it idles quietly, so honcho does not stop
+           the other processes. IPPAM_DEMO_PORT picks the port (default 6443).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -83,7 +85,9 @@ class Command(BaseCommand):
                 pass
             return
         path = Path(cluster.kubeconfig) if cluster.kubeconfig else demo_kubeconfig()
-        port = kubeconfig_port(path) if path.exists() else DEFAULT_PORT
+        port = int(os.environ.get("IPPAM_DEMO_PORT") or 0) or (
+            kubeconfig_port(path) if path.exists() else DEFAULT_PORT
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable, "-m", "simcluster", "--scenario", "demo", "--port", str(port),
@@ -96,7 +100,7 @@ class Command(BaseCommand):
                 if child.poll() is not None:
                     raise CommandError(
                         f"simcluster exited with {child.returncode}; is port {port} free? "
-                        f"(edit the server URL in {path} to use another port)"
+                        "(set IPPAM_DEMO_PORT to use another port)"
                     )
                 return
             self._first_sync(cluster)
@@ -109,6 +113,9 @@ class Command(BaseCommand):
                     child.wait(10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+            # Nothing serves the demo cluster now: without its kubeconfig the watcher and the
+            # worker wait for the next `make run` quietly instead of failing to connect.
+            path.unlink(missing_ok=True)
 
     def _wait_ready(
         self, child: subprocess.Popen[bytes], path: Path, before: float, stopping: threading.Event

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from ippam.clusters import cluster_ensure_in_cluster
 from ippam.kube.resources import BY_KIND
 from ippam.watch import BATCH_SECONDS, Watcher
 
@@ -35,6 +36,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO)
+        cluster_ensure_in_cluster()  # IPPAM_IN_CLUSTER=true: follow this pod's own cluster
         watcher = Watcher(kinds=options.get("kind"), batch_seconds=options["batch_seconds"])
 
         def stop(signum: int, frame: Any) -> None:
