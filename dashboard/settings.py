@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "csp",
+    "django_filters",
     "django_htmx",
     "template_partials",
     "ippam",
@@ -83,7 +84,6 @@ MIDDLEWARE = [
     # Static files from the app itself (compressed, cache-forever hashed names): the image
     # needs no web server in front to be styled, and a proxy in front needs no volume.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django_filters",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -108,6 +108,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboard.context_processors.layout",
             ],
         },
     }
@@ -119,7 +120,6 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-                "dashboard.context_processors.layout",
     # The dashboard, the worker and the watcher write to one file: wait for the lock
     # instead of failing, and let readers proceed while a sync writes (WAL).
     DATABASES["default"]["OPTIONS"] = {
