@@ -96,6 +96,26 @@ class SyncRun(models.Model):
         return f"sync #{self.pk} ({self.outcome})"
 
 
+class WatchEventCount(models.Model):
+    """Watch events the watcher applied, per cluster and kind: ippam_watch_events_total.
+
+    No other table remembers them (a batch keeps only the last event per object), so the
+    watcher adds each batch's size here (ippam.metrics.watch_events_add, one UPDATE a batch).
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32)
+    total = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "kind"], name="watcheventcount_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.total}"
+
+
 class KubeObject(models.Model):
     """Fields every synced Kubernetes object has."""
 
