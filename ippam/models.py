@@ -572,6 +572,11 @@ class Alert(models.Model):
     note = models.TextField(blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     times_opened = models.PositiveIntegerField(default=1)
+    # No notifications until then (ippam.notify); the page shows it.
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-opened_at"]
@@ -684,3 +689,84 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.target} by {self.actor_name}"
+
+
+class PoolSample(models.Model):
+    """A pool's allocated and usable count at one time, for its history chart and forecast.
+
+    One raw sample per pool per full sync; ippam.history downsamples them (raw for 48 hours,
+    hourly for 30 days, daily for a year). Floats: a downsampled row holds an average, and
+    the chart and the trend need no exact IPv6 counts (IPPool keeps those).
+    """
+
+    class Resolution(models.TextChoices):
+        RAW = "raw"
+        HOUR = "hour"
+        DAY = "day"
+
+    # No index of its own: the unique constraint starts with the pool.
+    pool = models.ForeignKey(IPPool, on_delete=models.CASCADE, related_name="samples", db_index=False)
+    at = models.DateTimeField()
+    resolution = models.CharField(max_length=4, choices=Resolution.choices, default=Resolution.RAW)
+    allocated = models.FloatField()
+    usable = models.FloatField()
+
+    class Meta:
+        constraints = [
+            # (pool, at) first: the chart and the forecast read one pool's recent samples.
+            models.UniqueConstraint(fields=["pool", "at", "resolution"], name="poolsample_unique")
+        ]
+        indexes = [models.Index(fields=["resolution", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.pool_id} {self.at:%Y-%m-%d %H:%M} {self.resolution}"
+
+
+class AlertDelivery(models.Model):
+    """One notification of one alert state change on one channel (ippam.notify).
+
+    The unique constraint is the "never twice" guarantee: a state change gets its rows once,
+    and a worker claims a row (pending/failed -> sending) atomically before it sends.
+    """
+
+    class Transition(models.TextChoices):
+        OPENED = "opened"
+        REOPENED = "reopened"
+        RESOLVED = "resolved"
+
+    class Channel(models.TextChoices):
+        WEBHOOK = "webhook"
+        EMAIL = "email"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+        SUPPRESSED = "suppressed", "suppressed (snoozed)"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    transition = models.CharField(max_length=8, choices=Transition.choices)
+    # Which opening of the alert this change belongs to (Alert.times_opened then): an alert
+    # re-opened twice has two "reopened" changes, each notified once.
+    occurrence = models.PositiveIntegerField(default=1)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # The alert as it was at the change, so a later change cannot alter what this one says.
+    payload = models.JSONField(default=dict)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alert", "transition", "occurrence", "channel"], name="alertdelivery_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alert_id} {self.transition}#{self.occurrence} {self.channel}: {self.status}"
