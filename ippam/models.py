@@ -116,6 +116,40 @@ class WatchEventCount(models.Model):
         return f"{self.kind}: {self.total}"
 
 
+class WatcherLease(models.Model):
+    """Which `manage.py watch` process follows a cluster: one row per cluster (issue 15).
+
+    A watcher claims a cluster with a conditional UPDATE (the lease has expired or was
+    released), renews it every few seconds, and applies a batch only in a transaction that
+    re-checks holder and generation on this row first. `generation` grows on every claim: it
+    is the fencing token, so a watcher that stalled past its lease cannot write after the
+    next holder took over (ippam.watch_lease).
+    """
+
+    cluster = models.OneToOneField(
+        Cluster, on_delete=models.CASCADE, primary_key=True, related_name="watcher_lease"
+    )
+    holder = models.CharField(max_length=255, blank=True)
+    generation = models.PositiveBigIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id}: {self.holder or 'free'} (gen {self.generation})"
+
+
+class WatcherProcess(models.Model):
+    """A live `manage.py watch` process, also while it holds no cluster: the fair share
+    (clusters / live watchers) must count a watcher that just started."""
+
+    identity = models.CharField(max_length=255, primary_key=True)
+    heartbeat_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.identity
+
+
 class KubeObject(models.Model):
     """Fields every synced Kubernetes object has."""
 
