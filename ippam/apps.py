@@ -24,3 +24,7 @@ class IppamConfig(AppConfig):
         from ippam.signals import sync_finished
 
         sync_finished.connect(detect_after_sync, dispatch_uid="ippam_detect_after_sync")
+        from ippam.history import sample_after_sync
+
+        # A sample of every pool per full sync: the pool history and the forecast.
+        sync_finished.connect(sample_after_sync, dispatch_uid="ippam_sample_after_sync")

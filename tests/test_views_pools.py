@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 def test_pool_list_full_page(viewer_client, django_assert_max_num_queries):
     demo = make_demo()
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(11):
         response = viewer_client.get("/pools/")
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html
@@ -38,7 +38,7 @@ def test_pool_list_full_page(viewer_client, django_assert_max_num_queries):
 
 def test_pool_list_fragment(viewer_client, django_assert_max_num_queries):
     make_demo()
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(11):
         response = viewer_client.get("/pools/", HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert "<html" not in html
@@ -118,7 +118,7 @@ def test_pool_list_pages_with_fixed_query_count(viewer_client, django_assert_max
         pool = make_pool(c, f"10.{i // 200}.{i % 200}.0/24", allocated=i % 100)
         make_finding(c, pool=pool, ip=f"10.{i // 200}.{i % 200}.5")
     del nad
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(11):
         html = viewer_client.get("/pools/?page=2").content.decode()
     assert "page 2 of 3" in html
     assert len(re.findall(r'<tr id="pool-', html)) == 50
@@ -137,7 +137,7 @@ def test_pool_list_sort_links_keep_the_filter(viewer_client):
 def test_pool_detail_full_page(viewer_client, django_assert_max_num_queries):
     demo = make_demo()
     pool = demo["pools"][0]
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(16):
         response = viewer_client.get(f"/pools/{pool.pk}/")
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html
@@ -188,7 +188,7 @@ def test_large_pool_gets_a_heat_map_that_drills_down(viewer_client, django_asser
     leaked = make_allocation(pool, "10.64.3.9")
     make_finding(c, allocation=leaked)
     pool_recount(pool)
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(15):
         html = viewer_client.get(f"/pools/{pool.pk}/").content.decode()
     assert 'class="heat-map"' in html and 'class="alloc-map' not in html
     blocks = re.findall(r'<a class="block ([^"]+)" href="([^"]+)"[^>]*data-block="([^"]+)"', html)
@@ -268,7 +268,7 @@ def test_pool_allocations_page_query_count_is_fixed(viewer_client, django_assert
         if i % 10 == 0:
             make_finding(c, allocation=a)
     pool_recount(pool)
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(16):
         html = viewer_client.get(f"/pools/{pool.pk}/?page=2").content.decode()
     assert "page 2 of 3" in html
     assert html.count('<tr id="alloc-') == 50

@@ -15,6 +15,8 @@ from dashboard.views.common import (
 from ippam.filters import PoolFilter
 from ippam.models import IPPool
 from ippam.selectors.failures import attachment_failures
+from ippam.selectors.free_addresses import pool_free_addresses, pool_free_blocks
+from ippam.selectors.history import pool_history, pools_attach_history
 from ippam.selectors.pool_map import MAP_LEGEND, pool_allocation_map
 from ippam.selectors.pools import allocation_rows, pool_allocations, pool_get, pool_list_with_usage
 from ippam.userinput import clean_query
@@ -24,10 +26,12 @@ def pool_list(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
     pools, sort = pool_list_with_usage(cluster=cluster, sort=request.GET.get("sort"))
     filterset = PoolFilter(request.GET, queryset=pools)
+    page = paginate(request, filterset.qs)
+    page.object_list = pools_attach_history(page.object_list)
     context = {
         "cluster": cluster,
         "filter": filterset,
-        "page": paginate(request, filterset.qs),
+        "page": page,
         "q": request.GET.get("q", "").strip(),
         "sort": sort,
         "qs_page": query_without(request, "page", "cluster"),
@@ -63,6 +67,9 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
         context["qs_page"] = query_without(request, "page", "cluster")
     if fragment is None:
         context["failures"] = attachment_failures(pool=pool, limit=20)
+        context["free"] = pool_free_addresses(pool=pool, count=5)
+        context["free_blocks"] = pool_free_blocks(pool=pool, top=10)
+        context["history"] = pool_history(pool=pool)
     return render_page(
         request,
         "dashboard/pool_detail.html",

@@ -1,0 +1,173 @@
+"""Pool history reads: the chart series, the sparklines, and days to exhaustion.
+
+`pool_days_to_exhaustion` is the one place the forecast meets the database: the pools list,
+the pool page, the API serializer and /metrics all read it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Avg, Count, DateTimeField, F, FloatField, Func, Sum, Value
+from django.db.models.functions import Trunc
+from django.utils import timezone
+
+from ippam.history import TREND_WINDOW, Sums, days_to_exhaustion, trend_slope
+from ippam.models import IPPool, PoolSample
+
+CHART_WINDOW = dt.timedelta(days=30)
+SPARKLINE_WINDOW = dt.timedelta(days=7)
+
+
+class _DaysAfter(Func):
+    """Days from `origin` to a timestamp column, as a float (negative for the past).
+
+    Centring x on "now" keeps the least-squares sums small (epoch seconds squared would lose
+    the slope to float cancellation)."""
+
+    output_field = FloatField()
+
+    def __init__(self, expression: Any, origin: dt.datetime) -> None:
+        super().__init__(expression, Value(origin, output_field=DateTimeField()))
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="(julianday(%(expressions)s))",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="(EXTRACT(EPOCH FROM (%(expressions)s)) / 86400.0)",
+            arg_joiner=" - ",
+            **extra,
+        )
+
+
+def pool_trend_slopes(
+    *, pool_ids: Iterable[int], now: dt.datetime | None = None
+) -> dict[int, float | None]:
+    """Least-squares slope (allocated addresses a day) of each pool's last 7 days of samples;
+    one aggregate query. Raw samples (every sync, last 48 hours) outnumber the hourly ones
+    before them, so the recent days weigh more: wanted, the forecast should follow a change
+    of pace quickly."""
+    now = now or timezone.now()
+    ids = list(pool_ids)
+    if not ids:
+        return {}
+    sums = (
+        PoolSample.objects.filter(pool_id__in=ids, at__gte=now - TREND_WINDOW, at__lte=now)
+        .annotate(x=_DaysAfter("at", now))
+        .values("pool_id")
+        .annotate(
+            n=Count("id"),
+            sx=Sum("x"),
+            sy=Sum("allocated"),
+            sxx=Sum(F("x") * F("x"), output_field=FloatField()),
+            sxy=Sum(F("x") * F("allocated"), output_field=FloatField()),
+        )
+        .order_by()
+    )
+    return {
+        row["pool_id"]: trend_slope(
+            Sums(n=row["n"], sx=row["sx"], sy=row["sy"], sxx=row["sxx"], sxy=row["sxy"])
+        )
+        for row in sums
+    }
+
+
+def pool_days_to_exhaustion(
+    *, pool_ids: Iterable[int], now: dt.datetime | None = None
+) -> dict[int, float]:
+    """Days until each pool runs out at its last 7 days' trend, for the pools that are filling
+    (absent: no trend, flat or falling). (usable - allocated) / slope with the pool's current
+    counts. Two queries, whatever the number of pools: the API and /metrics call this."""
+    slopes = pool_trend_slopes(pool_ids=pool_ids, now=now)
+    filling = [pk for pk, slope in slopes.items() if slope is not None and slope > 0]
+    answer: dict[int, float] = {}
+    if not filling:
+        return answer
+    for pk, allocated, usable in IPPool.objects.filter(pk__in=filling).values_list(
+        "pk", "allocated", "usable"
+    ):
+        days = days_to_exhaustion(slope=slopes[pk], usable=float(usable), allocated=allocated)
+        if days is not None:
+            answer[pk] = days
+    return answer
+
+
+def pools_attach_days_to_exhaustion(
+    pools: Iterable[IPPool], *, now: dt.datetime | None = None
+) -> list[IPPool]:
+    """Set `days_to_exhaustion` (float or None) on each pool from its own counts; one query."""
+    pools = list(pools)
+    slopes = pool_trend_slopes(pool_ids=[p.pk for p in pools], now=now)
+    for pool in pools:
+        pool.days_to_exhaustion = days_to_exhaustion(  # type: ignore[attr-defined]
+            slope=slopes.get(pool.pk), usable=float(pool.usable), allocated=pool.allocated
+        )
+    return pools
+
+
+def pool_series(*, pool_id: int, since: dt.datetime) -> list[tuple[dt.datetime, float, float]]:
+    """(time, allocated, usable) of one pool since `since`, oldest first, every resolution."""
+    return list(
+        PoolSample.objects.filter(pool_id=pool_id, at__gte=since)
+        .order_by("at")
+        .values_list("at", "allocated", "usable")
+    )
+
+
+def pool_sparklines(
+    *, pool_ids: Iterable[int], now: dt.datetime | None = None
+) -> dict[int, list[float]]:
+    """Hourly utilization (0..1) of each pool over the last 7 days, oldest first; one query."""
+    now = now or timezone.now()
+    ids = list(pool_ids)
+    if not ids:
+        return {}
+    rows = (
+        PoolSample.objects.filter(pool_id__in=ids, at__gte=now - SPARKLINE_WINDOW)
+        .annotate(hour=Trunc("at", "hour", output_field=DateTimeField(), tzinfo=dt.UTC))
+        .values("pool_id", "hour")
+        .annotate(allocated=Avg("allocated"), usable=Avg("usable"))
+        .order_by("pool_id", "hour")
+        .values_list("pool_id", "allocated", "usable")
+    )
+    lines: dict[int, list[float]] = defaultdict(list)
+    for pk, allocated, usable in rows:
+        lines[pk].append(allocated / usable if usable else 0.0)
+    return dict(lines)
+
+
+def pools_attach_history(
+    pools: Iterable[IPPool], *, now: dt.datetime | None = None
+) -> list[IPPool]:
+    """The pools list's rows with `days_to_exhaustion` and `sparkline` (utilizations) set."""
+    now = now or timezone.now()
+    pools = pools_attach_days_to_exhaustion(pools, now=now)
+    lines = pool_sparklines(pool_ids=[p.pk for p in pools], now=now)
+    for pool in pools:
+        pool.sparkline = lines.get(pool.pk, [])  # type: ignore[attr-defined]
+    return pools
+
+
+def pool_history(*, pool: IPPool, now: dt.datetime | None = None) -> dict[str, Any]:
+    """What the pool page's history card shows: 30 days of samples and the forecast."""
+    now = now or timezone.now()
+    start = now - CHART_WINDOW
+    (pool,) = pools_attach_days_to_exhaustion([pool], now=now)
+    return {
+        "series": pool_series(pool_id=pool.pk, since=start),
+        "start": start,
+        "end": now,
+        "days_to_exhaustion": pool.days_to_exhaustion,  # type: ignore[attr-defined]
+    }

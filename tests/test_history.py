@@ -1,0 +1,138 @@
+"""Pool history: samples per sync, downsampling, the forecast, and where it shows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+from django.utils import timezone
+
+from ippam.charts import history_chart_svg, sparkline_svg
+from ippam.history import forecast, history_retain, pool_samples_record
+from ippam.models import PoolSample
+from ippam.selectors.history import pool_days_to_exhaustion
+from tests.factories import make_cluster, make_pool
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def _series(values: list[float], *, every_hours: float = 1.0) -> list[tuple[float, float]]:
+    n = len(values)
+    return [(-(n - 1 - i) * every_hours / 24, v) for i, v in enumerate(values)]
+
+
+# --- the forecast on synthetic series (pure) -----------------------------------------------
+
+
+def test_a_flat_series_never_runs_out():
+    assert forecast(_series([50.0] * 100), usable=254, allocated=50) is None
+
+
+def test_a_rising_series_runs_out_at_its_slope():
+    # 10 addresses a day, 200 left: 20 days.
+    points = [(d, 50 + 10 * d) for d in [x / 4 for x in range(-28, 1)]]
+    assert forecast(points, usable=250, allocated=50) == pytest.approx(20.0)
+
+
+def test_a_falling_series_never_runs_out():
+    assert forecast(_series([200.0 - i for i in range(100)]), usable=254, allocated=101) is None
+
+
+def test_a_noisy_rising_series_is_close_to_its_trend():
+    rng = random.Random(7)
+    points = [(d / 24, 100 + 5 * d / 24 + rng.uniform(-3, 3)) for d in range(-168, 1)]
+    assert forecast(points, usable=254, allocated=100) == pytest.approx(154 / 5, rel=0.1)
+
+
+def test_a_single_point_has_no_trend():
+    assert forecast([(0.0, 10.0)], usable=254, allocated=10) is None
+    assert forecast([(0.0, 10.0), (0.0, 12.0)], usable=254, allocated=12) is None
+
+
+def test_an_exhausted_pool_that_still_grows_runs_out_now():
+    assert forecast(_series([250.0, 252.0, 254.0]), usable=254, allocated=254) == 0.0
+
+
+# --- sampling, retention and the query --------------------------------------------------------
+
+
+@pytest.fixture
+def pool(db):
+    return make_pool(make_cluster("hist"), "10.1.0.0/24", allocated=100)
+
+
+def _sample(pool, at, allocated, resolution="raw"):
+    PoolSample.objects.create(
+        pool=pool, at=at, allocated=allocated, usable=254, resolution=resolution
+    )
+
+
+def test_one_sample_per_pool_per_sync(pool):
+    other = make_pool(pool.cluster, "10.2.0.0/24", allocated=3)
+    assert pool_samples_record(cluster=pool.cluster, now=NOW) == 2
+    pool_samples_record(cluster=pool.cluster, now=NOW)  # the same sync again: no new row
+    got = dict(PoolSample.objects.values_list("pool_id", "allocated"))
+    assert got == {pool.pk: 100.0, other.pk: 3.0}
+
+
+def test_retention_downsamples_to_hourly_then_daily_averages_and_is_idempotent(pool):
+    old = NOW - dt.timedelta(hours=50)
+    hour = old.replace(minute=0)
+    for minute, allocated in ((5, 10.0), (25, 20.0), (45, 30.0)):
+        _sample(pool, hour + dt.timedelta(minutes=minute), allocated)
+    _sample(pool, NOW - dt.timedelta(hours=1), 99.0)  # recent: stays raw
+    day = (NOW - dt.timedelta(days=40)).replace(hour=0)
+    _sample(pool, day + dt.timedelta(hours=1), 40.0, "hour")
+    _sample(pool, day + dt.timedelta(hours=2), 60.0, "hour")
+    _sample(pool, NOW - dt.timedelta(days=400), 1.0, "day")  # past a year: gone
+
+    first = history_retain(now=NOW)
+    rows = set(PoolSample.objects.values_list("resolution", "at", "allocated"))
+    assert rows == {
+        ("hour", hour, 20.0),
+        ("raw", NOW - dt.timedelta(hours=1), 99.0),
+        ("day", day, 50.0),
+    }
+    assert first["raw_removed"] == 3 and first["daily_expired"] == 1
+    history_retain(now=NOW)
+    assert set(PoolSample.objects.values_list("resolution", "at", "allocated")) == rows
+
+
+def test_days_to_exhaustion_from_the_database_matches_the_pure_forecast(pool):
+    points = []
+    for h in range(0, 7 * 24, 3):  # a week, 2 addresses an hour, older than 48 h as hourly rows
+        at = NOW - dt.timedelta(hours=h)
+        allocated = 100.0 - 2 * h
+        _sample(pool, at, allocated, "raw" if h < 48 else "hour")
+        points.append(((at - NOW).total_seconds() / 86400, allocated))
+    _sample(pool, NOW - dt.timedelta(days=9), 0.0, "hour")  # outside the window
+    days = pool_days_to_exhaustion(pool_ids=[pool.pk], now=NOW)
+    assert days[pool.pk] == pytest.approx(forecast(points, usable=254, allocated=100))
+    assert days[pool.pk] == pytest.approx(154 / 48)
+
+
+# --- where it shows ----------------------------------------------------------------------------
+
+
+def test_svg_is_csp_clean_and_scaled():
+    line = sparkline_svg([0.1, 0.5, 0.95])
+    chart = history_chart_svg(
+        [(NOW - dt.timedelta(days=1), 10.0, 254.0), (NOW, 20.0, 254.0)],
+        start=NOW - dt.timedelta(days=30),
+        end=NOW,
+    )
+    for svg in (line, chart):
+        assert svg.startswith("<svg") and "style=" not in svg and "<script" not in svg
+    assert sparkline_svg([0.5]) == ""
+    assert 'stroke="#dc2626"' in line  # last value above 90%: red
+
+
+def test_pool_list_shows_sparkline_and_soon_exhausted_pools(viewer_client, pool):
+    now = timezone.now()
+    for h in range(0, 48, 2):
+        _sample(pool, now - dt.timedelta(hours=h), 100.0 - 2 * h)
+    html = viewer_client.get("/pools/").content.decode()
+    assert 'class="sparkline"' in html and "full in 3 d" in html
+    page = viewer_client.get(f"/pools/{pool.pk}/").content.decode()
+    assert 'class="history-chart"' in page and 'id="pool-exhaustion"' in page
