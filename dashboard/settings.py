@@ -257,6 +257,8 @@ IPPAM_RECLAIM_DEADLINE_SECONDS = env_int("IPPAM_RECLAIM_DEADLINE_SECONDS", 600)
 IPPAM_KUBE_WRITE_TIMEOUT = env_float("IPPAM_KUBE_WRITE_TIMEOUT", 8.0)
 # Running inside a cluster (deploy/): register that cluster itself, through the pod's service
 # account, under this name when the watcher starts (once; an existing cluster is left alone).
+# The bearer token Prometheus sends to /metrics; empty: /metrics answers 403 (disabled).
+IPPAM_METRICS_TOKEN = os.environ.get("IPPAM_METRICS_TOKEN", "")
 IPPAM_IN_CLUSTER = env_bool("IPPAM_IN_CLUSTER", default=False)
 IPPAM_IN_CLUSTER_NAME = os.environ.get("IPPAM_IN_CLUSTER_NAME", "self")
 

@@ -35,7 +35,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, close_old_connections, connection
+from django.db import (
+    IntegrityError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 
 from ippam.clusters import cluster_waiting_for_server
 from ippam.kube.client import KubeError, api_client_for
@@ -358,6 +364,7 @@ class Watcher:
             self._apply_one(batch)
 
     def _apply_one(self, batch: Batch) -> None:
+        from ippam.metrics import watch_events_add
         from ippam.sync.apply import kind_replace, objects_apply
 
         for attempt in range(APPLY_ATTEMPTS):
@@ -370,12 +377,17 @@ class Watcher:
                         resource_version=batch.resource_version,
                     )
                 else:
-                    objects_apply(
-                        cluster_id=batch.cluster_id,
-                        kind=batch.kind,
-                        events=batch.events,
-                        resource_version=batch.resource_version,
-                    )
+                    # One transaction with the counter, so a batch retried below counts once.
+                    with transaction.atomic():
+                        objects_apply(
+                            cluster_id=batch.cluster_id,
+                            kind=batch.kind,
+                            events=batch.events,
+                            resource_version=batch.resource_version,
+                        )
+                        watch_events_add(
+                            cluster_id=batch.cluster_id, kind=batch.kind, count=len(batch.events)
+                        )
                 self.applied += len(batch.events) + len(batch.relist or [])
                 return
             except (OperationalError, IntegrityError) as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dashboard.views.alerts import alert_acknowledge, alert_list
 from dashboard.views.audit import audit_list
-from dashboard.views.health import healthz
+from dashboard.views.health import healthz, metrics, readyz
 from dashboard.views.leaks import leak_list
 from dashboard.views.nad_create import nad_fieldset, nad_new, nad_preview
 from dashboard.views.nads import nad_detail, nad_list
@@ -26,6 +26,7 @@ __all__ = [
     "audit_list",
     "healthz",
     "leak_list",
+    "metrics",
     "nad_detail",
     "nad_fieldset",
     "nad_list",
@@ -39,5 +40,6 @@ __all__ = [
     "reclaim_execute_view",
     "reclaim_plan_view",
     "reclaim_progress",
+    "readyz",
     "search",
 ]
