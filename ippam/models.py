@@ -255,6 +255,9 @@ class IPPool(KubeObject):
     last_ip = IPAddressField(null=True, blank=True, help_text="last address of spec.range")
     network_name = models.CharField(max_length=253, blank=True)
     node_name = models.CharField(max_length=253, blank=True, help_text="node-slice pools only")
+    slice_range = models.CharField(
+        max_length=64, blank=True, help_text="node-slice pools only: the node's slice"
+    )
     usable = models.DecimalField(**BIG_COUNT, default=0)
     allocated = models.PositiveIntegerField(default=0)
     utilization = models.FloatField(default=0.0, help_text="allocated / usable, 0..1")
@@ -522,6 +525,9 @@ class Finding(models.Model):
         DUPLICATE_ADDRESS = "duplicate_address", "duplicate address"
         ORPHANED_RESERVATION = "orphaned_reservation", "orphaned reservation"
         OVERLAPPING_RANGE = "overlapping_range", "overlapping range"
+        SLICE_STRANDED = "slice_stranded", "node slice of a gone node"
+        NODE_WITHOUT_SLICE = "node_without_slice", "node without a slice"
+        SLICES_EXHAUSTED = "slices_exhausted", "node slices all taken"
 
     class State(models.TextChoices):
         LEAKED = "leaked"
@@ -579,6 +585,9 @@ class Alert(models.Model):
         DUPLICATE_ADDRESS = "duplicate_address", "duplicate address"
         ORPHANED_RESERVATION = "orphaned_reservation", "orphaned reservation"
         OVERLAPPING_RANGE = "overlapping_range", "overlapping range"
+        SLICE_STRANDED = "slice_stranded", "node slice of a gone node"
+        NODE_WITHOUT_SLICE = "node_without_slice", "node without a slice"
+        SLICES_EXHAUSTED = "slices_exhausted", "node slices all taken"
         POOL_THRESHOLD = "pool_threshold", "pool above threshold"
         POOL_EXHAUSTED = "pool_exhausted", "pool exhausted"
 

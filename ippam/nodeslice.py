@@ -1,0 +1,252 @@
+"""Whereabouts' node-slice mode ("Fast IPAM", whereabouts >= 0.9), as pure functions.
+
+Pure module (no Django, no kubernetes client). What whereabouts does, read in its source
+(k8snetworkplumbingwg/whereabouts at 3a262bd0; ``doc/proposals/fast_ipam_by_node.md`` is
+the design, the code below is what runs):
+
+- Setting ``node_slice_size`` in the IPAM config turns the mode on. The node-slice
+  controller (``pkg/node-controller/controller.go`` ``syncHandler``) cuts the NAD's first
+  range (``IPRanges[0].Range``) into slices with ``iphelpers.DivideRangeBySize``:
+  contiguous, ascending, the first starting at the range's network address, IPv4 only.
+  It keeps them in a NodeSlicePool named after ``network_name``, or the CNI config's
+  ``name`` when that is unset (``getSliceName``), as ``status.allocations`` =
+  ``[{nodeName, sliceRange}]``; an empty ``nodeName`` is a free slice.
+- A node without a slice takes the *first* free one (``assignNodeToSlice``); a node that
+  has one keeps it. When no slice is free the node is silently left without one (a TODO in
+  the code, no event). Only Node add and delete events requeue the NADs; on a delete,
+  ``removeUnusedNodes`` clears the node's ``nodeName``, which frees the slice. The per-node
+  IPPool is not deleted.
+- The plugin (``pkg/storage/kubernetes/ipam.go`` ``IPManagementKubernetesUpdate``) finds
+  its node's ``sliceRange`` in the NodeSlicePool (``GetNodeSlicePoolRange``; no entry:
+  the ADD fails with "no allocated node slice for node"). It then allocates from the whole
+  range with ``range_start``/``range_end`` replaced by the slice's ``FirstUsableIP`` and
+  ``LastUsableIP`` and no ``exclude``: the user's range_start, range_end and exclude are
+  dropped, and the network and broadcast addresses *of every slice* are skipped (not only
+  those of the whole range). The IPPool is ``IPPoolName`` with a node:
+  ``[network_name-]<node>-<slice with ':' and '/' as '-'>``; its ``spec.range`` is the
+  slice, so allocation offsets count from the slice's network address.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from netaddr import IPAddress, IPNetwork
+
+from ippam.ipparse import go_cidr
+from ippam.naming import node_pool_name, normalize_range
+from ippam.ranges import UsableRange, range_usable
+
+__all__ = [
+    "MAX_SLICES_LISTED",
+    "PoolSlice",
+    "SliceNetwork",
+    "SlicePlan",
+    "divide_range",
+    "map_pool",
+    "pool_name_for",
+    "slice_prefix",
+    "slice_usable",
+    "slices_usable_total",
+]
+
+# A NodeSlicePool lists every slice in one object; etcd refuses objects over ~1.5 MB, about
+# 30,000 entries of {nodeName, sliceRange}. ippam never lists more slices than this one by
+# one (counts stay arithmetic).
+MAX_SLICES_LISTED = 30_000
+
+# Go's strconv.Atoi after strings.TrimPrefix(size, "/"): an optional sign and decimal digits.
+_ATOI = re.compile(r"[+-]?[0-9]+")
+
+
+def slice_prefix(size: str) -> int | None:
+    """The prefix length ``node_slice_size`` asks for ("/22" or "22"), or None when
+    whereabouts' ``DivideRangeBySize`` cannot read it (then it makes no slices at all)."""
+    text = size[1:] if size.startswith("/") else size
+    if not _ATOI.fullmatch(text):
+        return None
+    return int(text)
+
+
+@dataclass(frozen=True)
+class SlicePlan:
+    """How the controller cuts a range: ``count`` slices of ``/prefix`` from ``network``;
+    ``error`` says why it makes none (then ``count`` is 0)."""
+
+    network: IPNetwork | None
+    prefix: int
+    count: int
+    error: str = ""
+
+    def slices(self, limit: int = MAX_SLICES_LISTED) -> list[IPNetwork]:
+        """The slices in the controller's order, at most ``limit`` of them."""
+        if self.network is None or self.error:
+            return []
+        step = 2 ** (32 - self.prefix)
+        base = self.network.first
+        return [IPNetwork((base + i * step, self.prefix)) for i in range(min(self.count, limit))]
+
+
+def divide_range(range_cidr: str, size: str) -> SlicePlan:
+    """The slices whereabouts' ``DivideRangeBySize`` makes of ``range_cidr``.
+
+    Mirrors its refusals: a size it cannot read gives no slices (it returns nil, nil, so
+    the NodeSlicePool has no allocations and every ADD fails); a range whose address is
+    not its network address ("netCIDR is not a valid network address"), or a slice larger
+    than the range, is an error. IPv6 is refused: the function does uint32 arithmetic on
+    ``ip.To4()`` and crashes the controller on an IPv6 range.
+    """
+    prefix = slice_prefix(size)
+    if prefix is None:
+        return SlicePlan(None, 0, 0, f'node_slice_size "{size}" is not a number such as "/26"')
+    net = go_cidr(range_cidr)
+    if net is None:
+        return SlicePlan(None, prefix, 0, f"range {range_cidr!r} is not a CIDR")
+    if net.version != 4:
+        return SlicePlan(
+            net, prefix, 0, "whereabouts' node-slice controller handles IPv4 ranges only"
+        )
+    if net.ip != net.network:
+        return SlicePlan(
+            net,
+            prefix,
+            0,
+            f"range {range_cidr} is not written with its network address "
+            f"({net.cidr}); the node-slice controller refuses it",
+        )
+    if prefix < net.prefixlen:
+        return SlicePlan(
+            net,
+            prefix,
+            0,
+            f"slices of /{prefix} are larger than the range {net.cidr}; "
+            f"use a node_slice_size of /{net.prefixlen} or longer",
+        )
+    if prefix > 32:
+        return SlicePlan(net, prefix, 0, f"/{prefix} is not an IPv4 prefix length")
+    return SlicePlan(net.cidr, prefix, 2 ** (prefix - net.prefixlen))
+
+
+def slice_usable(range_cidr: IPNetwork, slice_cidr: IPNetwork) -> UsableRange:
+    """What whereabouts may hand out on the node that holds ``slice_cidr``.
+
+    Exactly its call: the whole range with ``range_start`` = ``FirstUsableIP(slice)`` and
+    ``range_end`` = ``LastUsableIP(slice)``, no excludes. A slice of /31 or /32 has no
+    usable address (``FirstUsableIP`` refuses it, so every ADD on that node fails).
+    """
+    if slice_cidr.size < 4:
+        return UsableRange(
+            range_cidr.cidr,
+            1,
+            0,
+            error=f"slice {slice_cidr} is too small: whereabouts finds no usable address in it",
+        )
+    return range_usable(
+        range_cidr,
+        IPAddress(slice_cidr.first + 1, slice_cidr.version),
+        IPAddress(slice_cidr.last - 1, slice_cidr.version),
+    )
+
+
+def slices_usable_total(plan: SlicePlan) -> int:
+    """Addresses whereabouts may hand out over every slice of ``plan`` (each slice loses
+    its own network and broadcast address; slices of /31 and /32 give none)."""
+    if plan.error or plan.count == 0:
+        return 0
+    per_slice = 2 ** (32 - plan.prefix) - 2
+    return plan.count * max(per_slice, 0)
+
+
+def pool_name_for(slice_cidr: str, node_name: str, network_name: str = "") -> str:
+    """The IPPool whereabouts keeps for a node's slice (``IPPoolName`` with a node)."""
+    return node_pool_name(slice_cidr, node_name, network_name)
+
+
+@dataclass(frozen=True)
+class SliceNetwork:
+    """A node-slice network as the cluster shows it: its NodeSlicePool (``name`` is the
+    network_name, or the config name when that is unset), the ``network_name`` its NADs
+    set ("" when unset) and the pool's ``{nodeName, sliceRange}`` allocations."""
+
+    name: str
+    network_name: str
+    range: str
+    slice_size: str
+    allocations: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolSlice:
+    """An IPPool read as a node-slice pool: the network (NodeSlicePool name) it belongs
+    to, the node its name carries, its slice, and whether the NodeSlicePool still gives
+    that slice to that node (False: the slice was freed or went to another node)."""
+
+    network: str
+    network_name: str
+    node_name: str
+    slice_range: str
+    assigned: bool
+
+
+def _inside(slice_net: IPNetwork, network: SliceNetwork) -> bool:
+    whole = go_cidr(network.range)
+    prefix = slice_prefix(network.slice_size)
+    return (
+        whole is not None
+        and whole.version == slice_net.version
+        and slice_net.prefixlen == prefix
+        and whole.first <= slice_net.first
+        and slice_net.last <= whole.last
+    )
+
+
+def map_pool(name: str, range_cidr: str, networks: Sequence[SliceNetwork]) -> PoolSlice | None:
+    """Which node and slice an IPPool named ``name`` with ``spec.range`` ``range_cidr``
+    belongs to, or None when it is no node-slice pool of ``networks``.
+
+    The name is ``[network_name-]<node>-<normalized slice>``; node names and network
+    names may both contain '-', so the name alone cannot be split. A network with a
+    network_name takes pools whose name starts with it; an unnamed one takes the rest.
+    A pool whose (node, slice) the NodeSlicePool lists wins over one matched by name only
+    (a slice freed when its node left keeps its old IPPool).
+    """
+    slice_net = go_cidr(range_cidr)
+    if slice_net is None:
+        return None
+    suffix = "-" + normalize_range(range_cidr)
+    if not name.endswith(suffix) or len(name) == len(suffix):
+        return None
+    head = name[: -len(suffix)]
+    matches: list[PoolSlice] = []
+    for network in networks:
+        if not _inside(slice_net, network):
+            continue
+        if network.network_name:
+            lead = network.network_name + "-"
+            if not head.startswith(lead) or len(head) == len(lead):
+                continue
+            node = head[len(lead) :]
+        else:
+            node = head
+        assigned = (node, range_cidr) in network.allocations
+        matches.append(
+            PoolSlice(network.name, network.network_name, node, range_cidr, assigned)
+        )
+    if not matches:
+        return None
+    # Listed by the NodeSlicePool first, then the longest network_name (most specific).
+    return max(matches, key=lambda m: (m.assigned, len(m.network_name)))
+
+
+def map_pools(
+    pools: Iterable[tuple[str, str]], networks: Sequence[SliceNetwork]
+) -> dict[str, PoolSlice]:
+    """``map_pool`` for many (name, range) pairs; only the pools that map are returned."""
+    found = {}
+    for name, cidr in pools:
+        hit = map_pool(name, cidr, networks)
+        if hit is not None:
+            found[name] = hit
+    return found
