@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from dashboard import views
+from dashboard.views.exports import export_findings, export_pool_allocations, export_pools
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -21,6 +22,15 @@ urlpatterns = [
     path("nodes/<int:node_id>/", views.node_detail, name="node_detail"),
     path("leaks/", views.leak_list, name="leak_list"),
     path("search/", views.search, name="search"),
+    # Exports of what a list shows, with its filters (the API serves the same rows).
+    path("pools/export.<str:fmt>", export_pools, name="pool_export"),
+    path("leaks/export.<str:fmt>", export_findings, name="finding_export"),
+    path(
+        "pools/<int:pool_id>/allocations.<str:fmt>",
+        export_pool_allocations,
+        name="allocation_export",
+    ),
+    path("api/v1/", include("dashboard.api.urls")),
     # Acting on them: each view checks its permission on the server.
     path("nads/new/", views.nad_new, name="nad_create"),
     path("nads/new/preview/", views.nad_preview, name="nad_preview"),

@@ -12,16 +12,20 @@ from typing import Any
 
 import django_filters as filters  # type: ignore[import-untyped]  # types-django-filter needs django-stubs 6
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
+from ippam.ipparse import input_ip
 from ippam.models import (
     Alert,
+    Allocation,
     AuditEntry,
     Cluster,
     Finding,
     IPPool,
     NetworkAttachmentDefinition,
     Node,
+    Pod,
+    PodInterface,
 )
 from ippam.selectors.findings import findings_matching
 from ippam.selectors.nads import nads_matching
@@ -142,3 +146,53 @@ class AuditFilter(filters.FilterSet):
     ) -> QuerySet[AuditEntry]:
         value = value.strip()
         return qs.filter(outcome__iexact=value) if value else qs
+
+
+class AllocationFilter(filters.FilterSet):
+    """Allocations (the API's list; the pool page filters its own with `q`)."""
+
+    ip = filters.CharFilter(label="IP", method="filter_ip")
+    pod = filters.CharFilter(label="Pod (namespace/name, or name)", method="filter_pod")
+    node = filters.CharFilter(label="Node", method="filter_node")
+    pool = filters.NumberFilter(field_name="pool_id")
+
+    class Meta:
+        model = Allocation
+        fields: list[str] = []
+
+    def filter_ip(self, qs: QuerySet[Allocation], name: str, value: str) -> QuerySet[Allocation]:
+        ip = input_ip(value)
+        return qs.filter(ip=ip) if ip is not None else qs.none()
+
+    def filter_pod(self, qs: QuerySet[Allocation], name: str, value: str) -> QuerySet[Allocation]:
+        namespace, _, pod = value.strip().rpartition("/")
+        qs = qs.filter(pod_name=pod)
+        return qs.filter(pod_namespace=namespace) if namespace else qs
+
+    def filter_node(self, qs: QuerySet[Allocation], name: str, value: str) -> QuerySet[Allocation]:
+        # An allocation names its pod, not its node: the node is the synced pod's.
+        on_node = Pod.objects.filter(
+            cluster_id=OuterRef("cluster_id"),
+            namespace=OuterRef("pod_namespace"),
+            name=OuterRef("pod_name"),
+            node_name=value.strip(),
+        )
+        return qs.filter(Exists(on_node))
+
+
+class InterfaceFilter(filters.FilterSet):
+    """Pod interfaces (network-status entries) by node and pod."""
+
+    node = filters.CharFilter(field_name="pod__node_name", label="Node")
+    pod = filters.CharFilter(label="Pod (namespace/name, or name)", method="filter_pod")
+
+    class Meta:
+        model = PodInterface
+        fields: list[str] = []
+
+    def filter_pod(
+        self, qs: QuerySet[PodInterface], name: str, value: str
+    ) -> QuerySet[PodInterface]:
+        namespace, _, pod = value.strip().rpartition("/")
+        qs = qs.filter(pod__name=pod)
+        return qs.filter(pod__namespace=namespace) if namespace else qs

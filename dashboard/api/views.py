@@ -1,0 +1,179 @@
+"""The API's views, NetBox style: one short read-only ViewSet per model (a selector's
+queryset, a serializer, the page's FilterSet), the computed list of a pool's next free
+addresses, and acknowledging an alert through the same service as the alerts page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend  # type: ignore[import-untyped]
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.viewsets import ReadOnlyModelViewSet
+
+from dashboard.api import serializers as s
+from dashboard.api.permissions import RolePermission
+from ippam import filters
+from ippam.leaks import AlertError
+from ippam.models import Cluster
+from ippam.selectors.alerts import alert_list
+from ippam.selectors.findings import finding_list
+from ippam.selectors.free_addresses import MAX_FREE_COUNT, pool_free_addresses
+from ippam.selectors.listings import allocation_list, interface_list
+from ippam.selectors.nads import nad_list
+from ippam.selectors.pools import pool_list_with_usage
+from ippam.selectors.shared import scoped
+from ippam.services.alerts import alerts_acknowledge
+
+
+class Paging(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 1000
+
+
+class FilterBackend(DjangoFilterBackend):
+    """The pages' FilterSets, minus `cluster`: the API scopes by cluster name itself
+    (`?cluster=NAME`, as the page's cluster switcher does), whatever a FilterSet means by it."""
+
+    def get_filterset_kwargs(self, request: Request, queryset: QuerySet, view: Any) -> Any:
+        kwargs = super().get_filterset_kwargs(request, queryset, view)
+        data = kwargs["data"].copy()
+        data.pop("cluster", None)
+        kwargs["data"] = data
+        return kwargs
+
+
+class ApiViewSet(ReadOnlyModelViewSet):
+    permission_classes = [RolePermission]
+    filter_backends = [FilterBackend]
+    pagination_class = Paging
+    required_permissions: dict[str, str] = {}
+
+    def cluster(self) -> Cluster | None:
+        name = self.request.query_params.get("cluster", "").strip()
+        if not name or self.detail:
+            return None
+        cluster = Cluster.objects.filter(name=name).first()
+        if cluster is None:
+            raise ValidationError(
+                {"cluster": f"no cluster named {name!r}; GET /api/v1/clusters/ lists them"}
+            )
+        return cluster
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        # ?format=csv is an export: every matching row, not one page of them.
+        renderer = getattr(self.request, "accepted_renderer", None)
+        if renderer is not None and renderer.format == "csv":
+            return None
+        return super().paginate_queryset(queryset)
+
+
+class ClusterViewSet(ApiViewSet):
+    serializer_class = s.ClusterSerializer
+
+    def get_queryset(self) -> QuerySet:
+        return scoped(Cluster.objects.order_by("name"), self.cluster(), "pk")
+
+
+class PoolViewSet(ApiViewSet):
+    serializer_class = s.PoolSerializer
+    filterset_class = filters.PoolFilter
+
+    def get_queryset(self) -> QuerySet:
+        sort = self.request.query_params.get("sort")
+        return pool_list_with_usage(cluster=self.cluster(), sort=sort)[0]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "count",
+                OpenApiTypes.INT,
+                description=f"how many addresses (default 10, at most {MAX_FREE_COUNT})",
+            )
+        ],
+        responses=s.FreeAddressesSerializer,
+    )
+    @action(detail=True, renderer_classes=[JSONRenderer, BrowsableAPIRenderer], filter_backends=[])
+    def free(self, request: Request, pk: str | None = None) -> Response:
+        """The next addresses whereabouts would hand out from this pool, in its order."""
+        raw = request.query_params.get("count", "10")
+        try:
+            count = int(raw)
+        except ValueError:
+            raise ValidationError({"count": f"{raw!r} is not a whole number"}) from None
+        if count < 1:
+            raise ValidationError({"count": "ask for at least 1 address"})
+        free = pool_free_addresses(pool=self.get_object(), count=min(count, MAX_FREE_COUNT))
+        return Response(s.FreeAddressesSerializer(free).data)
+
+
+class AllocationViewSet(ApiViewSet):
+    serializer_class = s.AllocationSerializer
+    filterset_class = filters.AllocationFilter
+
+    def get_queryset(self) -> QuerySet:
+        return allocation_list(cluster=self.cluster())
+
+
+class NADViewSet(ApiViewSet):
+    serializer_class = s.NADSerializer
+    filterset_class = filters.NADFilter
+
+    def get_queryset(self) -> QuerySet:
+        return nad_list(cluster=self.cluster(), sort=self.request.query_params.get("sort"))[0]
+
+
+class InterfaceViewSet(ApiViewSet):
+    serializer_class = s.InterfaceSerializer
+    filterset_class = filters.InterfaceFilter
+
+    def get_queryset(self) -> QuerySet:
+        return interface_list(cluster=self.cluster())
+
+
+class FindingViewSet(ApiViewSet):
+    serializer_class = s.FindingSerializer
+    filterset_class = filters.FindingFilter
+
+    def get_queryset(self) -> QuerySet:
+        return finding_list(cluster=self.cluster())
+
+
+class AlertViewSet(ApiViewSet):
+    serializer_class = s.AlertSerializer
+    filterset_class = filters.AlertFilter
+    required_permissions = {"acknowledge": "ippam.acknowledge_alert"}
+
+    def get_queryset(self) -> QuerySet:
+        return scoped(alert_list(), self.cluster())
+
+    @extend_schema(request=s.AcknowledgeSerializer, responses=s.AlertSerializer)
+    @action(
+        detail=True,
+        methods=["post"],
+        renderer_classes=[JSONRenderer, BrowsableAPIRenderer],
+        filter_backends=[],
+    )
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        """Acknowledge an open alert with an optional note (operators and admins)."""
+        body = s.AcknowledgeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        alert = self.get_object()
+        try:
+            (changed,) = alerts_acknowledge(
+                alerts=[alert], user=request.user, note=body.validated_data["note"]
+            )
+        except AlertError as exc:
+            return Response(
+                {"detail": f"Not acknowledged: {exc}. GET the alert again to see its state."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(s.AlertSerializer(changed).data)
