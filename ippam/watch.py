@@ -21,6 +21,14 @@ the cluster's watches stop, one full sync replaces everything (and says so on th
 cluster), and the watches start again from that sync's versions. Batches from the old
 watches still queued are dropped (each batch carries its watch session).
 
+Sharding (issue 15): several watch processes may run; each follows only the clusters whose
+lease it holds (ippam.watch_lease): it claims free or expired leases up to its fair share,
+renews them every few seconds, gives them back on a clean stop, and takes over a dead
+watcher's clusters once their lease expires. Every batch is applied behind the lease's
+fence (holder + generation re-checked in the batch's transaction), and the resourceVersion
+a batch reached is stored in that same transaction, so the next holder resumes exactly
+after the last batch applied: nothing is applied twice or missed.
+
 Threads, not asyncio: the official client is synchronous, and the work per event is tiny
 next to the database write, which is batched.
 """
@@ -54,6 +62,20 @@ from ippam.kube.resources import (
     objects_watch,
 )
 from ippam.models import Cluster
+from ippam.watch_lease import (
+    LEASE_SECONDS,
+    RENEW_SECONDS,
+    LeaseLost,
+    fair_share,
+    lease_claim,
+    lease_fence,
+    lease_release,
+    leases_ensure,
+    leases_renew,
+    watcher_gone,
+    watcher_heartbeat,
+    watcher_identity,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -204,9 +226,22 @@ class KindWatch(threading.Thread):
 class Watcher:
     """All clusters' watches plus the writer; `run()` blocks until `stop()`."""
 
-    def __init__(self, *, kinds: list[str] | None = None, batch_seconds: float = BATCH_SECONDS):
+    def __init__(
+        self,
+        *,
+        kinds: list[str] | None = None,
+        batch_seconds: float = BATCH_SECONDS,
+        identity: str | None = None,
+        lease_seconds: float = LEASE_SECONDS,
+        renew_seconds: float = RENEW_SECONDS,
+    ):
         self.kinds = kinds
         self.batch_seconds = batch_seconds
+        self.identity = identity or watcher_identity()
+        self.lease_seconds = lease_seconds
+        self.renew_seconds = renew_seconds
+        self.held: dict[int, int] = {}  # cluster id -> lease generation (the fencing token)
+        self.release_on_stop = True
         self.queue: queue.Queue[Batch] = queue.Queue()
         self.stopping = threading.Event()
         self.wake = threading.Event()  # look at the clusters now, not at the next poll
@@ -219,13 +254,17 @@ class Watcher:
         self._session_ids = iter(range(1, 1 << 62))
         self.applied = 0
 
-    def stop(self) -> None:
+    def stop(self, *, release: bool = True) -> None:
+        """Stop; `release=False` leaves the leases to expire as a crashed process would."""
+        self.release_on_stop = release
         self.stopping.set()
         self.wake.set()
 
     def run(self) -> None:
         writer = threading.Thread(target=self._write_loop, name="watch-writer", daemon=True)
         writer.start()
+        renewer = threading.Thread(target=self._renew_loop, name="watch-leases", daemon=True)
+        renewer.start()
         try:
             while not self.stopping.is_set():
                 try:
@@ -234,19 +273,102 @@ class Watcher:
                     logger.exception("watcher: could not read the clusters")
                 finally:
                     close_old_connections()
-                self.wake.wait(CLUSTER_POLL_SECONDS)
+                self.wake.wait(min(CLUSTER_POLL_SECONDS, self.renew_seconds))
                 self.wake.clear()
         finally:
             for cluster_id in list(self.watches):
                 self._stop_cluster(cluster_id)
             writer.join(timeout=5)
+            renewer.join(timeout=5)
+            if self.release_on_stop:
+                # After the writer finished: nothing of ours is written after the release.
+                with contextlib.suppress(Exception):
+                    for cluster_id, generation in list(self.held.items()):
+                        lease_release(
+                            cluster_id=cluster_id, identity=self.identity, generation=generation
+                        )
+                    watcher_gone(identity=self.identity)
+            self.held.clear()
             connection.close()
+
+    def _give_back(self, cluster_id: int) -> None:
+        """Stop the cluster's watches, then release its lease (later batches are fenced off)."""
+        self._stop_cluster(cluster_id)
+        generation = self.held.pop(cluster_id, None)
+        if generation is not None:
+            lease_release(cluster_id=cluster_id, identity=self.identity, generation=generation)
+
+    def _renew_loop(self) -> None:
+        """Keep the leases alive on a clock of their own: a first full sync of a big cluster
+        in the main loop must not let the other clusters' leases lapse."""
+        try:
+            while not self.stopping.wait(self.renew_seconds):
+                try:
+                    watcher_heartbeat(identity=self.identity, lease_seconds=self.lease_seconds)
+                    held = dict(self.held)
+                    lost = leases_renew(
+                        identity=self.identity, held=held, lease_seconds=self.lease_seconds
+                    )
+                    for cluster_id in lost:
+                        if self.held.get(cluster_id) == held[cluster_id]:
+                            self.held.pop(cluster_id, None)
+                            self.sessions.pop(cluster_id, None)
+                    if lost:
+                        self.wake.set()  # the main loop stops their watches
+                except Exception:  # noqa: BLE001 - the database is back at the next beat
+                    logger.exception("watcher %s: could not renew the leases", self.identity)
+                finally:
+                    close_old_connections()
+        finally:
+            connection.close()
+
+    def _leases(self, wanted: dict[int, Cluster]) -> None:
+        """Renew what we hold, drop what we lost, give back the surplus, claim up to our share."""
+        live = watcher_heartbeat(identity=self.identity, lease_seconds=self.lease_seconds)
+        for cluster_id in leases_renew(
+            identity=self.identity, held=dict(self.held), lease_seconds=self.lease_seconds
+        ):
+            logger.warning(
+                "watcher %s: lost the lease of cluster %s (expired, or taken over); "
+                "stopping its watches",
+                self.identity,
+                cluster_id,
+            )
+            self.held.pop(cluster_id, None)
+            self._stop_cluster(cluster_id)
+        for cluster_id in [pk for pk in list(self.held) if pk not in wanted]:
+            self._give_back(cluster_id)
+        share = fair_share(clusters=len(wanted), watchers=live)
+        for cluster_id in sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]:
+            # Another watcher joined: give it clusters (it claims them at its next round).
+            logger.info("watcher %s: handing cluster %s over", self.identity, cluster_id)
+            self._give_back(cluster_id)
+        if len(self.held) >= share:
+            return
+        leases_ensure(wanted)
+        for cluster_id in sorted(wanted):
+            if len(self.held) >= share:
+                break
+            if cluster_id in self.held:
+                continue
+            generation = lease_claim(
+                cluster_id=cluster_id, identity=self.identity, lease_seconds=self.lease_seconds
+            )
+            if generation is not None:
+                logger.info(
+                    "watcher %s: took cluster %s (lease generation %s)",
+                    self.identity,
+                    cluster_id,
+                    generation,
+                )
+                self.held[cluster_id] = generation
 
     def _reconcile_clusters(self) -> None:
         wanted = {c.pk: c for c in Cluster.objects.filter(enabled=True)}
+        self._leases(wanted)
         resync = self.resync
         for cluster_id in list(self.watches):
-            if cluster_id not in wanted:
+            if cluster_id not in wanted or cluster_id not in self.held:
                 logger.info(
                     "watcher: cluster %s removed or disabled; stopping its watches", cluster_id
                 )
@@ -261,8 +383,13 @@ class Watcher:
                 logger.info("watcher: cluster %s was rebuilt; restarting its watches", cluster_id)
                 self._stop_cluster(cluster_id)
         for cluster_id, cluster in wanted.items():
+            if cluster_id not in self.held:
+                continue
             if cluster_id in self.watches or cluster_waiting_for_server(cluster):
                 continue
+            # Read after the lease was claimed, so after the last batch the previous holder
+            # applied: its resourceVersions are where this tenure resumes.
+            cluster.refresh_from_db()
             if cluster_id in resync or not (cluster.resource_versions or {}).get("pods"):
                 # Never synced (or rebuilt): one full sync first, so the kinds that depend
                 # on each other (reservation names on NAD network names) are read together.
@@ -361,24 +488,37 @@ class Watcher:
         for batch in merged:
             if self.sessions.get(batch.cluster_id) != batch.session:
                 continue  # its cluster stopped being watched, or restarted its watches since
-            self._apply_one(batch)
+            generation = self.held.get(batch.cluster_id)
+            if generation is None:
+                continue  # the lease is gone: the next holder resumes from the stored versions
+            try:
+                self._apply_one(batch, generation)
+            except LeaseLost as exc:
+                logger.warning("watcher %s: %s", self.identity, exc)
+                if self.held.get(batch.cluster_id) == generation:
+                    self.held.pop(batch.cluster_id, None)
+                    self.sessions.pop(batch.cluster_id, None)
+                    self.wake.set()  # the main loop stops its watches
 
-    def _apply_one(self, batch: Batch) -> None:
+    def _apply_one(self, batch: Batch, generation: int) -> None:
         from ippam.metrics import watch_events_add
         from ippam.sync.apply import kind_replace, objects_apply
 
         for attempt in range(APPLY_ATTEMPTS):
             try:
                 if batch.relist is not None:
-                    kind_replace(
-                        cluster_id=batch.cluster_id,
-                        kind=batch.kind,
-                        objects=batch.relist,
-                        resource_version=batch.resource_version,
-                    )
+                    with transaction.atomic():
+                        self._fence(batch.cluster_id, generation)
+                        kind_replace(
+                            cluster_id=batch.cluster_id,
+                            kind=batch.kind,
+                            objects=batch.relist,
+                            resource_version=batch.resource_version,
+                        )
                 else:
                     # One transaction with the counter, so a batch retried below counts once.
                     with transaction.atomic():
+                        self._fence(batch.cluster_id, generation)
                         objects_apply(
                             cluster_id=batch.cluster_id,
                             kind=batch.kind,
@@ -390,6 +530,8 @@ class Watcher:
                         )
                 self.applied += len(batch.events) + len(batch.relist or [])
                 return
+            except LeaseLost:
+                raise
             except (OperationalError, IntegrityError) as exc:
                 # A lock held by a full sync (SQLite: the whole file), or a row the sync
                 # inserted first: wait a little and apply the batch again.
@@ -406,3 +548,6 @@ class Watcher:
             len(batch.events),
             batch.kind,
         )
+
+    def _fence(self, cluster_id: int, generation: int) -> None:
+        lease_fence(cluster_id=cluster_id, identity=self.identity, generation=generation)
