@@ -84,3 +84,33 @@ def settle_nad_create(self, entry_id: int) -> dict[str, object]:
             return {"outcome": "unknown", "entry": entry_id, "error": str(exc)}
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
     return {"outcome": outcome, "entry": entry_id}
+
+
+DELIVERY_MAX_RETRIES = 6
+
+
+@shared_task(
+    bind=True,
+    name="ippam.tasks.deliver_alert_notification",
+    max_retries=DELIVERY_MAX_RETRIES,
+    acks_late=True,
+)
+def deliver_alert_notification(self, delivery_id: int) -> dict[str, object]:
+    """Send one alert notification (ippam.notify); a second delivery of the task sends nothing."""
+    from ippam.notify import DeliveryError, delivery_send
+
+    try:
+        outcome = delivery_send(delivery_id=delivery_id)
+    except DeliveryError as exc:
+        if self.request.called_directly or self.request.retries >= DELIVERY_MAX_RETRIES:
+            return {"outcome": "failed", "delivery": delivery_id, "error": str(exc)}
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+    return {"outcome": outcome, "delivery": delivery_id}
+
+
+@shared_task(name="ippam.tasks.pool_history_retain")
+def pool_history_retain() -> dict[str, int]:
+    """Downsample and expire pool history samples (beat, hourly); idempotent."""
+    from ippam.history import history_retain
+
+    return history_retain()

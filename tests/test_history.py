@@ -136,3 +136,20 @@ def test_pool_list_shows_sparkline_and_soon_exhausted_pools(viewer_client, pool)
     assert 'class="sparkline"' in html and "full in 3 d" in html
     page = viewer_client.get(f"/pools/{pool.pk}/").content.decode()
     assert 'class="history-chart"' in page and 'id="pool-exhaustion"' in page
+
+
+def test_metrics_export_days_to_exhaustion_of_filling_pools_only(pool):
+    from ippam.metrics import metrics_text
+
+    flat = make_pool(pool.cluster, "10.3.0.0/24", allocated=5)
+    now = timezone.now()
+    for h in range(0, 48, 2):
+        _sample(pool, now - dt.timedelta(hours=h), 100.0 - 2 * h)
+        _sample(flat, now - dt.timedelta(hours=h), 5.0)
+    lines = [
+        line
+        for line in metrics_text().decode().splitlines()
+        if line.startswith("ippam_pool_days_to_exhaustion{")
+    ]
+    assert len(lines) == 1 and f'pool="{pool.name}"' in lines[0]
+    assert float(lines[0].rsplit(" ", 1)[1]) == pytest.approx(154 / 48, rel=0.01)

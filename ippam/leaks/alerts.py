@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from ippam.audit import audit_record
 from ippam.models import Alert, AuditEntry, Cluster, Finding, IPPool
+from ippam.notify import alert_changes_record
 
 ACTIVE = (Alert.State.OPEN, Alert.State.ACKNOWLEDGED)
 
@@ -92,6 +93,7 @@ def alerts_refresh(*, cluster: Cluster, now: dt.datetime | None = None) -> dict[
                 existing[returned.identity] = returned
         create: list[Alert] = []
         update: list[Alert] = []
+        changes: list[tuple[Alert, str]] = []  # (alert, AlertDelivery.Transition) to notify
         for identity, w in wanted.items():
             alert = existing.get(identity)
             if alert is None:
@@ -107,6 +109,7 @@ def alerts_refresh(*, cluster: Cluster, now: dt.datetime | None = None) -> dict[
                         opened_at=now,
                     )
                 )
+                changes.append((create[-1], "opened"))
                 stats["opened"] += 1
                 continue
             if alert.state == Alert.State.RESOLVED:
@@ -116,6 +119,7 @@ def alerts_refresh(*, cluster: Cluster, now: dt.datetime | None = None) -> dict[
                 alert.acknowledged_by = None
                 alert.acknowledged_at = None
                 alert.times_opened += 1
+                changes.append((alert, "reopened"))
                 stats["reopened"] += 1
             elif (alert.message, alert.finding_id, alert.pool_id, alert.kind) == (
                 w.message,
@@ -135,6 +139,7 @@ def alerts_refresh(*, cluster: Cluster, now: dt.datetime | None = None) -> dict[
                 alert.resolved_at = now
                 alert.finding_id = None
                 update.append(alert)
+                changes.append((alert, "resolved"))
                 stats["resolved"] += 1
         Alert.objects.bulk_create(create, batch_size=500)
         Alert.objects.bulk_update(
@@ -153,6 +158,8 @@ def alerts_refresh(*, cluster: Cluster, now: dt.datetime | None = None) -> dict[
             ],
             batch_size=500,
         )
+        # One notification per change and channel, sent by a worker after commit.
+        alert_changes_record(changes, now=now)
     return stats
 
 

@@ -53,19 +53,21 @@ class _DaysAfter(Func):
 
 
 def pool_trend_slopes(
-    *, pool_ids: Iterable[int], now: dt.datetime | None = None
+    *, pool_ids: Iterable[int] | None, now: dt.datetime | None = None
 ) -> dict[int, float | None]:
     """Least-squares slope (allocated addresses a day) of each pool's last 7 days of samples;
     one aggregate query. Raw samples (every sync, last 48 hours) outnumber the hourly ones
     before them, so the recent days weigh more: wanted, the forecast should follow a change
     of pace quickly."""
     now = now or timezone.now()
-    ids = list(pool_ids)
-    if not ids:
-        return {}
+    samples = PoolSample.objects.filter(at__gte=now - TREND_WINDOW, at__lte=now)
+    if pool_ids is not None:  # None: every pool (/metrics)
+        ids = list(pool_ids)
+        if not ids:
+            return {}
+        samples = samples.filter(pool_id__in=ids)
     sums = (
-        PoolSample.objects.filter(pool_id__in=ids, at__gte=now - TREND_WINDOW, at__lte=now)
-        .annotate(x=_DaysAfter("at", now))
+        samples.annotate(x=_DaysAfter("at", now))
         .values("pool_id")
         .annotate(
             n=Count("id"),
@@ -85,11 +87,12 @@ def pool_trend_slopes(
 
 
 def pool_days_to_exhaustion(
-    *, pool_ids: Iterable[int], now: dt.datetime | None = None
+    *, pool_ids: Iterable[int] | None = None, now: dt.datetime | None = None
 ) -> dict[int, float]:
     """Days until each pool runs out at its last 7 days' trend, for the pools that are filling
     (absent: no trend, flat or falling). (usable - allocated) / slope with the pool's current
-    counts. Two queries, whatever the number of pools: the API and /metrics call this."""
+    counts. Two queries, whatever the number of pools (None: every pool): the API and
+    /metrics call this."""
     slopes = pool_trend_slopes(pool_ids=pool_ids, now=now)
     filling = [pk for pk, slope in slopes.items() if slope is not None and slope > 0]
     answer: dict[int, float] = {}
