@@ -293,12 +293,27 @@ IPPAM_KUBE_WRITE_TIMEOUT = env_float("IPPAM_KUBE_WRITE_TIMEOUT", 8.0)
 IPPAM_METRICS_TOKEN = os.environ.get("IPPAM_METRICS_TOKEN", "")
 IPPAM_IN_CLUSTER = env_bool("IPPAM_IN_CLUSTER", default=False)
 IPPAM_IN_CLUSTER_NAME = os.environ.get("IPPAM_IN_CLUSTER_NAME", "self")
+# Alert notifications (ippam.notify): an Alertmanager-compatible webhook and e-mail through
+# Django's mail settings (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, ...; DEFAULT_FROM_EMAIL).
+# IPPAM_BASE_URL is how people reach the dashboard (links in notifications).
+IPPAM_ALERT_WEBHOOK_URL = os.environ.get("IPPAM_ALERT_WEBHOOK_URL", "")
+IPPAM_ALERT_EMAILS = env_list("IPPAM_ALERT_EMAILS", [])
+IPPAM_BASE_URL = os.environ.get("IPPAM_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ippam@localhost")
 
 CELERY_BEAT_SCHEDULE = {
     "sync-all-clusters": {
         "task": "ippam.tasks.sync_all_clusters",
         "schedule": float(IPPAM_SYNC_INTERVAL_SECONDS),
     },
+    # Pool history: downsample and expire samples (ippam.history); idempotent, so hourly is
+    # plenty and a missed run only delays it.
+    "pool-history-retention": {"task": "ippam.tasks.pool_history_retain", "schedule": 3600.0},
 }
 
 LOGGING = {
