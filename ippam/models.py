@@ -255,8 +255,14 @@ class IPPool(KubeObject):
     last_ip = IPAddressField(null=True, blank=True, help_text="last address of spec.range")
     network_name = models.CharField(max_length=253, blank=True)
     node_name = models.CharField(max_length=253, blank=True, help_text="node-slice pools only")
+    # db_default: the sync's bulk upserts (ippam.sync.store) name their columns and leave
+    # this one out; ippam.sync.nodeslice sets it after each write.
     slice_range = models.CharField(
-        max_length=64, blank=True, help_text="node-slice pools only: the node's slice"
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="node-slice pools only: the node's slice",
     )
     usable = models.DecimalField(**BIG_COUNT, default=0)
     allocated = models.PositiveIntegerField(default=0)
