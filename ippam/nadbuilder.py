@@ -399,6 +399,35 @@ def _check_routes(checks: Checks, name: str, routes: tuple[Route, ...]) -> None:
             checks.error(name, f"Route gateway '{r.gw}' is not an IP address.")
 
 
+# The widest range the form accepts, per IP family. whereabouts itself has no cap (a /0
+# passes its config load), but it cannot sensibly serve more:
+# - IPv6: it stores each allocation under its decimal offset from the network address and
+#   reads offsets back as int64 (strconv.ParseInt(.., 64)); from 2**63 on they are dropped
+#   on read, the address looks free and is handed out twice. A /64 loses its upper half, but
+#   whereabouts hands out the lowest free address first, so it never gets there; anything
+#   wider only adds addresses it cannot keep track of. (ippam.ranges counts the lower half.)
+# - IPv4: one IPPool object holds every allocation of a range (etcd caps an object at about
+#   1.5 MiB, some 10-20 thousand allocations), and every ADD takes the cluster-wide lease
+#   and walks the pool from the first address. A /8 (16.7 million addresses) is far beyond
+#   what one pool can hold; nothing wider makes sense.
+WIDEST_PREFIX = {4: 8, 6: 64}
+
+
+def _too_wide(net: IPNetwork, widest: int) -> str:
+    if net.version == 6:
+        why = (
+            "whereabouts keeps allocations as 64-bit signed offsets, so it cannot track "
+            f"addresses beyond the first 2^63 of a range wider than /{widest}"
+        )
+    else:
+        why = (
+            "one IPPool object must hold every allocation of the range (etcd caps an object "
+            "at about 1.5 MiB), so a pool can track only a small part of a range wider than "
+            f"/{widest}"
+        )
+    return f"{net.cidr} is too large: {why}. Use a /{widest} or narrower range."
+
+
 def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
     """Errors and warnings for a whereabouts IPAM section, keyed by its field names."""
     checks = Checks()
@@ -409,6 +438,9 @@ def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
         )
     else:
         host_bits = (32 if net.version == 4 else 128) - net.prefixlen
+        widest = WIDEST_PREFIX[net.version]
+        if net.prefixlen < widest:
+            checks.error("range", _too_wide(net, widest))
         if host_bits < 2:
             largest = 30 if net.version == 4 else 126
             checks.error(

@@ -13,10 +13,12 @@ from django.utils import timezone
 from netaddr import IPAddress, IPNetwork
 
 from ippam.audit import audit_record
+from ippam.fields import ip_to_key
 from ippam.kube.client import KubeError
 from ippam.kube.nads import WriteOutcomeUnknown, create_nad, get_nad
 from ippam.models import AuditEntry, Cluster, IPPool, NADRange, NetworkAttachmentDefinition
 from ippam.naming import pool_name
+from ippam.overlaps import OverlapSide, OverlapVerdict, overlap_verdict
 
 __all__ = [
     "NADCreateError",
@@ -280,70 +282,78 @@ def _nad_sync_one(cluster: Cluster, obj: dict[str, Any]) -> NetworkAttachmentDef
 
 @dataclass(frozen=True)
 class RangeOverlap:
-    """An existing NAD range or IPPool whose addresses intersect a proposed range."""
+    """An existing NAD range or IPPool whose addresses intersect a proposed range, and the
+    verdict on the pair (ippam.overlaps: the same one the leak rule gives)."""
 
     what: str  # "NAD default/foo" or "IPPool kube-system/10.0.0.0-24"
     range: str
     network_name: str
-    same_scope: bool
-    same_pool: bool
+    verdict: OverlapVerdict
+
+    @property
+    def hazard(self) -> bool:
+        return self.verdict.hazard
 
     @property
     def message(self) -> str:
-        scope = f"network_name '{self.network_name}'" if self.network_name else "no network_name"
-        if self.same_pool:
-            return (
-                f"{self.what} already uses {self.range} ({scope}): both will draw addresses from "
-                f"the same IPPool. Fine if the two are meant to share the network."
-            )
-        if self.same_scope:
-            return (
-                f"Overlaps {self.what} ({self.range}, {scope}): two IPPools hand out the same "
-                f"addresses; only overlapping-range reservations keep them apart."
-            )
-        return (
-            f"Overlaps {self.what} ({self.range}, {scope}) in a different network_name scope: "
-            f"whereabouts will hand out the same addresses twice."
-        )
+        prefix = "" if self.verdict.hazard else "Note: "
+        return prefix + self.verdict.sentence[:1].upper() + self.verdict.sentence[1:] + "."
+
+
+# The IPv4 keys (ippam.fields: mapped into ::ffff:0:0/96). An IPv6 range such as ::/64
+# spans them as keys, but never shares an address with an IPv4 range.
+_V4_KEYS = (ip_to_key(IPAddress(0, 4)), ip_to_key(IPAddress(2**32 - 1, 4)))
+LIMIT = 20
 
 
 def nad_range_overlaps(
-    *, cluster: Cluster, range_cidr: str, network_name: str
+    *,
+    cluster: Cluster,
+    range_cidr: str,
+    network_name: str,
+    enable_overlapping_ranges: bool = True,
 ) -> list[RangeOverlap]:
-    """NAD ranges and IPPools of ``cluster`` that intersect ``range_cidr`` (one query each)."""
+    """NAD ranges and IPPools of ``cluster`` that intersect ``range_cidr`` in its IP family,
+    each with its verdict (one query each; at most LIMIT of each)."""
     net = IPNetwork(range_cidr).cidr
     first = IPAddress(net.first, net.version)
     last = IPAddress(net.last, net.version)
     wanted_pool = pool_name(str(net), network_name)
+    proposed = OverlapSide(
+        f"this range ({net})", network_name, enable_overlapping_ranges, wanted_pool
+    )
     found: list[RangeOverlap] = []
     seen_pools: set[str] = set()
-    ranges = (
-        NADRange.objects.filter(cluster=cluster, first_ip__lte=last, last_ip__gte=first)
-        .select_related("nad")
-        .order_by("nad__namespace", "nad__name", "position")[:20]
-    )
-    for r in ranges:
+    ranges = NADRange.objects.filter(cluster=cluster, first_ip__lte=last, last_ip__gte=first)
+    pools = IPPool.objects.filter(cluster=cluster, first_ip__lte=last, last_ip__gte=first)
+    if net.version == 6:
+        ranges = ranges.exclude(first_ip__range=_V4_KEYS)
+        pools = pools.exclude(first_ip__range=_V4_KEYS)
+    for r in ranges.select_related("nad").order_by("nad__namespace", "nad__name", "position")[
+        :LIMIT
+    ]:
         seen_pools.add(r.pool_name)
+        label = f"NAD {r.nad.namespace}/{r.nad.name} ({r.range})"
+        other = OverlapSide(label, r.network_name, r.enable_overlapping_ranges, r.pool_name)
         found.append(
             RangeOverlap(
                 what=f"NAD {r.nad.namespace}/{r.nad.name}",
                 range=r.range,
                 network_name=r.network_name,
-                same_scope=r.network_name == network_name,
-                same_pool=r.pool_name == wanted_pool,
+                verdict=overlap_verdict(proposed, other),
             )
         )
-    pools = IPPool.objects.filter(cluster=cluster, first_ip__lte=last, last_ip__gte=first).exclude(
-        name__in=seen_pools
-    )[:20]
-    for p in pools:
+    for p in pools.exclude(name__in=seen_pools).order_by("namespace", "name")[:LIMIT]:
+        # No NAD we know of feeds this pool (its config lives elsewhere, e.g. a flat file on
+        # the nodes): assume whereabouts' default, reservations on.
+        label = f"IPPool {p.namespace}/{p.name} ({p.range})"
+        other = OverlapSide(label, p.network_name, True, p.name)
         found.append(
             RangeOverlap(
                 what=f"IPPool {p.namespace}/{p.name}",
                 range=p.range,
                 network_name=p.network_name,
-                same_scope=p.network_name == network_name,
-                same_pool=p.name == wanted_pool,
+                verdict=overlap_verdict(proposed, other),
             )
         )
     return found

@@ -187,12 +187,18 @@ def _parse_range_entry(
     if not isinstance(raw_exclude, list):
         problems.append(f"exclude {raw_exclude!r} is not a list: whereabouts rejects the config")
         raw_exclude = []
+    seen: set[str] = set()
     for item in raw_exclude:
         if not isinstance(item, str):
             problems.append(
                 f"exclude entry {item!r} is not a string: whereabouts rejects the config"
             )
             continue
+        # A repeated entry excludes nothing more (whereabouts skips the same subnet twice):
+        # parse and keep each text once, so 20,000 copies cost what one does.
+        if item in seen:
+            continue
+        seen.add(item)
         ex = go_exclude(item)
         if ex is None:
             bad.append(item)

@@ -171,7 +171,9 @@ def test_duplicate_address_allocated_in_two_pools_of_one_network(rows, no_grace)
         "duplicate_address:pools:n:10.0.0.5",
         "duplicate_address:pods:wb:n:10.0.0.5",
     }
-    assert findings(rows, K.OVERLAPPING_RANGE) == []  # same network_name: shared on purpose
+    # Same network_name, but neither keeps reservations: nothing keeps the pools apart.
+    [overlap] = findings(rows, K.OVERLAPPING_RANGE)
+    assert overlap.details["cause"] == "reservations off"
 
 
 def test_orphaned_reservation_without_pod_or_allocation(rows, no_grace):

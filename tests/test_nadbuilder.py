@@ -394,3 +394,29 @@ def test_dns1123_label():
     assert not nb.is_dns1123_label("-a")
     assert not nb.is_dns1123_label("a" * 64)
     assert not nb.is_dns1123_label("a.b")
+
+
+# --- ranges whereabouts cannot sensibly serve (issue 13) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cidr", "words"),
+    [
+        ("0.0.0.0/0", "one IPPool object must hold every allocation"),
+        ("10.0.0.0/7", "Use a /8 or narrower range"),
+        ("::/0", "64-bit signed offsets"),
+        ("fd00::/63", "Use a /64 or narrower range"),
+    ],
+)
+def test_too_wide_ranges_are_refused_with_the_reason(cidr, words):
+    from ippam.nadbuilder import WhereaboutsIPAM, check_whereabouts
+
+    (message,) = check_whereabouts(WhereaboutsIPAM(range=cidr)).errors["range"]
+    assert "is too large" in message and words in message
+
+
+def test_the_widest_accepted_ranges():
+    from ippam.nadbuilder import WhereaboutsIPAM, check_whereabouts
+
+    assert check_whereabouts(WhereaboutsIPAM(range="10.0.0.0/8")).errors == {}
+    assert check_whereabouts(WhereaboutsIPAM(range="fd00::/64")).errors == {}

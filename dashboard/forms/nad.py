@@ -575,7 +575,10 @@ class NADForm(forms.Form):
         from ippam.nads import nad_range_overlaps
 
         for overlap in nad_range_overlaps(
-            cluster=cluster, range_cidr=ipam.range, network_name=ipam.network_name
+            cluster=cluster,
+            range_cidr=ipam.range,
+            network_name=ipam.network_name,
+            enable_overlapping_ranges=ipam.enable_overlapping_ranges,
         ):
             self.warn("wb_range", overlap.message)
 

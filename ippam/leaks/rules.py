@@ -57,6 +57,7 @@ from ippam.models import (
     PodEvent,
     PodInterface,
 )
+from ippam.overlaps import OverlapSide, OverlapVerdict, overlap_verdict
 
 Kind = Finding.Kind
 State = Finding.State
@@ -689,6 +690,8 @@ def overlapping_ranges(ctx: Context) -> list[Candidate]:
             "id",
             "range",
             "network_name",
+            "enable_overlapping_ranges",
+            "pool_name",
             "first_ip",
             "last_ip",
             "nad_id",
@@ -703,35 +706,52 @@ def overlapping_ranges(ctx: Context) -> list[Candidate]:
         first = _ordinal(rng["first_ip"])
         open_ = [(last, o) for last, o in open_ if last >= first]
         for _, other in open_:
-            if other["nad_id"] == rng["nad_id"] or other["network_name"] == rng["network_name"]:
+            # Never across families: an IPv6 range such as ::/64 spans the IPv4 ordinals
+            # (mapped into ::ffff:0:0/96) but shares no address with an IPv4 range.
+            if other["nad_id"] == rng["nad_id"] or _family(other) != _family(rng):
                 continue
             a, b = sorted(
                 (other, rng), key=lambda r: (r["nad__namespace"], r["nad__name"], r["id"])
             )
-            found.append(_overlap(a, b))
+            verdict = overlap_verdict(_side(a), _side(b))
+            if verdict.hazard:  # same scope with reservations on both sides: safe, no finding
+                found.append(_overlap(a, b, verdict))
         open_.append((_ordinal(rng["last_ip"]), rng))
     return found
 
 
-def _overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> Candidate:
+def _family(rng: Mapping[str, Any]) -> int:
+    return 6 if ":" in rng["range"] else 4
+
+
+def _side(rng: Mapping[str, Any]) -> OverlapSide:
+    return OverlapSide(
+        f"NAD {rng['nad__namespace']}/{rng['nad__name']} ({rng['range']})",
+        rng["network_name"],
+        rng["enable_overlapping_ranges"],
+        rng["pool_name"],
+    )
+
+
+def _overlap(a: Mapping[str, Any], b: Mapping[str, Any], verdict: OverlapVerdict) -> Candidate:
     na, nb = f"{a['nad__namespace']}/{a['nad__name']}", f"{b['nad__namespace']}/{b['nad__name']}"
     first = a["first_ip"] if _ordinal(a["first_ip"]) >= _ordinal(b["first_ip"]) else b["first_ip"]
     created = [t for t in (a["nad__created_at"], b["nad__created_at"]) if t]
     return Candidate(
         kind=Kind.OVERLAPPING_RANGE,
         identity=f"{Kind.OVERLAPPING_RANGE}:{na}#{a['range']}:{nb}#{b['range']}",
-        reason=(
-            f"NAD {na} ({a['range']}, network_name {a['network_name'] or '(none)'}) and NAD {nb} "
-            f"({b['range']}, network_name {b['network_name'] or '(none)'}) overlap but keep "
-            "separate IPPools, so both can hand out the same address; give them the same "
-            "network_name or disjoint ranges"
-        ),
+        reason=verdict.sentence,
         ip=first,
         nad_id=a["nad_id"],
         details={
             "nads": [na, nb],
             "ranges": [a["range"], b["range"]],
             "network_names": [a["network_name"], b["network_name"]],
+            "enable_overlapping_ranges": [
+                a["enable_overlapping_ranges"],
+                b["enable_overlapping_ranges"],
+            ],
+            "cause": "scope" if a["network_name"] != b["network_name"] else "reservations off",
         },
         changed_at=max(created, default=None),
     )
