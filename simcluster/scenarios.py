@@ -12,7 +12,7 @@ import random
 from .builder import ClusterBuilder, PoolExhausted
 from .store import Store
 
-SCENARIOS = ("empty", "demo", "leaky", "scale")
+SCENARIOS = ("empty", "demo", "leaky", "scale", "workloads")
 
 GKE_INVALID = """{
   "cniVersion":"0.3.0",
@@ -39,6 +39,12 @@ def load_scenario(store: Store, name: str, seed: int = 1) -> dict:
         return b.ground_truth()
     if name == "scale":
         return load_scale(store, seed)
+    if name == "workloads":
+        from .workloads import build_workloads
+
+        b = build_workloads(seed)
+        store.load_objects(b.objects(), emit=False)
+        return b.ground_truth()
     raise ValueError(f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}")
 
 

@@ -155,6 +155,19 @@ class Context:
 
     def suspicion(self, pod: PodInfo) -> str:
         """Why a finding about this pod is only suspect, or "" when it is a leak."""
+        if pod.deletion_timestamp is not None and pod.node_name and self.node_ready:
+            ready = self.node_ready.get(pod.node_name)
+            if not ready:
+                # Stuck Terminating: the kubelet that would tear the sandbox down (and run
+                # CNI DEL, which frees the address) is down or gone, so the pod object stays
+                # and nothing says whether the address is still in use. Never a leak while
+                # the pod object exists.
+                where = "which no longer exists" if ready is None else "which is NotReady"
+                return (
+                    f"pod {pod.podref} is stuck terminating (deletion requested "
+                    f"{_when(pod.deletion_timestamp)}) on node {pod.node_name}, {where}: its "
+                    "address is freed only once the pod object is gone"
+                )
         if pod.deletion_timestamp is not None:
             return f"pod {pod.podref} is terminating (deletion requested {_when(pod.deletion_timestamp)})"
         if pod.phase == "Pending":
@@ -214,10 +227,14 @@ def unlisted_allocations(ctx: Context) -> list[Candidate]:
     its reservation's age and its last event are looked up for those few rows only. No pod:
     orphaned. A pod: stale (unless it completed)."""
     cluster = ctx.cluster
+    # Any interface of the pod counts, the default network's too. whereabouts' reconciler
+    # reads only non-default network-status entries and so frees the address of a pod whose
+    # *default* network whereabouts serves (Multus `v1.multus-cni.io/default-network`, the
+    # KubeVirt virt-launcher case): k8snetworkplumbingwg/whereabouts#638, fix PR #644 still
+    # open. That address is held by a running VM; ippam must not call it a leak.
     listed = InterfaceAddress.objects.filter(
         cluster=cluster,
         ip=OuterRef("ip"),
-        interface__default=False,
         interface__pod__namespace=OuterRef("pod_namespace"),
         interface__pod__name=OuterRef("pod_name"),
     )
@@ -323,6 +340,16 @@ def _stale(ctx: Context, rows: list[dict[str, Any]]) -> list[Candidate]:
         pool = _pool_label(row["pool__namespace"], row["pool__name"])
         why = ctx.suspicion(pod)
         reason = f"{row['ip']} in {pool} is allocated to {pod.podref}, but {_listing(pod)}"
+        now_holds = pod.addresses.get(row["ifname"]) if row["ifname"] else None
+        if now_holds:
+            # A StatefulSet pod re-created under the same name with a new address: the podref
+            # matches, the address does not, so this older allocation is the stale one
+            # (whereabouts' reconciler once reclaimed the wrong one: issues #176, #182).
+            reason += (
+                f" (it was re-created under the same name, as StatefulSet pods are, and now "
+                f"holds {', '.join(now_holds)} on {row['ifname']}: this older allocation is the "
+                "stale one)"
+            )
         if why:
             reason += f"; suspect only: {why}"
         else:
