@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from dashboard import views
+from dashboard.views.deliveries import delivery_list_view
 from dashboard.views.exports import export_findings, export_pool_allocations, export_pools
 
 urlpatterns = [
@@ -37,6 +38,9 @@ urlpatterns = [
     path("nads/new/fieldset/", views.nad_fieldset, name="nad_fieldset"),
     path("alerts/", views.alert_list, name="alert_list"),
     path("alerts/acknowledge/", views.alert_acknowledge, name="alert_acknowledge"),
+    path("alerts/<int:alert_id>/snooze/", views.alert_snooze, name="alert_snooze"),
+    path("alerts/<int:alert_id>/assign/", views.alert_assign, name="alert_assign"),
+    path("alerts/notifications/", delivery_list_view, name="delivery_list"),
     path("reclaim/plan/", views.reclaim_plan_view, name="reclaim_plan"),
     path("reclaim/<int:run_id>/", views.reclaim_progress, name="reclaim_progress"),
     path("reclaim/<int:run_id>/execute/", views.reclaim_execute_view, name="reclaim_execute"),

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import Avg, DateTimeField, QuerySet
+from django.db.models import Avg, DateTimeField
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -138,7 +138,7 @@ def _downsample(*, source: str, target: str, before: dt.datetime) -> tuple[int, 
     transaction. `before` is on a bucket boundary, so only whole buckets move; a bucket row
     that exists already (a run that died between the two statements) is kept as it is.
     """
-    buckets: QuerySet[PoolSample, dict[str, object]] = (
+    buckets = (
         PoolSample.objects.filter(resolution=source, at__lt=before)
         .annotate(bucket=Trunc("at", target, output_field=DateTimeField(), tzinfo=dt.UTC))
         .values("pool_id", "bucket")

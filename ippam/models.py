@@ -646,6 +646,12 @@ class Alert(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.state}"
 
+    @property
+    def is_snoozed(self) -> bool:
+        from django.utils import timezone
+
+        return self.snoozed_until is not None and self.snoozed_until > timezone.now()
+
 
 class ReclaimRun(models.Model):
     class State(models.TextChoices):
@@ -754,7 +760,9 @@ class PoolSample(models.Model):
         DAY = "day"
 
     # No index of its own: the unique constraint starts with the pool.
-    pool = models.ForeignKey(IPPool, on_delete=models.CASCADE, related_name="samples", db_index=False)
+    pool = models.ForeignKey(
+        IPPool, on_delete=models.CASCADE, related_name="samples", db_index=False
+    )
     at = models.DateTimeField()
     resolution = models.CharField(max_length=4, choices=Resolution.choices, default=Resolution.RAW)
     allocated = models.FloatField()

@@ -48,7 +48,7 @@ class DeliveryError(Exception):
 
 def channels() -> list[str]:
     """The channels configured now (none: no rows, nothing to send)."""
-    found = []
+    found: list[str] = []
     if _webhook_url():
         found.append(AlertDelivery.Channel.WEBHOOK)
     if _emails():

@@ -246,3 +246,57 @@ def test_webhook_delivery_by_a_real_worker_never_twice(
     assert receiver.bodies[0][0]["labels"]["kind"] == "pool_exhausted"
     delivery.refresh_from_db()
     assert delivery.status == "sent" and delivery.attempts == 1
+
+
+# --- the pages -------------------------------------------------------------------------------
+
+
+def test_snooze_assign_and_the_mine_filter(operator_client, full_pool, make_user):
+    from tests.html import select
+
+    alerts_refresh(cluster=full_pool.cluster)
+    mine, other = Alert.objects.order_by("pk")
+    me = make_user("operator2", "operator")
+    operator = type(me).objects.get(username="operator1")
+    response = operator_client.post(
+        f"/alerts/{mine.pk}/assign/", {"assignee": operator.pk, "next": "/alerts/"}
+    )
+    assert response.status_code == 302
+    operator_client.post(f"/alerts/{other.pk}/assign/", {"assignee": me.pk})
+    operator_client.post(f"/alerts/{mine.pk}/snooze/", {"until": "2099-01-01T08:00"})
+    mine.refresh_from_db()
+    assert mine.assignee == operator and mine.is_snoozed
+
+    html = operator_client.get("/alerts/?mine=1").content.decode()
+    rows = select(html, "#alerts tbody tr")
+    assert [r.get("id") for r in rows] == [f"alert-{mine.pk}"]
+    assert "snoozed until" in html and "2099-01-01 08:00" in html
+    one = operator_client.get(f"/alerts/?alert={other.pk}").content.decode()
+    assert [r.get("id") for r in select(one, "#alerts tbody tr")] == [f"alert-{other.pk}"]
+
+    operator_client.post(f"/alerts/{mine.pk}/snooze/", {"until": ""})  # wake it
+    mine.refresh_from_db()
+    assert mine.snoozed_until is None
+
+
+def test_viewers_cannot_snooze_or_see_deliveries(viewer_client, full_pool):
+    alerts_refresh(cluster=full_pool.cluster)
+    alert = Alert.objects.first()
+    assert viewer_client.post(f"/alerts/{alert.pk}/snooze/", {"until": ""}).status_code == 403
+    assert viewer_client.get("/alerts/notifications/").status_code == 403
+
+
+def test_deliveries_page_shows_each_outcome(
+    operator_client, full_pool, settings, django_assert_max_num_queries
+):
+    from tests.html import select
+
+    settings.IPPAM_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/"  # nothing listens on port 9
+    alerts_refresh(cluster=full_pool.cluster)
+    first = AlertDelivery.objects.order_by("pk").first()
+    deliver_alert_notification(first.pk)
+    with django_assert_max_num_queries(8):
+        html = operator_client.get("/alerts/notifications/").content.decode()
+    statuses = {r.get("data-status") for r in select(html, "#deliveries tbody tr")}
+    assert statuses == {"failed", "pending"}
+    assert "did not answer" in html and "IPPAM_ALERT_WEBHOOK_URL" in html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth import get_user_model
 
 from ippam.models import Alert
 
@@ -19,4 +20,25 @@ class AcknowledgeForm(forms.Form):
         required=False,
         max_length=2000,
         widget=forms.TextInput(attrs={"placeholder": "optional note, e.g. ticket OPS-123"}),
+    )
+
+
+class SnoozeForm(forms.Form):
+    """No notifications for the alert until this time; empty wakes it now."""
+
+    until = forms.DateTimeField(
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        error_messages={"invalid": "Give the time as YYYY-MM-DD HH:MM (or leave it empty)."},
+    )
+
+
+class AssignForm(forms.Form):
+    """Who looks after the alert; empty: nobody."""
+
+    assignee = forms.ModelChoiceField(
+        required=False,
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        error_messages={"invalid_choice": "That user does not exist or is not active any more."},
     )

@@ -8,7 +8,7 @@ fragment. Mutations answer with the changed fragment plus an htmx event
 
 from __future__ import annotations
 
-from dashboard.views.alerts import alert_acknowledge, alert_list
+from dashboard.views.alerts import alert_acknowledge, alert_assign, alert_list, alert_snooze
 from dashboard.views.audit import audit_list
 from dashboard.views.health import healthz, metrics, readyz
 from dashboard.views.leaks import leak_list
@@ -22,7 +22,9 @@ from dashboard.views.search import search
 
 __all__ = [
     "alert_acknowledge",
+    "alert_assign",
     "alert_list",
+    "alert_snooze",
     "audit_list",
     "healthz",
     "leak_list",

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from dashboard.forms import AcknowledgeForm
+from dashboard.forms.alerts import AssignForm, SnoozeForm
 from dashboard.views.common import (
     DashboardRequest,
     paginate,
@@ -21,8 +22,10 @@ from dashboard.views.common import (
 from ippam.filters import AlertFilter
 from ippam.leaks import AlertError
 from ippam.models import Alert, Finding
+from ippam.notify import alert_assign as alert_assign_service
+from ippam.notify import alert_snooze as alert_snooze_service
+from ippam.selectors.alerts import alert_assignees, alerts_by_ids
 from ippam.selectors.alerts import alert_list as alert_list_selector
-from ippam.selectors.alerts import alerts_by_ids
 from ippam.selectors.findings import finding_get
 from ippam.services.alerts import alerts_acknowledge
 
@@ -34,17 +37,28 @@ def alert_list(request: DashboardRequest) -> HttpResponse:
     """Alerts with filters (open ones unless asked otherwise); operators and admins can
     select and acknowledge them."""
     params = request.GET.copy()
+    alerts = alert_list_selector()
+    one = params.get("alert", "")
+    if one.isdigit():
+        # One alert, whatever its state: the link notifications carry (generatorURL).
+        alerts = alerts.filter(pk=int(one))
+        params.setdefault("state", "")
+    if params.get("mine") and request.user.is_authenticated:
+        alerts = alerts.filter(assignee=request.user)
     if "state" not in params:
         params["state"] = Alert.State.OPEN
-    filterset = AlertFilter(params, queryset=alert_list_selector())
+    filterset = AlertFilter(params, queryset=alerts)
     page = paginate(request, filterset.qs)
+    can_ack = request.user.has_perm("ippam.acknowledge_alert")
     context = {
         "filter": filterset,
         "page": page,
         "alerts": page.object_list,
-        "can_ack": request.user.has_perm("ippam.acknowledge_alert"),
+        "can_ack": can_ack,
         "can_reclaim": request.user.has_perm("ippam.reclaim_allocation"),
         "qs_page": query_without(request, "page", "cluster"),
+        "mine": bool(params.get("mine")),
+        "assignees": alert_assignees() if can_ack else [],
     }
     return render_page(request, TEMPLATE, context, partial="alert-table")
 
@@ -100,6 +114,53 @@ def alert_acknowledge(request: DashboardRequest) -> HttpResponse:
             },
         )
     return trigger_client_event(response, "alerts-changed", {"ids": [a.pk for a in alerts]})
+
+
+def _alert_or_404(alert_id: int) -> Alert:
+    alert = Alert.objects.filter(pk=alert_id).first()
+    if alert is None:
+        raise Http404("No such alert: it was removed with its cluster. Reload the list.")
+    return alert
+
+
+@require_POST
+@permission_required("ippam.acknowledge_alert", raise_exception=True)
+def alert_snooze(request: DashboardRequest, alert_id: int) -> HttpResponse:
+    """No notifications for the alert until the given time (empty: wake it now)."""
+    alert = _alert_or_404(alert_id)
+    back = safe_next_url(request, default="alert_list")
+    form = SnoozeForm(request.POST)
+    if not form.is_valid():
+        for field_errors in form.errors.values():
+            for e in field_errors:
+                messages.error(request, str(e))
+        return HttpResponseRedirect(back)
+    until = form.cleaned_data["until"]
+    alert_snooze_service(alert=alert, until=until)
+    if until:
+        messages.success(request, f"Alert {alert.pk} snoozed until {until:%Y-%m-%d %H:%M}.")
+    else:
+        messages.success(request, f"Alert {alert.pk} is awake: its changes are notified again.")
+    return HttpResponseRedirect(back)
+
+
+@require_POST
+@permission_required("ippam.acknowledge_alert", raise_exception=True)
+def alert_assign(request: DashboardRequest, alert_id: int) -> HttpResponse:
+    """Make a user (or nobody) the one who looks after the alert."""
+    alert = _alert_or_404(alert_id)
+    back = safe_next_url(request, default="alert_list")
+    form = AssignForm(request.POST)
+    if not form.is_valid():
+        for field_errors in form.errors.values():
+            for e in field_errors:
+                messages.error(request, str(e))
+        return HttpResponseRedirect(back)
+    user = form.cleaned_data["assignee"]
+    alert_assign_service(alert=alert, user=user)
+    who = user.get_username() if user else "nobody"
+    messages.success(request, f"Alert {alert.pk} assigned to {who}.")
+    return HttpResponseRedirect(back)
 
 
 def _finding_row(request: DashboardRequest, finding_id: int) -> HttpResponse:
