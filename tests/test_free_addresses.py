@@ -9,7 +9,7 @@ from netaddr import IPAddress, IPNetwork
 
 from ippam.freeaddrs import free_blocks, largest_free_blocks, next_free
 from ippam.ranges import range_usable
-from ippam.selectors.free_addresses import MAX_FREE_COUNT, pool_free_addresses, pool_free_blocks
+from ippam.selectors.free_addresses import MAX_FREE_COUNT, pool_free_addresses, pool_free_summary
 from tests.factories import make_allocation, make_cluster, make_nad, make_orip, make_pool
 
 
@@ -159,9 +159,24 @@ def test_free_blocks_largest_first_minus_allocations_and_reservations():
     pool = make_pool(cluster, "10.0.5.0/24", nads=[nad])
     make_allocation(pool, "10.0.5.10")
     make_orip(cluster, "10.0.5.100", podref="default/p")
-    blocks = pool_free_blocks(pool=pool, top=10)
+    free, blocks = pool_free_summary(pool=pool, count=2, top=10)
+    assert [str(a) for a in free.addresses] == ["10.0.5.1", "10.0.5.2"]
     assert [(str(b.first), str(b.last), b.size) for b in blocks] == [
         ("10.0.5.11", "10.0.5.99", 89),
         ("10.0.5.101", "10.0.5.127", 27),
         ("10.0.5.1", "10.0.5.9", 9),
     ]
+
+
+@pytest.mark.django_db
+def test_the_pool_page_shows_the_next_free_addresses_and_the_free_blocks(viewer_client):
+    from tests.html import select, select_one, text
+
+    cluster = make_cluster()
+    nad = make_nad(cluster, range="10.0.6.0/24", range_start="10.0.6.20")
+    pool = make_pool(cluster, "10.0.6.0/24", nads=[nad])
+    make_allocation(pool, "10.0.6.20")
+    page = viewer_client.get(f"/pools/{pool.pk}/").content
+    assert text(select_one(page, "#pool-next-free")).startswith("10.0.6.21, 10.0.6.22")
+    first_block = select(page, "#pool-free-blocks tbody tr")[0]
+    assert [text(td) for td in select(first_block, "td")] == ["10.0.6.21 – 10.0.6.254", "234"]

@@ -15,7 +15,7 @@ from dashboard.views.common import (
 from ippam.filters import PoolFilter
 from ippam.models import IPPool
 from ippam.selectors.failures import attachment_failures
-from ippam.selectors.free_addresses import pool_free_addresses, pool_free_blocks
+from ippam.selectors.free_addresses import pool_free_summary
 from ippam.selectors.history import pool_history, pools_attach_history
 from ippam.selectors.pool_map import MAP_LEGEND, pool_allocation_map
 from ippam.selectors.pools import allocation_rows, pool_allocations, pool_get, pool_list_with_usage
@@ -67,8 +67,7 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
         context["qs_page"] = query_without(request, "page", "cluster")
     if fragment is None:
         context["failures"] = attachment_failures(pool=pool, limit=20)
-        context["free"] = pool_free_addresses(pool=pool, count=5)
-        context["free_blocks"] = pool_free_blocks(pool=pool, top=10)
+        context["free"], context["free_blocks"] = pool_free_summary(pool=pool, count=5, top=10)
         context["history"] = pool_history(pool=pool)
     return render_page(
         request,

@@ -13,11 +13,10 @@ walked as whereabouts would walk its bare range (network+1 .. last-1), as its us
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from django.db.models import CharField, QuerySet
+from django.db.models import CharField, Value
 from django.db.models.functions import Cast
 from netaddr import IPAddress
 
@@ -25,7 +24,7 @@ from ippam.fields import ip_to_key
 from ippam.freeaddrs import largest_free_blocks, next_free
 from ippam.ipparse import go_cidr
 from ippam.models import Allocation, IPPool, NADRange, OverlappingRangeIPReservation
-from ippam.ranges import Interval, UsableRange, range_usable
+from ippam.ranges import UsableRange, range_usable
 from ippam.selectors.pool_map import nad_range_usable, pool_address_plan
 
 # The most addresses one request may ask for (the API's ?count= is capped here).
@@ -63,55 +62,80 @@ class FreeBlock:
         return int(self.last) - int(self.first) + 1
 
 
-def _keys(qs: QuerySet, version: int, lo: int, hi: int) -> Iterator[int]:
-    """The addresses of `qs` (field ``ip``) inside [lo, hi], ascending, read lazily as raw
-    sortable keys (no IPAddress per row: a /16 pool holds 60k allocations)."""
+def _taken(
+    pool: IPPool, version: int, lo: int, hi: int, reservations: bool
+) -> Iterator[tuple[int, bool]]:
+    """(address, is a reservation) inside [lo, hi], ascending, in one query read lazily as
+    raw sortable keys (no IPAddress per row: a /16 pool holds 60k allocations): the pool's
+    allocations and, when asked, the addresses reserved in its network_name scope (an ORIP
+    is one per IP per scope, whichever pool handed the address out)."""
     mask = 0xFFFFFFFF if version == 4 else (1 << 128) - 1
+    bounds = (ip_to_key(IPAddress(lo, version)), ip_to_key(IPAddress(hi, version)))
     rows = (
-        qs.filter(ip__range=(ip_to_key(IPAddress(lo, version)), ip_to_key(IPAddress(hi, version))))
-        .annotate(raw=Cast("ip", output_field=CharField()))
-        .order_by("ip")
-        .values_list("raw", flat=True)
+        Allocation.objects.filter(pool=pool, ip__range=bounds)
+        .annotate(raw=Cast("ip", output_field=CharField()), orip=Value(False))
+        .order_by()
+        .values_list("raw", "orip")
     )
-    for key in rows.iterator(chunk_size=_CHUNK):
-        yield int(key, 16) & mask
-
-
-def _taken(pool: IPPool, version: int, lo: int, hi: int, reservations: bool) -> Iterator[int]:
-    """Allocated addresses of the pool and, when whereabouts checks them, the addresses
-    reserved in the pool's network_name scope (ORIPs are one per IP per scope)."""
-    streams = [_keys(Allocation.objects.filter(pool=pool), version, lo, hi)]
     if reservations:
-        orips = OverlappingRangeIPReservation.objects.filter(
-            cluster_id=pool.cluster_id, network_name=pool.network_name, ip__isnull=False
+        orips = (
+            OverlappingRangeIPReservation.objects.filter(
+                cluster_id=pool.cluster_id, network_name=pool.network_name, ip__range=bounds
+            )
+            .annotate(raw=Cast("ip", output_field=CharField()), orip=Value(True))
+            .order_by()
+            .values_list("raw", "orip")
         )
-        streams.append(_keys(orips, version, lo, hi))
-    return heapq.merge(*streams)
+        rows = rows.union(orips, all=True)
+    for key, orip in rows.order_by("raw").iterator(chunk_size=_CHUNK):
+        yield int(key, 16) & mask, bool(orip)
 
 
-def _walk(pool: IPPool, usable: UsableRange, reservations: bool, count: int) -> list[IPAddress]:
+def _addresses(rows: Iterable[tuple[int, bool]], reservations: bool) -> Iterator[int]:
+    return (ip for ip, orip in rows if reservations or not orip)
+
+
+TakenFor = Callable[[UsableRange, bool], Iterable[int]]
+
+
+def _lazy(pool: IPPool) -> TakenFor:
+    """One query per range walked, read only as far as the walk goes."""
+
+    def taken(usable: UsableRange, reservations: bool) -> Iterable[int]:
+        version = usable.network.version
+        return _addresses(_taken(pool, version, usable.first, usable.last, reservations), True)
+
+    return taken
+
+
+def _walk(usable: UsableRange, reservations: bool, count: int, taken: TakenFor) -> list[IPAddress]:
     if usable.error or usable.first > usable.last:
         return []
     version = usable.network.version
-    taken = _taken(pool, version, usable.first, usable.last, reservations)
-    return [IPAddress(i, version) for i in next_free(usable.free_blocks(), taken, count)]
+    found = next_free(usable.free_blocks(), taken(usable, reservations), count)
+    return [IPAddress(i, version) for i in found]
 
 
 def _config(r: NADRange, usable: UsableRange) -> tuple[object, ...]:
     return (usable.first, usable.last, usable.excluded, usable.error, r.enable_overlapping_ranges)
 
 
-def pool_free_addresses(*, pool: IPPool, count: int) -> FreeAddresses:
-    """The next ``count`` (capped at MAX_FREE_COUNT) addresses whereabouts would hand out."""
+def pool_free_addresses(
+    *, pool: IPPool, count: int, taken: TakenFor | None = None
+) -> FreeAddresses:
+    """The next ``count`` (capped at MAX_FREE_COUNT) addresses whereabouts would hand out.
+
+    ``pool.nad_ranges`` should be prefetched with their NAD (the pool selectors do).
+    ``taken``: the taken addresses of a range (default: read lazily from the database)."""
     count = max(0, min(count, MAX_FREE_COUNT))
+    taken = taken or _lazy(pool)
     network = go_cidr(pool.range)
     if network is None:
         return FreeAddresses(pool, count, [], f"the range {pool.range!r} is not a CIDR")
-    nad_ranges = list(pool.nad_ranges.select_related("nad").order_by("nad__namespace", "nad__name"))
-    feeding = [(r, u) for r in nad_ranges if (u := nad_range_usable(r)) is not None]
+    feeding = [(r, u) for r in pool.nad_ranges.all() if (u := nad_range_usable(r)) is not None]
     if not feeding:
         usable = range_usable(network)
-        addresses = _walk(pool, usable, True, count)
+        addresses = _walk(usable, True, count, taken)
         return FreeAddresses(pool, count, addresses, _short(usable, addresses, count))
     ranges = [
         RangeFree(
@@ -120,7 +144,7 @@ def pool_free_addresses(*, pool: IPPool, count: int) -> FreeAddresses:
             range_start=str(r.range_start or ""),
             range_end=str(r.range_end or ""),
             exclude=list(r.exclude or ()),
-            addresses=_walk(pool, u, r.enable_overlapping_ranges, count),
+            addresses=_walk(u, r.enable_overlapping_ranges, count, taken),
             error=u.error,
         )
         for r, u in feeding
@@ -150,16 +174,22 @@ def _short(usable: UsableRange, addresses: list[IPAddress], count: int) -> str:
     return ""
 
 
-def pool_free_blocks(*, pool: IPPool, top: int = 10) -> list[FreeBlock]:
-    """The ``top`` largest runs of free addresses of the pool, largest first: its usable
-    addresses (the same union as its usable count) minus allocations and reservations."""
-    plan = pool_address_plan(pool)
-    if plan is None or not plan.usable.blocks:
-        return []
+def pool_free_summary(
+    *, pool: IPPool, count: int = 5, top: int = 10
+) -> tuple[FreeAddresses, list[FreeBlock]]:
+    """For the pool page: the next ``count`` free addresses and the ``top`` largest runs of
+    free addresses, largest first. The runs are the pool's usable addresses (the union its
+    usable count is made of) minus allocations and reservations. One query for the taken
+    addresses of the whole pool, shared by both (``pool.nad_ranges`` prefetched)."""
+    plan = pool_address_plan(pool, list(pool.nad_ranges.all()))
+    if plan is None:
+        return pool_free_addresses(pool=pool, count=count), []
     version = plan.network.version
-    lo, hi = plan.usable.blocks[0][0], plan.usable.blocks[-1][1]
+    rows = list(_taken(pool, version, plan.network.first, plan.network.last, True))
+    free = pool_free_addresses(
+        pool=pool, count=count, taken=lambda _usable, reservations: _addresses(rows, reservations)
+    )
     ranges = list(pool.nad_ranges.all())
     reservations = not ranges or any(r.enable_overlapping_ranges for r in ranges)
-    taken = _taken(pool, version, lo, hi, reservations)
-    blocks: list[Interval] = largest_free_blocks(plan.usable.blocks, taken, top)
-    return [FreeBlock(IPAddress(a, version), IPAddress(b, version)) for a, b in blocks]
+    blocks = largest_free_blocks(plan.usable.blocks, _addresses(rows, reservations), top)
+    return free, [FreeBlock(IPAddress(a, version), IPAddress(b, version)) for a, b in blocks]
