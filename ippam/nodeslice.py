@@ -93,9 +93,8 @@ def divide_range(range_cidr: str, size: str) -> SlicePlan:
     """The slices whereabouts' ``DivideRangeBySize`` makes of ``range_cidr``.
 
     Mirrors its refusals: a size it cannot read gives no slices (it returns nil, nil, so
-    the NodeSlicePool has no allocations and every ADD fails); a range whose address is
-    not its network address ("netCIDR is not a valid network address"), or a slice larger
-    than the range, is an error. IPv6 is refused: the function does uint32 arithmetic on
+    the NodeSlicePool has no allocations and every ADD fails); a slice larger than the
+    range is an error. IPv6 is refused: the function does uint32 arithmetic on
     ``ip.To4()`` and crashes the controller on an IPv6 range.
     """
     prefix = slice_prefix(size)
@@ -108,14 +107,9 @@ def divide_range(range_cidr: str, size: str) -> SlicePlan:
         return SlicePlan(
             net, prefix, 0, "whereabouts' node-slice controller handles IPv4 ranges only"
         )
-    if net.ip != net.network:
-        return SlicePlan(
-            net,
-            prefix,
-            0,
-            f"range {range_cidr} is not written with its network address "
-            f"({net.cidr}); the node-slice controller refuses it",
-        )
+    # DivideRangeBySize refuses a range not written with its network address, but it is
+    # only ever given one: LoadIPAMConfiguration (pkg/config/config.go) rewrites every
+    # range to ipNet.String() first, so "10.0.0.5/24" is sliced as 10.0.0.0/24.
     if prefix < net.prefixlen:
         return SlicePlan(
             net,
@@ -231,9 +225,7 @@ def map_pool(name: str, range_cidr: str, networks: Sequence[SliceNetwork]) -> Po
         else:
             node = head
         assigned = (node, range_cidr) in network.allocations
-        matches.append(
-            PoolSlice(network.name, network.network_name, node, range_cidr, assigned)
-        )
+        matches.append(PoolSlice(network.name, network.network_name, node, range_cidr, assigned))
     if not matches:
         return None
     # Listed by the NodeSlicePool first, then the longest network_name (most specific).

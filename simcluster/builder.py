@@ -173,6 +173,11 @@ class ClusterBuilder:
         self.wb_nads: dict[tuple[str, str], WbNad] = {}
         self.other_nads: dict[tuple[str, str], dict] = {}
         self.pools: dict[tuple[str, str], Pool] = {}
+        # node-slice mode (simcluster/nodeslice.py): NADs whose pods allocate from their
+        # node's slice pool, keyed (NAD's whole-range pool key, node) -> slice pool key
+        self.node_slice_nads: set[tuple[str, str]] = set()
+        self.node_pool_keys: dict[tuple[tuple[str, str], str], tuple[str, str]] = {}
+        self.slice_nets: dict[str, Any] = {}  # NodeSlicePool name -> nodeslice.SliceNet
         self.reservations: dict[tuple[str, str], dict] = {}
         self._nodes: dict[str, dict] = {}
         self.findings: list[dict] = []
@@ -589,8 +594,12 @@ class ClusterBuilder:
             resv = reserve[i] if isinstance(reserve, list) else reserve
             wb = self.wb_nads.get((nns, nname))
             ip = None
-            if wb is not None:
-                pool = self.pools[wb.pool_key]
+            pool_key = wb.pool_key if wb is not None else None
+            if wb is not None and (nns, nname) in self.node_slice_nads:
+                # node-slice mode: the pool of the node's slice; none, and the ADD fails
+                pool_key = self.node_pool_keys.get((wb.pool_key, node or ""))
+            if wb is not None and pool_key is not None:
+                pool = self.pools[pool_key]
                 if want:
                     ip = want
                     v = int(ipaddress.ip_address(ip))

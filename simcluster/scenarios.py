@@ -9,10 +9,11 @@ from __future__ import annotations
 import ipaddress
 import random
 
+from . import nodeslice
 from .builder import ClusterBuilder, PoolExhausted
 from .store import Store
 
-SCENARIOS = ("empty", "demo", "leaky", "scale", "workloads")
+SCENARIOS = ("empty", "demo", "leaky", "scale", "nodeslice", "workloads")
 
 GKE_INVALID = """{
   "cniVersion":"0.3.0",
@@ -43,6 +44,10 @@ def load_scenario(store: Store, name: str, seed: int = 1) -> dict:
         from .workloads import build_workloads
 
         b = build_workloads(seed)
+        store.load_objects(b.objects(), emit=False)
+        return b.ground_truth()
+    if name == "nodeslice":
+        b = build_nodeslice(seed)
         store.load_objects(b.objects(), emit=False)
         return b.ground_truth()
     raise ValueError(f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}")
@@ -386,6 +391,53 @@ def build_leaky(seed: int = 1, orphans: int = 12, gone_orips: int = 6) -> Cluste
             note="ORIP whose pod is gone and which no IPPool allocation matches",
         )
     b.extra["scenario"] = "leaky"
+    return b
+
+
+def build_nodeslice(seed: int = 1) -> ClusterBuilder:
+    """whereabouts' node-slice mode (simcluster/nodeslice.py) with nodes joining and leaving.
+
+    fast/fast-net: 10.20.0.0/24 in /27 slices (8), network_name "fastnet", an exclude that
+    node-slice mode ignores. fast/tiny-net: 10.21.0.0/27 in /28 slices (2), no network_name
+    (its NodeSlicePool is named after the config: "tiny-net"). History: ns-w0..ns-w2 exist
+    when the NADs are made (tiny-net has no slice left for ns-w2); ns-w1 leaves (its slices
+    freed, its empty pools stay); ns-w3 joins and takes the freed slices, so tiny-net is
+    full; ns-w4 joins, gets a fast-net slice and leaves while the controller is down: the
+    slice stays assigned to a node that no longer exists, with its pods' allocations.
+    """
+    b = ClusterBuilder(seed)
+    b.namespace("kube-system")
+    b.namespace("fast")
+    for node in ("ns-w0", "ns-w1", "ns-w2"):
+        b.node(node)
+    fast = ("fast", "fast-net")
+    tiny = ("fast", "tiny-net")
+    nodeslice.node_slice_nad(
+        b, *fast, "10.20.0.0/24", "/27", network_name="fastnet", exclude=["10.20.0.0/28"]
+    )
+    nodeslice.node_slice_nad(b, *tiny, "10.21.0.0/27", "/28")
+    for i in range(3):
+        b.pod("fast", f"both-w0-{i}", "ns-w0", [fast, tiny])
+    for i in range(2):
+        b.pod("fast", f"fast-w2-{i}", "ns-w2", [fast])
+    # ns-w2 has no tiny-net slice: whereabouts fails the ADD ("no allocated node slice")
+    b.pod("fast", "tiny-w2", "ns-w2", [tiny], phase="Pending", network_status=False)
+    b.finding("node_without_slice", node="ns-w2", network="tiny-net")
+    nodeslice.node_leave(b, "ns-w1")
+    nodeslice.node_join(b, "ns-w3")
+    for i in range(2):
+        b.pod("fast", f"both-w3-{i}", "ns-w3", [fast, tiny])
+    b.finding("slices_exhausted", network="tiny-net")
+    nodeslice.node_join(b, "ns-w4")
+    gone = b.pools[b.node_pool_keys[(b.wb_nads[fast].pool_key, "ns-w4")]]
+    for i in range(2):
+        ip = gone.next_free()
+        b.allocation(gone.name, ip, f"fast/fast-w4-{i}", pool_namespace=gone.namespace)
+        b.finding("orphaned_allocation", ip=ip, pool=gone.ref, podref=f"fast/fast-w4-{i}")
+    nodeslice.node_leave(b, "ns-w4", controller_saw_it=False)
+    b.finding("slice_stranded", node="ns-w4", network="fastnet", pool=gone.ref)
+    b.extra["scenario"] = "nodeslice"
+    b.extra["seed"] = seed
     return b
 
 

@@ -14,6 +14,7 @@ from ippam.models import NetworkAttachmentDefinition
 from ippam.selectors.failures import attachment_failures
 from ippam.selectors.nads import nad_get, nad_interfaces, pretty_config
 from ippam.selectors.nads import nad_list as nad_list_selector
+from ippam.selectors.nodeslice import nad_node_slices
 from ippam.selectors.shared import attach_nodes
 
 
@@ -49,5 +50,6 @@ def nad_detail(request: DashboardRequest, nad_id: int) -> HttpResponse:
         "interfaces": interfaces,
         "qs_page": query_without(request, "page", "cluster"),
         "failures": attachment_failures(nad=nad, limit=20),
+        "node_slices": nad_node_slices(nad=nad),
     }
     return render_page(request, "dashboard/nad_detail.html", context, partial="nad-pods")

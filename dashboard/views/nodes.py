@@ -14,6 +14,7 @@ from ippam.models import Node
 from ippam.selectors.failures import attachment_failures
 from ippam.selectors.nodes import attach_missing_attachments, node_get, node_pods
 from ippam.selectors.nodes import node_list as node_list_selector
+from ippam.selectors.nodeslice import node_slices
 
 
 def node_list(request: DashboardRequest) -> HttpResponse:
@@ -45,5 +46,6 @@ def node_detail(request: DashboardRequest, node_id: int) -> HttpResponse:
         "page": page,
         "qs_page": query_without(request, "page", "cluster"),
         "failures": attachment_failures(node=node, limit=20),
+        "node_slices": node_slices(cluster=node.cluster_id, node_name=node.name, node_id=node.pk),
     }
     return render_page(request, "dashboard/node_detail.html", context, partial="node-pods")

@@ -1,0 +1,189 @@
+"""Node-slice mode (whereabouts >= 0.9): the pure model of ippam.nodeslice, then a real sync
+of simcluster's `nodeslice` scenario (pools mapped to node and slice, per-slice usable,
+the three node-slice findings, the NAD and node pages)."""
+
+from __future__ import annotations
+
+import pytest
+from netaddr import IPNetwork
+
+from ippam.models import Cluster, Finding, IPPool, NetworkAttachmentDefinition, Node
+from ippam.nodeslice import (
+    SliceNetwork,
+    divide_range,
+    map_pool,
+    pool_name_for,
+    slice_usable,
+    slices_usable_total,
+)
+from ippam.ranges import range_usable
+from ippam.sync import cluster_sync_full
+from tests.html import select, select_one, text
+
+# --- pure -------------------------------------------------------------------------------
+
+
+def test_slices_are_contiguous_ascending_from_the_network_address():
+    plan = divide_range("10.0.0.0/24", "/26")
+    assert [str(s) for s in plan.slices()] == [
+        "10.0.0.0/26",
+        "10.0.0.64/26",
+        "10.0.0.128/26",
+        "10.0.0.192/26",
+    ]
+    # DivideRangeBySize trims one leading "/" only; the size itself may be bare.
+    assert divide_range("10.0.0.0/24", "26").count == 4
+    assert divide_range("10.0.0.0/24", "/24").count == 1
+    # the config loader rewrites the range to its network first (pkg/config ipNet.String())
+    assert divide_range("10.0.0.5/24", "/26").slices(1) == [IPNetwork("10.0.0.0/26")]
+
+
+@pytest.mark.parametrize(
+    ("cidr", "size", "why"),
+    [
+        ("10.0.0.0/24", "/x", "not a number"),  # whereabouts returns no slices at all
+        ("10.0.0.0/24", "//26", "not a number"),
+        ("10.0.0.0/24", "/22", "larger than the range"),
+        ("fd00::/64", "/80", "IPv4 ranges only"),  # ip2int(ip.To4()) cannot take IPv6
+    ],
+)
+def test_ranges_the_controller_refuses_give_no_slices(cidr, size, why):
+    plan = divide_range(cidr, size)
+    assert plan.count == 0 and plan.slices() == [] and why in plan.error
+    assert slices_usable_total(plan) == 0
+
+
+@pytest.mark.parametrize("prefix", range(24, 33))
+def test_each_slice_loses_its_own_network_and_broadcast_address(prefix):
+    whole = IPNetwork("10.0.0.0/24")
+    plan = divide_range(str(whole), f"/{prefix}")
+    for s in plan.slices():
+        usable = slice_usable(whole, s)
+        # whereabouts: range_start = FirstUsableIP(slice), range_end = LastUsableIP(slice)
+        # over the whole range, so exactly the slice as its own range.
+        assert usable.count == range_usable(s).count == max(s.size - 2, 0)
+        if usable.count:
+            assert (usable.first, usable.last) == (s.first + 1, s.last - 1)
+    assert slices_usable_total(plan) == plan.count * max(2 ** (32 - prefix) - 2, 0)
+
+
+def test_slicing_costs_two_addresses_per_slice_and_drops_excludes():
+    whole = IPNetwork("10.0.0.0/24")
+    # Outside node-slice mode the exclude would remove 15 more; in it, nothing is excluded.
+    assert range_usable(whole, exclude=["10.0.0.0/28"]).count == 254 - 15
+    assert slices_usable_total(divide_range("10.0.0.0/24", "/27")) == 8 * 30
+    assert slice_usable(whole, IPNetwork("10.0.0.0/28")).excluded == ()
+
+
+def test_pool_names_and_mapping_back_to_node_and_slice():
+    assert pool_name_for("10.0.4.0/22", "worker-1", "net1") == "net1-worker-1-10.0.4.0-22"
+    assert pool_name_for("10.0.4.0/22", "worker-1") == "worker-1-10.0.4.0-22"
+    named = SliceNetwork("net1", "net1", "10.0.0.0/16", "/22", (("worker-1", "10.0.4.0/22"),))
+    unnamed = SliceNetwork("cfg", "", "10.1.0.0/16", "22", (("", "10.1.4.0/22"),))
+    hit = map_pool("net1-worker-1-10.0.4.0-22", "10.0.4.0/22", [named, unnamed])
+    assert hit is not None
+    assert (hit.network, hit.network_name, hit.node_name, hit.assigned) == (
+        "net1",
+        "net1",
+        "worker-1",
+        True,
+    )
+    # a node that left: its pool maps by name, no longer assigned
+    gone = map_pool("net1-old-node-10.0.8.0-22", "10.0.8.0/22", [named])
+    assert gone is not None and (gone.node_name, gone.assigned) == ("old-node", False)
+    hit = map_pool("my-node-10.1.4.0-22", "10.1.4.0/22", [named, unnamed])
+    assert hit is not None and (hit.network, hit.node_name) == ("cfg", "my-node")
+    # not a slice of either network (wrong size, outside, no node part)
+    assert map_pool("net1-w-10.0.4.0-24", "10.0.4.0/24", [named]) is None
+    assert map_pool("net1-w-10.9.4.0-22", "10.9.4.0/22", [named]) is None
+    assert map_pool("10.0.4.0-22", "10.0.4.0/22", [named]) is None
+
+
+# --- a real sync of the nodeslice scenario ----------------------------------------------
+
+
+@pytest.fixture
+def synced(simcluster, settings) -> tuple[Cluster, dict]:
+    settings.IPPAM_LEAK_GRACE_SECONDS = 0
+    simcluster.load("nodeslice", seed=1)
+    cluster = Cluster.objects.create(name="ns", kubeconfig=simcluster.kubeconfig, simulated=True)
+    cluster_sync_full(cluster=cluster)  # leak detection runs after it
+    return cluster, simcluster.ground_truth
+
+
+@pytest.mark.django_db
+def test_pools_are_mapped_to_node_and_slice_and_count_slice_usable(synced):
+    cluster, truth = synced
+    pools = {p.name: p for p in IPPool.objects.filter(cluster=cluster).order_by("name")}
+    got = {n: (p.network_name, p.node_name, p.slice_range) for n, p in pools.items()}
+    assert got == {
+        "fastnet-ns-w0-10.20.0.0-27": ("fastnet", "ns-w0", "10.20.0.0/27"),
+        "fastnet-ns-w1-10.20.0.32-27": ("fastnet", "ns-w1", "10.20.0.32/27"),  # node left
+        "fastnet-ns-w2-10.20.0.64-27": ("fastnet", "ns-w2", "10.20.0.64/27"),
+        "fastnet-ns-w3-10.20.0.32-27": ("fastnet", "ns-w3", "10.20.0.32/27"),  # freed slice
+        "fastnet-ns-w4-10.20.0.96-27": ("fastnet", "ns-w4", "10.20.0.96/27"),
+        "ns-w0-10.21.0.0-28": ("", "ns-w0", "10.21.0.0/28"),
+        "ns-w1-10.21.0.16-28": ("", "ns-w1", "10.21.0.16/28"),
+        "ns-w3-10.21.0.16-28": ("", "ns-w3", "10.21.0.16/28"),
+    }
+    for name, pool in pools.items():
+        expected = truth["pools"][f"kube-system/{name}"]
+        assert (int(pool.usable), pool.allocated) == (expected["usable"], expected["allocated"])
+    assert {int(p.usable) for p in pools.values()} == {30, 14}
+
+
+def _matches(finding: Finding, expected: dict) -> bool:
+    if finding.kind != expected["kind"]:
+        return False
+    if expected.get("ip"):
+        return str(finding.ip) == expected["ip"]
+    if "node" in expected and finding.node_name != expected["node"]:
+        return False
+    return finding.details.get("network") == expected["network"]
+
+
+@pytest.mark.django_db
+def test_node_slice_findings_are_exactly_the_planted_ones(synced):
+    cluster, truth = synced
+    found = list(Finding.objects.filter(cluster=cluster))
+    for expected in truth["findings"]:
+        assert any(_matches(f, expected) for f in found), (expected, [f.reason for f in found])
+    assert [f.reason for f in found if not any(_matches(f, t) for t in truth["findings"])] == []
+    stranded = Finding.objects.get(cluster=cluster, kind=Finding.Kind.SLICE_STRANDED)
+    assert stranded.pool is not None and stranded.pool.name == "fastnet-ns-w4-10.20.0.96-27"
+    assert "ns-w4" in stranded.reason and "2 allocations" in stranded.reason
+    lonely = Finding.objects.get(cluster=cluster, kind=Finding.Kind.NODE_WITHOUT_SLICE)
+    assert lonely.podref == "fast/tiny-w2" and "no allocated node slice" in lonely.reason
+    assert "no slice is free" in lonely.reason.lower()
+    full = Finding.objects.get(cluster=cluster, kind=Finding.Kind.SLICES_EXHAUSTED)
+    assert full.nad is not None and full.nad.name == "tiny-net"
+
+
+@pytest.mark.django_db
+def test_nad_page_shows_each_slice_its_node_and_free_slices(synced, viewer_client):
+    cluster, _ = synced
+    fast = NetworkAttachmentDefinition.objects.get(cluster=cluster, name="fast-net")
+    page = viewer_client.get(f"/nads/{fast.pk}/").content
+    section = select_one(page, "#nad-node-slices")
+    rows = select(section, "table.node-slices tbody tr")
+    assert len(rows) == 8
+    assert len(select(section, "tr.free")) == 4 and len(select(section, "tr.gone")) == 1
+    first = text(rows[0])
+    assert "10.20.0.0/27" in first and "ns-w0" in first and "fastnet-ns-w0-10.20.0.0-27" in first
+    assert "3" in first and "30" in first
+    assert "node gone" in text(select_one(section, "tr.gone"))
+    assert "fastnet-ns-w1-10.20.0.32-27" in text(select_one(section, "ul.leftover-pools"))
+    assert select(section, ".slices-full") == []
+    tiny = NetworkAttachmentDefinition.objects.get(cluster=cluster, name="tiny-net")
+    page = viewer_client.get(f"/nads/{tiny.pk}/").content
+    assert select_one(page, "#nad-node-slices .slices-full")
+
+
+@pytest.mark.django_db
+def test_node_page_lists_its_slices_and_the_networks_it_has_none_of(synced, viewer_client):
+    cluster, _ = synced
+    w2 = Node.objects.get(cluster=cluster, name="ns-w2")
+    section = select_one(viewer_client.get(f"/nodes/{w2.pk}/").content, "#node-slices")
+    rows = {text(r).split(" ")[0]: text(r) for r in select(section, "tbody tr")}
+    assert "10.20.0.64/27" in rows["fastnet"] and "fastnet-ns-w2-10.20.0.64-27" in rows["fastnet"]
+    assert "no slice" in rows["tiny-net"]
