@@ -4,9 +4,11 @@ events applied, reclamation outcomes), read in a few queries."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from django.db import OperationalError
@@ -253,3 +255,20 @@ def test_the_families_have_their_types_and_every_manifest_metric_exists(token, d
 def test_a_scrape_is_one_query_per_family(demo, django_assert_max_num_queries):
     with django_assert_max_num_queries(8):
         metrics_text()
+
+
+def test_every_metric_the_deploy_manifests_query_is_exported(token, demo):
+    """The PrometheusRule alerts and the Grafana dashboard query only metrics we export."""
+    root = Path(__file__).resolve().parent.parent / "deploy"
+    queried = set()
+    for path in (root / "overlays" / "prometheus" / "prometheusrule.yaml", root / "grafana"):
+        files = [path] if path.is_file() else sorted(path.glob("*.json"))
+        for file in files:
+            queried |= set(re.findall(r"\bippam_[a-z_]+", file.read_text()))
+    assert queried
+    exported = set()
+    for family in text_string_to_metric_families(metrics_text().decode()):
+        exported |= (
+            {family.name, f"{family.name}_total"} if family.type == "counter" else {family.name}
+        )
+    assert queried <= exported, queried - exported
