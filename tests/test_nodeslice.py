@@ -187,3 +187,42 @@ def test_node_page_lists_its_slices_and_the_networks_it_has_none_of(synced, view
     rows = {text(r).split(" ")[0]: text(r) for r in select(section, "tbody tr")}
     assert "10.20.0.64/27" in rows["fastnet"] and "fastnet-ns-w2-10.20.0.64-27" in rows["fastnet"]
     assert "no slice" in rows["tiny-net"]
+
+
+@pytest.mark.django_db
+def test_watch_events_map_new_pools_and_the_controller_freeing_a_stale_slice(synced, simcluster):
+    from ippam.leaks import leaks_detect
+    from ippam.sync.apply import objects_apply
+
+    cluster, _ = synced
+    nsp = simcluster.get("nodeslicepools", "kube-system", "fastnet")
+    for a in nsp["status"]["allocations"]:
+        if a["nodeName"] == "ns-w4":
+            a["nodeName"] = ""  # the controller finally saw ns-w4 go (removeUnusedNodes)
+        elif a["sliceRange"] == "10.20.0.128/27":
+            a["nodeName"] = "ns-w5"
+    nsp["metadata"]["resourceVersion"] = "999001"
+    pool = {
+        "apiVersion": "whereabouts.cni.cncf.io/v1alpha1",
+        "kind": "IPPool",
+        "metadata": {
+            "name": "fastnet-ns-w5-10.20.0.128-27",
+            "namespace": "kube-system",
+            "uid": "0d7c4a52-4c8e-4c7e-9a59-5c1a1e2b9f01",
+            "resourceVersion": "999002",
+        },
+        "spec": {"range": "10.20.0.128/27", "allocations": {"1": {"id": "c1", "podref": "fast/x"}}},
+    }
+    objects_apply(cluster_id=cluster.pk, kind="nodeslicepools", events=[("MODIFIED", nsp)])
+    objects_apply(cluster_id=cluster.pk, kind="ippools", events=[("ADDED", pool)])
+    new = IPPool.objects.get(cluster=cluster, name="fastnet-ns-w5-10.20.0.128-27")
+    assert (new.network_name, new.node_name, new.slice_range) == (
+        "fastnet",
+        "ns-w5",
+        "10.20.0.128/27",
+    )
+    assert (int(new.usable), new.allocated) == (30, 1)
+    leaks_detect(cluster=cluster)
+    # ns-w4's slice is free now; ns-w5 has no Node object yet, so its slice is the stranded one
+    stranded = Finding.objects.filter(cluster=cluster, kind=Finding.Kind.SLICE_STRANDED)
+    assert [f.node_name for f in stranded] == ["ns-w5"]
