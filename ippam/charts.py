@@ -20,6 +20,11 @@ def _num(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".") or "0"
 
 
+def _tick(value: float, top: float) -> str:
+    # Address counts: whole numbers, unless the whole axis spans only a few addresses.
+    return f"{value:.0f}" if top >= 10 else _num(value)
+
+
 def _points(coords: Sequence[tuple[float, float]]) -> str:
     return " ".join(f"{_num(x)},{_num(y)}" for x, y in coords)
 
@@ -85,7 +90,7 @@ def history_chart_svg(
             f'<line class="grid" x1="{_num(left)}" y1="{_num(gy)}" x2="{_num(width - right)}" '
             f'y2="{_num(gy)}" stroke="#e5e7eb" stroke-width="1"/>'
             f'<text x="{_num(left - 6)}" y="{_num(gy + 4)}" text-anchor="end" font-size="11" '
-            f'fill="#6b7280">{_num(ymax * fraction)}</text>'
+            f'fill="#6b7280">{_tick(ymax * fraction, ymax)}</text>'
         )
     for at, anchor in ((start, "start"), (end, "end")):
         parts.append(

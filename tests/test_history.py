@@ -153,3 +153,35 @@ def test_metrics_export_days_to_exhaustion_of_filling_pools_only(pool):
     ]
     assert len(lines) == 1 and f'pool="{pool.name}"' in lines[0]
     assert float(lines[0].rsplit(" ", 1)[1]) == pytest.approx(154 / 48, rel=0.01)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_pool_page_history_chart_in_a_browser(page, live_server, make_user):
+    """The chart renders under the CSP (no console error) and is saved for the README."""
+    from playwright.sync_api import expect
+
+    from tests.browser import SCREENSHOTS, log_in
+
+    pool = make_pool(make_cluster("prod"), "10.20.0.0/24", network_name="storage", allocated=212)
+    now = timezone.now()
+    rng = random.Random(3)
+    rows = []
+    for h in range(0, 30 * 24, 6):  # 30 days filling from ~70 to 212 addresses, with churn
+        at = now - dt.timedelta(hours=h)
+        level = 212 - h * 0.2 + rng.uniform(-4, 4)
+        rows.append(PoolSample(pool=pool, at=at, allocated=max(level, 0), usable=254))
+    PoolSample.objects.bulk_create(rows)
+    user = make_user("carol", "viewer")
+    user.set_password("carol-pw-123")
+    user.save()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    log_in(page, live_server.url, "carol", "carol-pw-123")
+    page.goto(f"{live_server.url}/pools/{pool.pk}/")
+    chart = page.locator("#pool-history svg.history-chart")
+    expect(chart).to_be_visible()
+    expect(page.locator("#pool-exhaustion")).to_contain_text("runs out in about")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.locator("#pool-history").screenshot(path=str(SCREENSHOTS / "pool-history.png"))
+    assert errors == []
