@@ -362,6 +362,37 @@ class Allocation(models.Model):
         return f"{self.ip} -> {self.podref}"
 
 
+class FreedAddress(models.Model):
+    """An address an IPPool stopped allocating to a pod, kept for a bounded window.
+
+    Whereabouts hands a freed address out again at once (it scans from the range start), so
+    an address "held by" one pod a minute ago may already be another pod's: users chasing a
+    stale ARP/neighbour entry need both. Written when an allocation (key, podref) disappears
+    from a pool's rows (ippam.sync.freed); pruned after IPPAM_FREED_RETENTION_SECONDS. The pool
+    is named, not a foreign key: a pool deleted and re-created keeps its history.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    pool_namespace = models.CharField(max_length=63)
+    pool_name = models.CharField(max_length=253)
+    key = models.CharField(max_length=40, help_text="offset from the network address, decimal")
+    ip = IPAddressField()
+    podref = models.CharField(max_length=317, blank=True)
+    ifname = models.CharField(max_length=32, blank=True)
+    freed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-freed_at"]
+        indexes = [
+            models.Index(fields=["cluster", "ip"]),  # search by address
+            models.Index(fields=["cluster", "pool_namespace", "pool_name", "ip"]),  # pool map
+            models.Index(fields=["cluster", "freed_at"]),  # pruning the window
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ip} freed from {self.podref} at {self.freed_at:%Y-%m-%d %H:%M:%S}"
+
+
 class OverlappingRangeIPReservation(KubeObject):
     namespace = models.CharField(max_length=63)
     ip = IPAddressField(
