@@ -625,6 +625,7 @@ def objects_delete(kind: str, ids: list[int]) -> int:
         for model in (m.NADRange, m.PodEvent, m.Finding, m.Alert):
             null_ids(model, "pool_id", ids)
         delete_ids(m.Allocation, ids, column="pool_id")
+        delete_ids(m.PoolSample, ids, column="pool_id")  # its history goes with it
         return delete_ids(m.IPPool, ids)
     if kind == "reservations":
         null_ids(m.Finding, "reservation_id", ids)
