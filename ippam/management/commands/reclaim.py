@@ -1,9 +1,12 @@
-"""manage.py reclaim (--dry-run | --yes) [--finding ID ...] [--pool NS/NAME] [--cluster NAME]
-[--include-suspect]: free leaked addresses safely (DESIGN.md §5), printing each item."""
+"""manage.py reclaim (--dry-run | --yes) [--finding ID ... | --from-report FILE] [--pool NS/NAME]
+[--cluster NAME] [--include-suspect]: free leaked addresses safely (DESIGN.md §5), printing
+each item."""
 
 from __future__ import annotations
 
 import getpass
+import json
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -11,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ippam.leaks.reclaim import ReclaimError, reclaim_plan, reclaim_runs_expire
 from ippam.leaks.tasks import reclaim_run
 from ippam.models import Finding, ReclaimItem, ReclaimRun
+from ippam.selectors.report import ReportError, report_candidates, report_cluster_names
 from ippam.sync.cli import clusters_selected, dump_json, table
 
 
@@ -35,6 +39,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--pool", metavar="NAMESPACE/NAME", help="only allocations of this IPPool"
         )
+        parser.add_argument(
+            "--from-report",
+            metavar="FILE",
+            help="the findings of a `manage.py report --json` file, as candidates only: each "
+            "must still be a current finding, and is re-checked live like any other",
+        )
         parser.add_argument("--cluster", help="the cluster (required when several are registered)")
         parser.add_argument(
             "--include-suspect",
@@ -44,6 +54,13 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from_report = _read_report(options.get("from_report"))
+        if from_report is not None and options.get("finding"):
+            raise CommandError("choose --finding or --from-report, not both")
+        if from_report is not None and not options.get("cluster"):
+            in_report = report_cluster_names(from_report)
+            if len(in_report) == 1:
+                options["cluster"] = in_report[0]
         clusters = clusters_selected(options.get("cluster"))
         if len(clusters) > 1:
             names = ", ".join(c.name for c in clusters)
@@ -56,10 +73,22 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"{expired} earlier run(s) had lost their worker and were marked failed"
             )
+        finding_ids = options.get("finding") or None
+        if from_report is not None:
+            try:
+                finding_ids, skipped = report_candidates(from_report, cluster=cluster)
+            except ReportError as exc:
+                raise CommandError(str(exc)) from exc
+            self._skipped(skipped, as_json=options["json"])
+            if not finding_ids:
+                # Never fall through to "every reclaimable finding": the file named none left.
+                if not options["json"]:
+                    self.stdout.write("nothing in the report is still a finding; nothing to do")
+                return
         try:
             run = reclaim_plan(
                 cluster=cluster,
-                finding_ids=options.get("finding") or None,
+                finding_ids=finding_ids,
                 pool=options.get("pool"),
                 include_suspect=options["include_suspect"],
                 actor=f"cli:{getpass.getuser()}",
@@ -74,6 +103,12 @@ class Command(BaseCommand):
         summary = reclaim_run(run.pk)
         run = ReclaimRun.objects.get(pk=run.pk)
         self._show(run, planned=False, as_json=options["json"], summary=summary)
+
+    def _skipped(self, skipped: list[tuple[str, str, str]], *, as_json: bool) -> None:
+        # To stderr with --json: stdout stays one JSON document.
+        for identity, ip, why in skipped:
+            line = f"skipped from the report: {identity} ({ip or 'no IP'}): {why}"
+            (self.stderr if as_json else self.stdout).write(line)
 
     def _show(
         self, run: ReclaimRun, *, planned: bool, as_json: bool, summary: dict | None = None
@@ -153,3 +188,21 @@ def _item_dict(item: ReclaimItem) -> dict[str, Any]:
         "message": item.message,
         "attempts": item.attempts,
     }
+
+
+def _read_report(path: str | None) -> Any:
+    if not path:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise CommandError(f"cannot read the report {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise CommandError(
+            f"{path} is not JSON ({exc}); make a report with `manage.py report --json > FILE`"
+        ) from exc
+    try:
+        report_cluster_names(data)
+    except ReportError as exc:
+        raise CommandError(f"{path}: {exc}") from exc
+    return data
