@@ -32,7 +32,14 @@ from ippam.models import (
     Pod,
 )
 from ippam.sync import cluster_sync_full
-from ippam.sync import records as r
+from ippam.sync.records.common import timestamp
+from ippam.sync.records.events import event_record
+from ippam.sync.records.nads import nad_record
+from ippam.sync.records.nodes import node_record
+from ippam.sync.records.nodeslices import nodeslicepool_record
+from ippam.sync.records.pods import pod_record
+from ippam.sync.records.pools import MAX_PROBLEMS, pool_record
+from ippam.sync.records.reservations import reservation_record
 from tests.html import select_one, text
 
 NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
@@ -72,7 +79,7 @@ def good(podref: str = "default/web-1") -> dict:
     [(None, "null"), ("garbage", "a string"), ([1, 2], "a list"), (7, "a number")],
 )
 def test_an_allocation_value_that_is_not_an_object_is_a_problem_not_an_allocation(value, kind):
-    record = r.pool_record(ippool({"5": value, "6": good()}))
+    record = pool_record(ippool({"5": value, "6": good()}))
     assert [a.key for a in record.allocations] == ["6"]
     assert record.row.allocated == 1
     problems = json.loads(record.row.problems)
@@ -90,13 +97,13 @@ def test_an_allocation_value_that_is_not_an_object_is_a_problem_not_an_allocatio
     ],
 )
 def test_keys_whereabouts_skips_are_problems_and_not_counted(key, words):
-    record = r.pool_record(ippool({key: good(), "6": good()}))
+    record = pool_record(ippool({key: good(), "6": good()}))
     assert record.row.allocated == 1
     assert any(words in p for p in json.loads(record.row.problems))
 
 
 def test_two_keys_of_one_offset_count_once():
-    record = r.pool_record(ippool({"5": good("a/x"), "05": good("a/y")}))
+    record = pool_record(ippool({"5": good("a/x"), "05": good("a/y")}))
     assert record.row.allocated == 1
     assert any("same offset" in p for p in json.loads(record.row.problems))
 
@@ -106,7 +113,7 @@ def test_a_podref_that_is_not_namespace_name_is_a_problem_but_still_held(podref)
     # whereabouts decodes the key and keeps the address out of circulation whatever the
     # podref says, so it stays allocated; the pool says what is odd.
     value = {"id": "c0ffee", "podref": podref}
-    record = r.pool_record(ippool({"5": value}))
+    record = pool_record(ippool({"5": value}))
     assert record.row.allocated == 1
     assert record.allocations[0].podref == (podref if isinstance(podref, str) else "")
     problems = json.loads(record.row.problems)
@@ -118,16 +125,16 @@ def test_a_podref_that_is_not_namespace_name_is_a_problem_but_still_held(podref)
     [(None, "missing"), (24, "a number"), ("10.0.0.0", "no /prefix"), ("ten/8", "not a CIDR")],
 )
 def test_a_pool_range_that_is_not_a_cidr_counts_nothing(spec_range, words):
-    record = r.pool_record(ippool({"5": good()}, range_=spec_range))
+    record = pool_record(ippool({"5": good()}, range_=spec_range))
     assert record.row.allocated == 0 and record.allocations == []
     assert any(words in p for p in json.loads(record.row.problems))
 
 
 def test_many_odd_allocations_are_summed_up_not_listed_one_by_one():
-    record = r.pool_record(ippool({str(i): None for i in range(200)}))
+    record = pool_record(ippool({str(i): None for i in range(200)}))
     problems = json.loads(record.row.problems)
     assert record.row.allocated == 0
-    assert len(problems) == r.MAX_PROBLEMS and "more problems" in problems[-1]
+    assert len(problems) == MAX_PROBLEMS and "more problems" in problems[-1]
 
 
 # --- OverlappingRangeIPReservations (pure) -----------------------------------------------------
@@ -135,7 +142,7 @@ def test_many_odd_allocations_are_summed_up_not_listed_one_by_one():
 
 @pytest.mark.parametrize("name", ["not-an-ip", "10.0.0.999", "10.0.0.01", "net-10.0.0.5.1"])
 def test_a_reservation_name_that_is_no_address_is_a_problem(name):
-    row = r.reservation_record(orip(name, {"podref": "default/web-1"}), ["net"])
+    row = reservation_record(orip(name, {"podref": "default/web-1"}), ["net"])
     assert row.ip is None
     problems = json.loads(row.problems)
     assert any(
@@ -155,13 +162,13 @@ def test_a_reservation_name_that_is_no_address_is_a_problem(name):
     ],
 )
 def test_a_reservation_spec_the_crd_rejects_is_a_problem(obj, words):
-    row = r.reservation_record(obj, [])
+    row = reservation_record(obj, [])
     assert row.ip is not None  # the name is fine; the spec is not
     assert any(words in p for p in json.loads(row.problems)), row.problems
 
 
 def test_a_well_formed_reservation_has_no_problem():
-    row = r.reservation_record(orip("net-fd00--5", {"podref": "a/b", "ifname": "net1"}), ["net"])
+    row = reservation_record(orip("net-fd00--5", {"podref": "a/b", "ifname": "net1"}), ["net"])
     assert row.network_name == "net" and json.loads(row.problems) == []
 
 
@@ -172,7 +179,7 @@ def test_a_network_status_object_instead_of_a_list_yields_no_interface():
     raw = json.dumps({"name": "lab/a", "interface": "net1", "ips": ["10.0.0.5"]})
     entries, problems = parse_network_status(raw)
     assert entries == [] and "not a list" in problems[0]
-    record = r.pod_record(pod_with_status(raw))
+    record = pod_record(pod_with_status(raw))
     assert record.interfaces == []
     assert any("not a list" in p for p in json.loads(record.row.annotation_problems))
 
@@ -188,14 +195,14 @@ def test_a_network_status_object_instead_of_a_list_yields_no_interface():
     ],
 )
 def test_network_status_entries_of_the_wrong_shape_are_problems(status, words):
-    record = r.pod_record(pod_with_status(json.dumps(status)))
+    record = pod_record(pod_with_status(json.dumps(status)))
     assert any(words in p for p in json.loads(record.row.annotation_problems))
 
 
 def test_a_network_status_annotation_that_is_not_text_is_a_problem():
     obj = pod_with_status("")
     obj["metadata"]["annotations"][NETWORK_STATUS] = [{"name": "lab/a"}]
-    record = r.pod_record(obj)
+    record = pod_record(obj)
     assert record.interfaces == []
     assert any("not a string" in p for p in json.loads(record.row.annotation_problems))
 
@@ -226,12 +233,12 @@ def test_a_nad_without_a_readable_spec_reports_a_problem(spec, words):
     obj: dict[str, Any] = {"metadata": {"namespace": "lab", "name": "a", "uid": "n1"}}
     if spec is not None:
         obj["spec"] = spec
-    record = r.nad_record(obj)
+    record = nad_record(obj)
     assert any(words in p for p in json.loads(record.row.problems))
 
 
 def test_odd_node_slice_pools_and_nodes_are_problems():
-    nsp = r.nodeslicepool_record(
+    nsp = nodeslicepool_record(
         {
             "metadata": {"namespace": "kube-system", "name": "s"},
             "spec": {"range": 10, "sliceSize": 24},
@@ -243,13 +250,13 @@ def test_odd_node_slice_pools_and_nodes_are_problems():
     assert "spec.range is a number, not a string; ignored" in problems
     assert any("allocations[0]" in p for p in problems)
     assert any("allocations[1]" in p and "sliceRange" in p for p in problems)
-    node = r.node_record({"metadata": {"name": "n"}, "status": {"conditions": 7, "addresses": 3}})
+    node = node_record({"metadata": {"name": "n"}, "status": {"conditions": 7, "addresses": 3}})
     assert not node.ready
     assert len(json.loads(node.problems)) == 2
 
 
 def test_a_timestamp_without_a_zone_is_read_as_utc():
-    assert r.timestamp("2026-01-02T03:04:05") == dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert timestamp("2026-01-02T03:04:05") == dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
 # Any JSON at any level: nothing raises.
@@ -261,22 +268,22 @@ _json = st.recursive(
     max_leaves=8,
 )
 _shapes = {
-    "pool": lambda v: r.pool_record(ippool({"1": v, "x": v}, range_="fd00::/120") | {"status": v}),
-    "pool_spec": lambda v: r.pool_record({"metadata": {"name": "p"}, "spec": v}),
-    "orip": lambda v: r.reservation_record(orip("10.0.0.5", v), ["n"]),
-    "orip_meta": lambda v: r.reservation_record({"metadata": v, "spec": v}, ["n"]),
-    "nsp": lambda v: r.nodeslicepool_record({"metadata": {"name": "s"}, "spec": v, "status": v}),
-    "nsp_alloc": lambda v: r.nodeslicepool_record({"spec": {}, "status": {"allocations": [v, v]}}),
-    "nad": lambda v: r.nad_record({"metadata": {"name": "a", "annotations": v}, "spec": v}),
-    "nad_config": lambda v: r.nad_record({"spec": {"config": json.dumps(v)}}),
-    "node": lambda v: r.node_record({"metadata": {"name": "n", "labels": v}, "status": v}),
-    "node_status": lambda v: r.node_record({"status": {"conditions": v, "addresses": v}}),
-    "pod": lambda v: r.pod_record({"metadata": {"annotations": v}, "spec": v, "status": v}),
-    "pod_status": lambda v: r.pod_record(pod_with_status(json.dumps(v))),
-    "pod_entries": lambda v: r.pod_record(
+    "pool": lambda v: pool_record(ippool({"1": v, "x": v}, range_="fd00::/120") | {"status": v}),
+    "pool_spec": lambda v: pool_record({"metadata": {"name": "p"}, "spec": v}),
+    "orip": lambda v: reservation_record(orip("10.0.0.5", v), ["n"]),
+    "orip_meta": lambda v: reservation_record({"metadata": v, "spec": v}, ["n"]),
+    "nsp": lambda v: nodeslicepool_record({"metadata": {"name": "s"}, "spec": v, "status": v}),
+    "nsp_alloc": lambda v: nodeslicepool_record({"spec": {}, "status": {"allocations": [v, v]}}),
+    "nad": lambda v: nad_record({"metadata": {"name": "a", "annotations": v}, "spec": v}),
+    "nad_config": lambda v: nad_record({"spec": {"config": json.dumps(v)}}),
+    "node": lambda v: node_record({"metadata": {"name": "n", "labels": v}, "status": v}),
+    "node_status": lambda v: node_record({"status": {"conditions": v, "addresses": v}}),
+    "pod": lambda v: pod_record({"metadata": {"annotations": v}, "spec": v, "status": v}),
+    "pod_status": lambda v: pod_record(pod_with_status(json.dumps(v))),
+    "pod_entries": lambda v: pod_record(
         pod_with_status(json.dumps([v, {"name": "a/b", "ips": v}]))
     ),
-    "event": lambda v: r.event_record(
+    "event": lambda v: event_record(
         {"reason": "AddedInterface", "involvedObject": v, "message": v}
     ),
 }

@@ -7,7 +7,11 @@ import json
 import pytest
 
 from ippam.ipparse import ip_key
-from ippam.sync import records as r
+from ippam.sync.records.events import event_record
+from ippam.sync.records.packing import pack_pod, pack_reservation, unpack_pod, unpack_reservation
+from ippam.sync.records.pods import pod_record
+from ippam.sync.records.pools import pool_record
+from ippam.sync.records.reservations import reservation_record
 
 NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
 
@@ -54,27 +58,27 @@ CASES = [
 
 @pytest.mark.parametrize("status", CASES)
 def test_fast_path_and_parser_give_the_same_rows(status, monkeypatch):
-    fast = r.pod_record(pod(status))
-    monkeypatch.setattr(r, "_network_status_fast", lambda raw: None)
-    slow = r.pod_record(pod(status))
+    fast = pod_record(pod(status))
+    monkeypatch.setattr("ippam.sync.records.pods._network_status_fast", lambda raw: None)
+    slow = pod_record(pod(status))
     assert fast == slow
 
 
 def test_packed_pods_and_reservations_round_trip():
-    record = r.pod_record(pod(CASES[1]))
-    assert r.unpack_pod(r.pack_pod(record)) == record
-    orip = r.reservation_record(
+    record = pod_record(pod(CASES[1]))
+    assert unpack_pod(pack_pod(record)) == record
+    orip = reservation_record(
         {"metadata": {"namespace": "kube-system", "name": "blue-10.0.0.5", "uid": "x",
                       "creationTimestamp": "2026-01-02T03:04:05Z"},
          "spec": {"podref": "lab/p", "ifname": "net1"}},
         ["blue"],
     )  # fmt: skip
     assert orip.network_name == "blue" and orip.pod_name == "p"
-    assert r.unpack_reservation(r.pack_reservation(orip)) == orip
+    assert unpack_reservation(pack_reservation(orip)) == orip
 
 
 def test_pool_allocations_skip_bad_keys_and_compute_addresses():
-    record = r.pool_record(
+    record = pool_record(
         {"metadata": {"namespace": "kube-system", "name": "net-10.0.0.0-30"},
          "spec": {"range": "10.0.0.0/30", "allocations": {
              "1": {"id": "c1", "podref": "lab/a", "ifname": "net1"},
@@ -89,7 +93,7 @@ def test_pool_allocations_skip_bad_keys_and_compute_addresses():
 
 
 def test_added_interface_event_names_interface_ip_and_nad():
-    event = r.event_record(
+    event = event_record(
         {"metadata": {"namespace": "lab", "name": "p.1", "uid": "e1"},
          "involvedObject": {"kind": "Pod", "namespace": "lab", "name": "p", "uid": "u1"},
          "reason": "AddedInterface", "message": "Add net1 [10.0.0.5/24 fd00::5/64] from lab/blue-net",
@@ -98,4 +102,4 @@ def test_added_interface_event_names_interface_ip_and_nad():
     assert event is not None
     assert (event.row.interface, event.nad) == ("net1", ("lab", "blue-net"))
     assert event.row.ip == ip_key("10.0.0.5")
-    assert r.event_record({"reason": "Scheduled", "involvedObject": {"kind": "Pod"}}) is None
+    assert event_record({"reason": "Scheduled", "involvedObject": {"kind": "Pod"}}) is None

@@ -10,9 +10,11 @@ from django.db import transaction
 
 from ippam import models as m
 from ippam.kube.resources import BY_KIND
-from ippam.sync import records as r
 from ippam.sync import store
 from ippam.sync.full import MODELS, record_for
+from ippam.sync.records.common import object_key
+from ippam.sync.records.common import resource_version as object_resource_version
+from ippam.sync.records.events import event_record
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ def objects_apply(
         if kind == "events":
             latest[("", str((obj.get("metadata") or {}).get("uid") or ""))] = (event_type, obj)
         else:
-            latest[r.object_key(obj, resource.namespaced)] = (event_type, obj)
+            latest[object_key(obj, resource.namespaced)] = (event_type, obj)
     with transaction.atomic():
         store.constraints_immediate()
         cluster = (
@@ -60,9 +62,7 @@ def objects_apply(
         if kind == "events":
             cutoff = store.events_retained_since()
             rows = [
-                rec
-                for obj in upserts
-                if (rec := r.event_record(obj, not_before=cutoff)) is not None
+                rec for obj in upserts if (rec := event_record(obj, not_before=cutoff)) is not None
             ]
             store.events_write(cluster_id, generation, rows)
             result["upserted"] = len(rows)
@@ -122,16 +122,14 @@ def kind_replace(
         if kind == "events":
             cutoff = store.events_retained_since()
             rows = [
-                rec
-                for obj in objects
-                if (rec := r.event_record(obj, not_before=cutoff)) is not None
+                rec for obj in objects if (rec := event_record(obj, not_before=cutoff)) is not None
             ]
             store.events_write(cluster_id, cluster.sync_generation, rows)
             result["upserted"] = len(rows)
         else:
             known = store.key_map(MODELS[kind], cluster_id, resource.namespaced)
             listed = {
-                r.object_key(obj, resource.namespaced): obj
+                object_key(obj, resource.namespaced): obj
                 for obj in objects
                 if isinstance(obj, dict)
             }
@@ -139,7 +137,7 @@ def kind_replace(
                 obj
                 for key, obj in listed.items()
                 if not store.unchanged(
-                    known.get(key), store.object_uid(obj), r.resource_version(obj)
+                    known.get(key), store.object_uid(obj), object_resource_version(obj)
                 )
             ]
             gone = [key for key in known if key not in listed]

@@ -45,8 +45,22 @@ from ippam.kube.resources import (
     objects_list,
 )
 from ippam.signals import sync_finished
-from ippam.sync import records as r
 from ippam.sync import store
+from ippam.sync.records.common import object_key, resource_version
+from ippam.sync.records.events import event_record
+from ippam.sync.records.nads import NadRecord, nad_record
+from ippam.sync.records.nodes import node_record
+from ippam.sync.records.nodeslices import nodeslicepool_record
+from ippam.sync.records.packing import (
+    Packed,
+    pack_pod,
+    pack_reservation,
+    unpack_pod,
+    unpack_reservation,
+)
+from ippam.sync.records.pods import pod_record
+from ippam.sync.records.pools import pool_record
+from ippam.sync.records.reservations import reservation_record
 
 logger = logging.getLogger(__name__)
 
@@ -80,17 +94,17 @@ class Fetched:
 
 def _build(kind: str, obj: dict[str, Any], network_names: list[str]) -> Any:
     if kind == "nads":
-        return r.nad_record(obj)
+        return nad_record(obj)
     if kind == "ippools":
-        return r.pool_record(obj)
+        return pool_record(obj)
     if kind == "reservations":
-        return r.reservation_record(obj, network_names)
+        return reservation_record(obj, network_names)
     if kind == "nodeslicepools":
-        return r.nodeslicepool_record(obj)
+        return nodeslicepool_record(obj)
     if kind == "nodes":
-        return r.node_record(obj)
+        return node_record(obj)
     if kind == "pods":
-        return r.pod_record(obj)
+        return pod_record(obj)
     raise ValueError(kind)
 
 
@@ -99,7 +113,7 @@ def record_for(kind: str, obj: dict[str, Any], network_names: list[str] | None =
     try:
         return _build(kind, obj, network_names or [])
     except Exception:  # noqa: BLE001 - one odd object must not stop a sync
-        logger.exception("%s %s: could not be read; skipped", kind, r.object_key(obj))
+        logger.exception("%s %s: could not be read; skipped", kind, object_key(obj))
         return None
 
 
@@ -114,11 +128,11 @@ def _fetch(
 ) -> Fetched:
     kind = resource.kind
     fetched = Fetched(resource)
-    packed: r.Packed | None = None
+    packed: Packed | None = None
     if kind == "pods":
-        packed = fetched.records = r.Packed(r.unpack_pod)  # type: ignore[assignment]
+        packed = fetched.records = Packed(unpack_pod)  # type: ignore[assignment]
     elif kind == "reservations":
-        packed = fetched.records = r.Packed(r.unpack_reservation)  # type: ignore[assignment]
+        packed = fetched.records = Packed(unpack_reservation)  # type: ignore[assignment]
     listing = objects_list(api, resource, page_size=settings.IPPAM_LIST_PAGE_SIZE)
     cutoff = store.events_retained_since()
     for page in listing.pages_prefetched():
@@ -131,16 +145,16 @@ def _fetch(
                 continue
             fetched.listed += 1
             if kind == "events":
-                event = r.event_record(obj, not_before=cutoff)
+                event = event_record(obj, not_before=cutoff)
                 if event is not None:
                     fetched.records.append(event)
                 continue
-            key = r.object_key(obj, resource.namespaced)
+            key = object_key(obj, resource.namespaced)
             fetched.seen.add(key)
             if (
                 not force
                 and kind != "nads"
-                and store.unchanged(known.get(key), store.object_uid(obj), r.resource_version(obj))
+                and store.unchanged(known.get(key), store.object_uid(obj), resource_version(obj))
             ):
                 continue  # the same object, unchanged since we last wrote it
             record = record_for(kind, obj, network_names)
@@ -149,10 +163,10 @@ def _fetch(
             if packed is None:
                 fetched.records.append(record)
             elif kind == "pods":
-                packed.append(r.pack_pod(record))
+                packed.append(pack_pod(record))
                 packed.interfaces += len(record.interfaces)
             else:
-                packed.append(r.pack_reservation(record))
+                packed.append(pack_reservation(record))
         if progress:
             progress(kind, "listing", fetched.listed)
     fetched.resource_version = listing.resource_version
@@ -161,7 +175,7 @@ def _fetch(
     return fetched
 
 
-def network_names_of(nad_records: list[r.NadRecord]) -> list[str]:
+def network_names_of(nad_records: list[NadRecord]) -> list[str]:
     names = {rng.network_name for rec in nad_records for rng in rec.ranges if rng.network_name}
     return sorted(names, key=lambda n: (-len(n), n))
 

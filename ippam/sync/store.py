@@ -31,7 +31,14 @@ from ippam import models as m
 from ippam.fields import key_to_ip
 from ippam.ipparse import go_cidr
 from ippam.ranges import UsableRange, pool_usable, stored_range_usable
-from ippam.sync import records as r
+from ippam.sync.records.events import EventRecord, EventRow
+from ippam.sync.records.nads import NadRangeRow, NadRecord, NadRow
+from ippam.sync.records.nodes import NodeRow
+from ippam.sync.records.nodeslices import NodeSlicePoolRow
+from ippam.sync.records.packing import Packed
+from ippam.sync.records.pods import InterfaceRow, PodRecord, PodRow
+from ippam.sync.records.pools import AllocationRow, PoolRecord, PoolRow
+from ippam.sync.records.reservations import ReservationRow
 
 COPY_THRESHOLD = 2000  # rows; below this a plain executemany is faster than COPY
 CHUNK = 5000
@@ -312,7 +319,7 @@ def _kube_rows(
 def _dedupe(records: Iterable[Any], key: Any) -> Any:
     """One record per key (the last). A Packed list is already unique: a full sync lists
     each object once, and unpacking it all here would undo the point of packing."""
-    if isinstance(records, r.Packed):
+    if isinstance(records, Packed):
         return records
     by_key = {key(rec): rec for rec in records}
     return list(by_key.values())
@@ -342,17 +349,17 @@ def _flat_objects_write(
 
 
 def nodes_write(
-    cluster_id: int, generation: int, rows: list[r.NodeRow], now: datetime | None = None
+    cluster_id: int, generation: int, rows: list[NodeRow], now: datetime | None = None
 ) -> None:
-    _flat_objects_write(m.Node, r.NodeRow, ("name",), cluster_id, generation, rows, now)
+    _flat_objects_write(m.Node, NodeRow, ("name",), cluster_id, generation, rows, now)
 
 
 def reservations_write(
-    cluster_id: int, generation: int, rows: list[r.ReservationRow], now: datetime | None = None
+    cluster_id: int, generation: int, rows: list[ReservationRow], now: datetime | None = None
 ) -> None:
     _flat_objects_write(
         m.OverlappingRangeIPReservation,
-        r.ReservationRow,
+        ReservationRow,
         ("namespace", "name"),
         cluster_id,
         generation,
@@ -362,11 +369,11 @@ def reservations_write(
 
 
 def nodeslicepools_write(
-    cluster_id: int, generation: int, rows: list[r.NodeSlicePoolRow], now: datetime | None = None
+    cluster_id: int, generation: int, rows: list[NodeSlicePoolRow], now: datetime | None = None
 ) -> None:
     _flat_objects_write(
         m.NodeSlicePool,
-        r.NodeSlicePoolRow,
+        NodeSlicePoolRow,
         ("namespace", "name"),
         cluster_id,
         generation,
@@ -376,7 +383,7 @@ def nodeslicepools_write(
 
 
 def nads_write(
-    cluster_id: int, generation: int, records: list[r.NadRecord], now: datetime | None = None
+    cluster_id: int, generation: int, records: list[NadRecord], now: datetime | None = None
 ) -> None:
     """Upsert NADs and replace the whereabouts ranges of each one written."""
     if not records:
@@ -385,7 +392,7 @@ def nads_write(
     records = _dedupe(records, lambda rec: (rec.row.namespace, rec.row.name))
     upsert(
         m.NetworkAttachmentDefinition,
-        _KUBE_COLUMNS + r.NadRow._fields,
+        _KUBE_COLUMNS + NadRow._fields,
         ("cluster_id", "namespace", "name"),
         _kube_rows(cluster_id, generation, now, (rec.row for rec in records)),
     )
@@ -400,11 +407,11 @@ def nads_write(
         for rec in records
         for rng in rec.ranges
     ]
-    insert(m.NADRange, ("nad_id", "cluster_id", *r.NadRangeRow._fields), range_rows)
+    insert(m.NADRange, ("nad_id", "cluster_id", *NadRangeRow._fields), range_rows)
 
 
 def pools_write(
-    cluster_id: int, generation: int, records: list[r.PoolRecord], now: datetime | None = None
+    cluster_id: int, generation: int, records: list[PoolRecord], now: datetime | None = None
 ) -> None:
     """Upsert IPPools and replace the allocations of each one written."""
     if not records:
@@ -413,7 +420,7 @@ def pools_write(
     records = _dedupe(records, lambda rec: (rec.row.namespace, rec.row.name))
     fresh = upsert(
         m.IPPool,
-        _KUBE_COLUMNS + r.PoolRow._fields,
+        _KUBE_COLUMNS + PoolRow._fields,
         ("cluster_id", "namespace", "name"),
         _kube_rows(cluster_id, generation, now, (rec.row for rec in records)),
     )
@@ -434,7 +441,7 @@ def pools_write(
                 since = first_seen.get((pool_id, alloc.key, alloc.podref), now)
                 yield (pool_id, cluster_id, *alloc, since)
 
-    insert(m.Allocation, ("pool_id", "cluster_id", *r.AllocationRow._fields, "first_seen"), rows())
+    insert(m.Allocation, ("pool_id", "cluster_id", *AllocationRow._fields, "first_seen"), rows())
 
 
 def _allocations_first_seen(pool_ids: list[int]) -> dict[tuple[int, str, str], datetime]:
@@ -451,7 +458,7 @@ def _allocations_first_seen(pool_ids: list[int]) -> dict[tuple[int, str, str], d
 def pods_write(
     cluster_id: int,
     generation: int,
-    records: list[r.PodRecord],
+    records: list[PodRecord],
     now: datetime | None = None,
     nad_ids: dict[tuple[str, str], int] | None = None,
 ) -> None:
@@ -469,7 +476,7 @@ def pods_write(
 
     fresh = upsert(
         m.Pod,
-        _KUBE_COLUMNS + r.PodRow._fields,
+        _KUBE_COLUMNS + PodRow._fields,
         ("cluster_id", "namespace", "name"),
         _kube_rows(cluster_id, generation, now, pod_rows()),
     )
@@ -478,7 +485,7 @@ def pods_write(
     pod_ids = _ids_for(m.Pod, cluster_id, written)
     if not fresh:  # brand-new pod rows (a first sync) have no interfaces to clear
         _pods_clear_interfaces([pod_ids[key] for key in written])
-    if isinstance(records, r.Packed):
+    if isinstance(records, Packed):
         interface_count = records.interfaces
     else:
         interface_count = sum(len(rec.interfaces) for rec in records)
@@ -501,7 +508,7 @@ def pods_write(
 
     insert(
         m.PodInterface,
-        ("id", "pod_id", "cluster_id", "nad_id", *r.InterfaceRow._fields),
+        ("id", "pod_id", "cluster_id", "nad_id", *InterfaceRow._fields),
         interface_rows(),
     )
     insert(
@@ -535,7 +542,7 @@ def _pods_clear_interfaces(pod_ids: list[int]) -> None:
             cursor.execute(f"DELETE FROM {interface_table} WHERE pod_id IN ({marks})", chunk)
 
 
-def events_write(cluster_id: int, generation: int, records: list[r.EventRecord]) -> None:
+def events_write(cluster_id: int, generation: int, records: list[EventRecord]) -> None:
     """Upsert pod events, each linked to the NAD and pool its message names."""
     if not records:
         return
@@ -558,14 +565,14 @@ def events_write(cluster_id: int, generation: int, records: list[r.EventRecord])
         rows.append((cluster_id, generation, nad_id, pool_id, *rec.row))
     upsert(
         m.PodEvent,
-        ("cluster_id", "sync_generation", "nad_id", "pool_id", *r.EventRow._fields),
+        ("cluster_id", "sync_generation", "nad_id", "pool_id", *EventRow._fields),
         ("cluster_id", "uid"),
         rows,
     )
 
 
 def _event_pool(
-    rec: r.EventRecord, ranges: list[tuple[Any, ...]], pools: list[tuple[Any, ...]]
+    rec: EventRecord, ranges: list[tuple[Any, ...]], pools: list[tuple[Any, ...]]
 ) -> int | None:
     def inside(ip: Any, first: Any, last: Any) -> bool:
         return (

@@ -21,7 +21,13 @@ from ippam import models as m
 from ippam.fields import key_to_ip
 from ippam.kube.client import api_client_for
 from ippam.kube.resources import BY_KIND, objects_list
-from ippam.sync import records as r
+from ippam.sync.records.common import object_key
+from ippam.sync.records.nads import nad_record
+from ippam.sync.records.nodes import node_record
+from ippam.sync.records.nodeslices import nodeslicepool_record
+from ippam.sync.records.pods import pod_record
+from ippam.sync.records.pools import pool_record
+from ippam.sync.records.reservations import reservation_record
 
 # The kinds compared (events come and go by age, not by identity: not compared).
 KINDS = ("nads", "ippools", "reservations", "nodeslicepools", "nodes", "pods")
@@ -68,16 +74,16 @@ def _compare(
 
 def _rows(kind: str, obj: dict[str, Any], network_names: list[str]) -> Any:
     if kind == "nads":
-        return r.nad_record(obj).row
+        return nad_record(obj).row
     if kind == "ippools":
-        return r.pool_record(obj)
+        return pool_record(obj)
     if kind == "reservations":
-        return r.reservation_record(obj, network_names)
+        return reservation_record(obj, network_names)
     if kind == "nodeslicepools":
-        return r.nodeslicepool_record(obj)
+        return nodeslicepool_record(obj)
     if kind == "nodes":
-        return r.node_record(obj)
-    return r.pod_record(obj)
+        return node_record(obj)
+    return pod_record(obj)
 
 
 def cluster_differences(
@@ -87,7 +93,7 @@ def cluster_differences(
     kinds as in KINDS; a kind left out is not compared). Empty when they agree."""
     out: list[str] = []
     listed = {kind: [o for o in objects[kind] if isinstance(o, dict)] for kind in objects}
-    nad_rows = [r.nad_record(o) for o in listed.get("nads", [])]
+    nad_rows = [nad_record(o) for o in listed.get("nads", [])]
     network_names = sorted(
         {rng.network_name for rec in nad_rows for rng in rec.ranges if rng.network_name},
         key=lambda n: (-len(n), n),
@@ -97,7 +103,7 @@ def cluster_differences(
             continue
         model, fields = FIELDS[kind]
         namespaced = BY_KIND[kind].namespaced
-        built = {r.object_key(o, namespaced): _rows(kind, o, network_names) for o in listed[kind]}
+        built = {object_key(o, namespaced): _rows(kind, o, network_names) for o in listed[kind]}
         rows = {key: (rec.row if hasattr(rec, "row") else rec) for key, rec in built.items()}
         stored = {
             ((row["namespace"] if namespaced else ""), row["name"]): row
