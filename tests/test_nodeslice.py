@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from netaddr import IPNetwork
 
-from ippam.models import Cluster, Finding, IPPool, NetworkAttachmentDefinition, Node
+from ippam.models import Cluster, Finding, IPPool, NADRange, NetworkAttachmentDefinition, Node
 from ippam.nodeslice import (
     SliceNetwork,
     divide_range,
@@ -130,6 +130,10 @@ def test_pools_are_mapped_to_node_and_slice_and_count_slice_usable(synced):
         expected = truth["pools"][f"kube-system/{name}"]
         assert (int(pool.usable), pool.allocated) == (expected["usable"], expected["allocated"])
     assert {int(p.usable) for p in pools.values()} == {30, 14}
+    # The NAD's range counts every slice, each less its own network and broadcast address,
+    # and ignores its exclude (10.20.0.0/28), as whereabouts does in node-slice mode.
+    nad_usable = dict(NADRange.objects.filter(cluster=cluster).values_list("nad__name", "usable"))
+    assert {k: int(v) for k, v in nad_usable.items()} == {"fast-net": 8 * 30, "tiny-net": 2 * 14}
 
 
 def _matches(finding: Finding, expected: dict) -> bool:

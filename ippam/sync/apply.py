@@ -12,6 +12,7 @@ from ippam import models as m
 from ippam.kube.resources import BY_KIND
 from ippam.sync import store
 from ippam.sync.full import MODELS, record_for
+from ippam.sync.nodeslice import node_slices_refresh
 from ippam.sync.records.common import object_key
 from ippam.sync.records.common import resource_version as object_resource_version
 from ippam.sync.records.events import event_record
@@ -90,6 +91,8 @@ def objects_apply(
             result["upserted"] = len(records)
             if kind in ("nads", "ippools"):
                 store.links_refresh(cluster_id)
+            if kind in ("nads", "ippools", "nodeslicepools"):
+                node_slices_refresh(cluster_id)
             if kind == "nads":
                 store.pools_refresh_usage(cluster_id)
             elif kind == "ippools" and records:

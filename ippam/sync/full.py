@@ -46,6 +46,7 @@ from ippam.kube.resources import (
 )
 from ippam.signals import sync_finished
 from ippam.sync import store
+from ippam.sync.nodeslice import node_slices_refresh
 from ippam.sync.records.common import object_key, resource_version
 from ippam.sync.records.events import event_record
 from ippam.sync.records.nads import NadRecord, nad_record
@@ -375,6 +376,7 @@ def _write(
             fetched[kind].records.clear()
             step(kind)
         store.links_refresh(cid)
+        node_slices_refresh(cid)
         store.pools_refresh_usage(cid)
         step("links and pool usage")
         store.events_write(cid, generation, fetched["events"].records)

@@ -15,8 +15,9 @@ from ippam.annotations import (
 )
 from ippam.cniconfig import parse_cni_config
 from ippam.fields import ip_to_key
+from ippam.nodeslice import divide_range, slices_usable_total
 from ippam.sync.records.common import _common, _dict, _kind, _meta, dumps
-from ippam.whereabouts import parse_whereabouts_ipam
+from ippam.whereabouts import WhereaboutsRange, parse_whereabouts_ipam
 
 
 class NadRow(NamedTuple):
@@ -65,6 +66,18 @@ def _key_or_none(ip: IPAddress | None) -> str | None:
     return ip_to_key(ip) if ip is not None else None
 
 
+def _usable(r: WhereaboutsRange, node_slice_size: str) -> int:
+    """Usable addresses of a range. In node-slice mode (the first range only: the
+    controller slices IPRanges[0]) every slice loses its own network and broadcast address
+    and range_start, range_end and exclude are dropped (ippam.nodeslice); a config
+    whereabouts rejects still hands out nothing."""
+    if not node_slice_size:
+        return r.usable_count()
+    if r.refusal:
+        return 0
+    return slices_usable_total(divide_range(r.cidr, node_slice_size))
+
+
 def nad_record(obj: dict[str, Any]) -> NadRecord:
     name, uid, rv, created = _common(obj)
     meta = _meta(obj)
@@ -105,7 +118,7 @@ def nad_record(obj: dict[str, Any]) -> NadRecord:
                     network_name=wa.network_name,
                     enable_overlapping_ranges=wa.enable_overlapping_ranges,
                     node_slice_size=wa.node_slice_size[:8],
-                    usable=Decimal(r.usable_count()),
+                    usable=Decimal(_usable(r, wa.node_slice_size if position == 0 else "")),
                     pool_name=naming.pool_name(r.cidr, wa.network_name),
                 )
             )
