@@ -14,7 +14,7 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import ReadOnlyModelViewSet
@@ -101,7 +101,7 @@ class PoolViewSet(ApiViewSet):
         ],
         responses=s.FreeAddressesSerializer,
     )
-    @action(detail=True, renderer_classes=[JSONRenderer, BrowsableAPIRenderer], filter_backends=[])
+    @action(detail=True, renderer_classes=[JSONRenderer], filter_backends=[])
     def free(self, request: Request, pk: str | None = None) -> Response:
         """The next addresses whereabouts would hand out from this pool, in its order."""
         raw = request.query_params.get("count", "10")
@@ -159,7 +159,7 @@ class AlertViewSet(ApiViewSet):
     @action(
         detail=True,
         methods=["post"],
-        renderer_classes=[JSONRenderer, BrowsableAPIRenderer],
+        renderer_classes=[JSONRenderer],
         filter_backends=[],
     )
     def acknowledge(self, request: Request, pk: str | None = None) -> Response:
