@@ -150,6 +150,18 @@ class WatcherProcess(models.Model):
         return self.identity
 
 
+class Lease(models.Model):
+    """A named lock held without Redis (ippam.locks): the row exists while someone holds it,
+    and `expires_at` lets the next caller take it over from a process that died holding it."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    token = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} (until {self.expires_at:%Y-%m-%d %H:%M:%S})"
+
+
 class KubeObject(models.Model):
     """Fields every synced Kubernetes object has."""
 

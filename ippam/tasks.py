@@ -34,8 +34,8 @@ def retry_countdown(retries: int) -> float:
 )
 def sync_cluster(self, cluster_id: int) -> dict[str, object]:
     """One full sync of one cluster. Idempotent; a second delivery while one runs is a no-op."""
+    from ippam.locks import cluster_sync_lock
     from ippam.sync import cluster_sync_full
-    from ippam.sync.lock import cluster_sync_lock
 
     cluster = Cluster.objects.filter(pk=cluster_id).first()
     if cluster is None:

@@ -414,8 +414,8 @@ class Watcher:
 
     def _first_sync(self, cluster: Cluster) -> bool:
         """One full sync now; False when it did not happen (another holds the lock) or failed."""
+        from ippam.locks import cluster_sync_lock
         from ippam.sync import cluster_sync_full
-        from ippam.sync.lock import cluster_sync_lock
 
         with cluster_sync_lock(cluster) as held:
             if not held:

@@ -8,7 +8,8 @@ from unittest import mock
 import pytest
 from django.core.management import CommandError, call_command
 
-from ippam.leaks.tasks import detect_leaks, reclaim_enqueue, reclaim_run, task_lock
+from ippam.leaks.tasks import detect_leaks, reclaim_enqueue, reclaim_run
+from ippam.locks import lock
 from ippam.models import Alert, Finding, ReclaimRun
 from tests.leak_factories import Rows
 
@@ -97,7 +98,7 @@ def test_a_run_locked_by_another_worker_is_reported_as_noop(rows):
 
     detect_leaks(rows.cluster.pk)
     run = reclaim_plan(cluster=rows.cluster, actor="t")
-    with task_lock(f"reclaim-run-{run.pk}") as held:
+    with lock(f"reclaim-run-{run.pk}") as held:
         assert held
         summary = reclaim_run(run.pk)
     assert summary["noop"] is True and "another worker" in summary["message"]

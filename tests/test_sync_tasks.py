@@ -8,8 +8,8 @@ from unittest import mock
 import pytest
 
 from ippam import tasks
+from ippam.locks import cluster_sync_lock
 from ippam.models import Cluster, Pod, SyncRun
-from ippam.sync.lock import cluster_sync_lock
 from simcluster.runtime import write_kubeconfig
 
 pytestmark = pytest.mark.django_db

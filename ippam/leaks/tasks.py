@@ -7,51 +7,15 @@ Tests call the task bodies directly (`reclaim_run(run_id)`), never in eager mode
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from celery import shared_task
-from django.conf import settings
 from django.db import transaction
 
+from ippam.locks import lock
+
 log = logging.getLogger(__name__)
-
-LOCK_SECONDS = 15 * 60
-
-
-@contextlib.contextmanager
-def task_lock(name: str, *, timeout: int = LOCK_SECONDS) -> Iterator[bool]:
-    """A non-blocking lock across workers: Redis when configured (several hosts), else a file
-    lock in IPPAM_VAR_DIR (the no-Redis setup runs on one host). Yields whether we hold it."""
-    url = getattr(settings, "REDIS_URL", "")
-    if url:
-        import redis
-
-        lock = redis.Redis.from_url(url).lock(f"ippam:lock:{name}", timeout=timeout)
-        acquired = lock.acquire(blocking=False)
-        try:
-            yield bool(acquired)
-        finally:
-            if acquired:
-                with contextlib.suppress(redis.exceptions.LockError):
-                    lock.release()
-        return
-    directory = Path(getattr(settings, "VAR_DIR", "/tmp")) / "locks"
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / f"{name}.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @shared_task(name="ippam.tasks.reclaim_run", acks_late=True)
@@ -61,7 +25,7 @@ def reclaim_run(run_id: int) -> dict[str, Any]:
     from ippam.leaks.reclaim import reclaim_execute, reclaim_summary
     from ippam.models import ReclaimRun
 
-    with task_lock(f"reclaim-run-{run_id}") as held:
+    with lock(f"reclaim-run-{run_id}") as held:
         if not held:
             run = ReclaimRun.objects.select_related("cluster").get(pk=run_id)
             summary = reclaim_summary(run)
@@ -77,7 +41,7 @@ def detect_leaks(cluster_id: int) -> dict[str, Any]:
     from ippam.leaks.detect import leaks_detect
     from ippam.models import Cluster
 
-    with task_lock(f"detect-leaks-{cluster_id}") as held:
+    with lock(f"detect-leaks-{cluster_id}") as held:
         if not held:
             return {"cluster": cluster_id, "skipped": "detection already running"}
         result = leaks_detect(cluster=Cluster.objects.get(pk=cluster_id))

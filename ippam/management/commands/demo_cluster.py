@@ -130,8 +130,8 @@ class Command(BaseCommand):
         return False
 
     def _first_sync(self, cluster: Cluster) -> None:
+        from ippam.locks import cluster_sync_lock
         from ippam.sync import cluster_sync_full
-        from ippam.sync.lock import cluster_sync_lock
 
         cluster.refresh_from_db()
         with cluster_sync_lock(cluster) as held:

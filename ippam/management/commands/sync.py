@@ -9,9 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ippam.kube.client import KubeError
+from ippam.locks import cluster_sync_lock
 from ippam.sync import cluster_sync_full
 from ippam.sync.cli import clusters_selected, dump_json, table
-from ippam.sync.lock import cluster_sync_lock
 
 KIND_LABELS = {
     "nads": "NetworkAttachmentDefinitions",
