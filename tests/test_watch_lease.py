@@ -45,6 +45,17 @@ def eventually(check, timeout: float = 15.0):
         time.sleep(0.05)
 
 
+def read(query):
+    """A read while watchers write: SQLite's shared in-memory test database answers "table
+    is locked" instead of waiting, so try again (PostgreSQL never needs to)."""
+    for _ in range(100):
+        try:
+            return query()
+        except OperationalError:
+            time.sleep(0.05)
+    return query()
+
+
 def pods_of(b: ClusterBuilder, prefix: str, count: int) -> list[dict]:
     return [b.pod("lab", f"{prefix}-{i}", "n1", [("lab", "net-a")]) for i in range(count)]
 
@@ -105,7 +116,7 @@ def test_two_watchers_share_the_fleet_and_apply_each_event_once(fleet):
         eventually(lambda: settled(sim, [a, b], clusters))
         # Fair share: with two live watchers neither keeps more than half.
         assert len(a.held) == len(b.held) == fair_share(clusters=CLUSTERS, watchers=2)
-        leases = WatcherLease.objects.filter(cluster__in=clusters)
+        leases = read(lambda: list(WatcherLease.objects.filter(cluster__in=clusters)))
         assert {lease.cluster_id: lease.holder for lease in leases} == {
             **{pk: "watcher-a" for pk in a.held},
             **{pk: "watcher-b" for pk in b.held},
@@ -118,9 +129,14 @@ def test_two_watchers_share_the_fleet_and_apply_each_event_once(fleet):
                 server.store.create("pods", pod, "lab")
         for cluster in clusters:
             eventually(lambda c=cluster: applied(c) >= 5)
-            assert Pod.objects.filter(cluster=cluster, name__startswith="new-").count() == 5
+            assert (
+                read(
+                    lambda c=cluster: Pod.objects.filter(cluster=c, name__startswith="new-").count()
+                )
+                == 5
+            )
         # Stable and exactly once: no event applied by both, none twice.
-        assert [applied(c) for c in clusters] == [5] * CLUSTERS
+        assert read(lambda: [applied(c) for c in clusters]) == [5] * CLUSTERS
     finally:
         a.stop()
         b.stop()
@@ -152,13 +168,18 @@ def test_a_dead_watchers_clusters_are_taken_over_with_nothing_missed(fleet):
 
         eventually(taken_over, timeout=3 * LEASE + 5)
         for pk in orphaned:
-            lease = WatcherLease.objects.get(cluster_id=pk)
+            lease = read(lambda pk=pk: WatcherLease.objects.get(cluster_id=pk))
             assert lease.holder == "watcher-b"
             assert lease.generation >= 2  # a new tenure: a's generation is fenced off
         for cluster in clusters:
             eventually(lambda c=cluster: applied(c) >= 3)
-            assert Pod.objects.filter(cluster=cluster, name__startswith="gap-").count() == 3
-        assert [applied(c) for c in clusters] == [3] * CLUSTERS
+            assert (
+                read(
+                    lambda c=cluster: Pod.objects.filter(cluster=c, name__startswith="gap-").count()
+                )
+                == 3
+            )
+        assert read(lambda: [applied(c) for c in clusters]) == [3] * CLUSTERS
     finally:
         a.stop(release=False)
         b.stop()
