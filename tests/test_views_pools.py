@@ -137,7 +137,8 @@ def test_pool_list_sort_links_keep_the_filter(viewer_client):
 def test_pool_detail_full_page(viewer_client, django_assert_max_num_queries):
     demo = make_demo()
     pool = demo["pools"][0]
-    with django_assert_max_num_queries(17):  # +1: the free addresses and blocks (one query)
+    # +1: the free addresses and blocks (one query); +2: recently freed (map cells, card)
+    with django_assert_max_num_queries(19):
         response = viewer_client.get(f"/pools/{pool.pk}/")
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html
@@ -188,7 +189,7 @@ def test_large_pool_gets_a_heat_map_that_drills_down(viewer_client, django_asser
     leaked = make_allocation(pool, "10.64.3.9")
     make_finding(c, allocation=leaked)
     pool_recount(pool)
-    with django_assert_max_num_queries(16):  # +1: the free addresses and blocks
+    with django_assert_max_num_queries(17):  # +1: free addresses and blocks; +1: recently freed
         html = viewer_client.get(f"/pools/{pool.pk}/").content.decode()
     assert 'class="heat-map"' in html and 'class="alloc-map' not in html
     blocks = re.findall(r'<a class="block ([^"]+)" href="([^"]+)"[^>]*data-block="([^"]+)"', html)
@@ -268,7 +269,7 @@ def test_pool_allocations_page_query_count_is_fixed(viewer_client, django_assert
         if i % 10 == 0:
             make_finding(c, allocation=a)
     pool_recount(pool)
-    with django_assert_max_num_queries(17):  # +1: the free addresses and blocks
+    with django_assert_max_num_queries(19):  # +1: free addresses/blocks; +2: recently freed
         html = viewer_client.get(f"/pools/{pool.pk}/?page=2").content.decode()
     assert "page 2 of 3" in html
     assert html.count('<tr id="alloc-') == 50
@@ -304,7 +305,7 @@ def test_pool_allocations_fragment_needs_no_map_nor_count(viewer_client):
 def test_pool_map_fragment_needs_no_table(viewer_client, django_assert_max_num_queries):
     demo = make_demo()
     pool = demo["pools"][0]
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):  # +1: the map's recently freed addresses
         html = viewer_client.get(
             f"/pools/{pool.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="pool-map"
         ).content.decode()

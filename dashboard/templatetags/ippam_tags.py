@@ -85,7 +85,7 @@ def sort_th(key: str, label: str, sort: str, qs: str, target: str, path: str = "
     )
 
 
-LINKED_CELLS = {"allocated", "leaked", "suspect"}
+LINKED_CELLS = {"allocated", "leaked", "suspect", "freed"}  # search says who holds/held it
 
 
 @register.simple_tag
@@ -96,7 +96,7 @@ def alloc_cells(cells: list[Any]) -> SafeString:
     for cell in cells:
         ip = escape(str(cell.ip))
         title = escape(cell.title)
-        if cell.state in LINKED_CELLS:
+        if cell.state.partition(" ")[0] in LINKED_CELLS:  # "allocated reused": two classes
             parts.append(
                 f'<a class="cell {cell.state}" href="{search}?q={ip}" title="{title}" data-ip="{ip}"></a>'
             )

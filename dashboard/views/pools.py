@@ -16,6 +16,7 @@ from ippam.filters import PoolFilter
 from ippam.models import IPPool
 from ippam.selectors.failures import attachment_failures
 from ippam.selectors.free_addresses import pool_free_summary
+from ippam.selectors.freed import pool_recently_freed
 from ippam.selectors.history import pool_history, pools_attach_history
 from ippam.selectors.pool_map import MAP_LEGEND, pool_allocation_map
 from ippam.selectors.pools import allocation_rows, pool_allocations, pool_get, pool_list_with_usage
@@ -69,6 +70,7 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
         context["failures"] = attachment_failures(pool=pool, limit=20)
         context["free"], context["free_blocks"] = pool_free_summary(pool=pool, count=5, top=10)
         context["history"] = pool_history(pool=pool)
+        context["recently_freed"] = pool_recently_freed(pool)
     return render_page(
         request,
         "dashboard/pool_detail.html",

@@ -6,28 +6,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ippam', '0008_node_slices'),
+        ("ippam", "0008_node_slices"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FreedAddress',
+            name="FreedAddress",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pool_namespace', models.CharField(max_length=63)),
-                ('pool_name', models.CharField(max_length=253)),
-                ('key', models.CharField(help_text='offset from the network address, decimal', max_length=40)),
-                ('ip', ippam.fields.IPAddressField()),
-                ('podref', models.CharField(blank=True, max_length=317)),
-                ('ifname', models.CharField(blank=True, max_length=32)),
-                ('freed_at', models.DateTimeField()),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='ippam.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("pool_namespace", models.CharField(max_length=63)),
+                ("pool_name", models.CharField(max_length=253)),
+                (
+                    "key",
+                    models.CharField(
+                        help_text="offset from the network address, decimal", max_length=40
+                    ),
+                ),
+                ("ip", ippam.fields.IPAddressField()),
+                ("podref", models.CharField(blank=True, max_length=317)),
+                ("ifname", models.CharField(blank=True, max_length=32)),
+                ("freed_at", models.DateTimeField()),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="ippam.cluster",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-freed_at'],
-                'indexes': [models.Index(fields=['cluster', 'ip'], name='ippam_freed_cluster_9dddb8_idx'), models.Index(fields=['cluster', 'pool_namespace', 'pool_name', 'ip'], name='ippam_freed_cluster_5e2055_idx'), models.Index(fields=['cluster', 'freed_at'], name='ippam_freed_cluster_57e624_idx')],
+                "ordering": ["-freed_at"],
+                "indexes": [
+                    models.Index(fields=["cluster", "ip"], name="ippam_freed_cluster_9dddb8_idx"),
+                    models.Index(
+                        fields=["cluster", "pool_namespace", "pool_name", "ip"],
+                        name="ippam_freed_cluster_5e2055_idx",
+                    ),
+                    models.Index(
+                        fields=["cluster", "freed_at"], name="ippam_freed_cluster_57e624_idx"
+                    ),
+                ],
             },
         ),
     ]

@@ -17,6 +17,7 @@ from ippam.fields import ip_to_key, key_to_ip, network_key_bounds
 from ippam.ipparse import go_cidr, input_cidr
 from ippam.models import Allocation, Finding, IPPool, NADRange
 from ippam.ranges import PoolUsable, UsableRange, pool_usable, stored_range_usable
+from ippam.selectors.freed import freed_phrase, pool_freed_by_ip
 
 # Pools up to this many addresses (an IPv4 /22) get one cell per address; larger ones a heat map.
 MAP_MAX_CELLS = 1024
@@ -59,6 +60,8 @@ MAP_LEGEND = [
     ("allocated", "allocated"),
     ("leaked", "leaked"),
     ("suspect", "suspect"),
+    ("freed", "recently freed"),
+    ("allocated reused", "re-allocated after a recent free"),
     ("excluded", "excluded"),
     ("gateway", "gateway"),
     ("network", "network"),
@@ -69,7 +72,7 @@ MAP_LEGEND = [
 @dataclass
 class MapCell:
     ip: IPAddress
-    state: str  # free allocated leaked suspect excluded gateway network broadcast
+    state: str  # free allocated leaked suspect excluded gateway network broadcast freed
     title: str
     usable: bool = False  # whereabouts may hand it out (whatever holds it now)
 
@@ -169,6 +172,7 @@ def _cell_map(
         .values_list("ip", "podref", "ifname", "container_id")
     }
     findings = {int(key_to_ip(k)): v for k, v in _finding_states(pool, lo=lo, hi=hi).items()}
+    freed = pool_freed_by_ip(pool, lo=lo, hi=hi)
     usable = plan.usable
     # Said on every address it leaves unusable: whereabouts refuses to allocate at all.
     refused = f" ({'; '.join(usable.errors)})" if usable.errors else ""
@@ -203,6 +207,16 @@ def _cell_map(
             state, title = "excluded", f"{ip}: excluded (not handed out){refused}"
         else:
             state, title = "free", f"{ip}: free"
+        gone = freed.get(value)
+        if gone is not None:
+            # Whereabouts re-uses a freed offset at once: say who had it, even when the
+            # address is already someone else's (then the cell is marked "reused").
+            title += f"; {freed_phrase(gone)}"
+            if state == "free":
+                state = "freed"
+            elif state == "allocated" and holder is not None and holder[0] != gone.podref:
+                counts["allocated"] = counts.get("allocated", 0) + 1
+                state = "allocated reused"  # two CSS classes; counted under both
         counts[state] = counts.get(state, 0) + 1
         cells.append(MapCell(ip=ip, state=state, title=title, usable=can_use))
     return AllocationMap(region=region, cells=cells, parent=parent, counts=counts)

@@ -27,6 +27,7 @@ from ippam.models import (
     PodEvent,
     PodInterface,
 )
+from ippam.selectors.freed import FreedRow, ip_recently_freed
 from ippam.selectors.shared import attach_nodes, nodes_for_pods, pods_by_ref, scoped
 from ippam.userinput import clean_query, parse_mac
 
@@ -52,6 +53,7 @@ class SearchResults:
     pools: list[IPPool] = field(default_factory=list)
     holders: list[HeldAddress] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    freed: list[FreedRow] = field(default_factory=list)  # recently freed (whereabouts re-uses)
     findings: list[Finding] = field(default_factory=list)
     pods: list[Pod] = field(default_factory=list)
     interfaces: list[PodInterface] = field(default_factory=list)
@@ -67,6 +69,7 @@ class SearchResults:
                 self.pools,
                 self.holders,
                 self.history,
+                self.freed,
                 self.findings,
                 self.pods,
                 self.interfaces,
@@ -189,6 +192,7 @@ def _search_ip(q: str, ip: IPAddress, cluster: Cluster | None) -> SearchResults:
             )
         )
     res.findings = list(scoped(Finding.objects.filter(ip=ip), cluster).select_related("pool"))
+    res.freed = ip_recently_freed(ip, cluster)
     # Who held it last: the most recent events and audit entries naming the address.
     for e in scoped(PodEvent.objects.filter(ip=ip), cluster).order_by(
         F("last_seen").desc(nulls_last=True)

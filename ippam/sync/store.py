@@ -31,6 +31,7 @@ from ippam import models as m
 from ippam.fields import key_to_ip
 from ippam.ipparse import go_cidr
 from ippam.ranges import UsableRange, pool_usable, stored_range_usable
+from ippam.sync import freed
 from ippam.sync.records.events import EventRecord, EventRow
 from ippam.sync.records.nads import NadRangeRow, NadRecord, NadRow
 from ippam.sync.records.nodes import NodeRow
@@ -428,6 +429,8 @@ def pools_write(
     # An allocation carries no timestamp; when ippam first saw it (same pool, key and
     # podref) survives the rewrite below, so the leak grace can count from it.
     first_seen = {} if fresh else _allocations_first_seen(list(ids.values()))
+    if not fresh:  # "recently freed": the (key, podref) pairs these records no longer hold
+        freed.pools_freed(cluster_id, ids, records, now)
     delete_ids(m.Allocation, list(ids.values()), column="pool_id")
 
     def rows() -> Iterator[tuple[Any, ...]]:
@@ -631,6 +634,7 @@ def objects_delete(kind: str, ids: list[int]) -> int:
     if kind == "ippools":
         for model in (m.NADRange, m.PodEvent, m.Finding, m.Alert):
             null_ids(model, "pool_id", ids)
+        freed.pools_deleted(ids)  # a deleted pool frees every address it held
         delete_ids(m.Allocation, ids, column="pool_id")
         delete_ids(m.PoolSample, ids, column="pool_id")  # its history goes with it
         return delete_ids(m.IPPool, ids)

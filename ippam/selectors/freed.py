@@ -1,0 +1,90 @@
+"""Recently freed addresses (ippam.sync.freed): for the pool page, its map and search.
+
+Whereabouts hands a freed address out again at once, so "who had 10.0.0.7 a minute ago"
+is the question behind a stale ARP/neighbour entry; these reads answer it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.timesince import timesince
+from netaddr import IPAddress
+
+from ippam.models import Cluster, FreedAddress, IPPool
+from ippam.sync.freed import freed_since
+
+
+def freed_ago(freed_at: datetime, now: datetime | None = None) -> str:
+    """'3 minutes ago' (the largest unit only: a map cell's title is read at a glance)."""
+    return f"{timesince(freed_at, now or timezone.now(), depth=1)} ago"
+
+
+def freed_exact(freed_at: datetime) -> str:
+    return f"{freed_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def freed_phrase(f: FreedAddress, now: datetime | None = None, *, pool: bool = False) -> str:
+    """'freed 3 minutes ago (<exact>) [from IPPool ns/name], held by ns/pod (net1)'."""
+    where = f" from IPPool {f.pool_namespace}/{f.pool_name}" if pool else ""
+    who = f.podref or "an allocation without podref"
+    ifname = f" ({f.ifname})" if f.ifname else ""
+    return (
+        f"freed {freed_ago(f.freed_at, now)} ({freed_exact(f.freed_at)}){where}, "
+        f"held by {who}{ifname}"
+    )
+
+
+def _pool_freed(pool: IPPool) -> QuerySet[FreedAddress]:
+    return FreedAddress.objects.filter(
+        cluster_id=pool.cluster_id,
+        pool_namespace=pool.namespace,
+        pool_name=pool.name,
+        freed_at__gte=freed_since(),
+    )
+
+
+def pool_freed_by_ip(pool: IPPool, *, lo: str, hi: str) -> dict[int, FreedAddress]:
+    """int(ip) -> the latest free of that address in the pool within [lo, hi] (one query)."""
+    out: dict[int, FreedAddress] = {}
+    for f in _pool_freed(pool).filter(ip__range=(lo, hi)).order_by("freed_at"):
+        out[int(f.ip)] = f  # ascending: the latest free wins
+    return out
+
+
+@dataclass
+class FreedRow:
+    freed: FreedAddress
+    ago: str
+    exact: str
+    phrase: str
+
+
+def pool_recently_freed(pool: IPPool, *, limit: int = 20) -> list[FreedRow]:
+    """The pool's latest frees, newest first, for the pool page's card."""
+    now = timezone.now()
+    return [
+        FreedRow(f, freed_ago(f.freed_at, now), freed_exact(f.freed_at), freed_phrase(f, now))
+        for f in _pool_freed(pool).order_by("-freed_at", "-pk")[:limit]
+    ]
+
+
+def ip_recently_freed(ip: IPAddress, cluster: Cluster | None) -> list[FreedRow]:
+    """Every recent free of one address (any pool), newest first, for search."""
+    qs: Any = FreedAddress.objects.filter(ip=ip, freed_at__gte=freed_since())
+    if cluster is not None:
+        qs = qs.filter(cluster=cluster)
+    now = timezone.now()
+    return [
+        FreedRow(
+            f,
+            freed_ago(f.freed_at, now),
+            freed_exact(f.freed_at),
+            freed_phrase(f, now, pool=True),
+        )
+        for f in qs.select_related("cluster").order_by("-freed_at", "-pk")[:20]
+    ]
