@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from celery import current_app
 from django.db import transaction
 
 from ippam.kube.client import KubeError, api_client_for
 from ippam.models import Cluster
 
 logger = logging.getLogger(__name__)
+
+SYNC_TASK = "ippam.tasks.sync_cluster"
 
 
 class ClusterError(Exception):
@@ -85,13 +88,12 @@ def cluster_sync_enqueue(*, cluster: Cluster) -> None:
     A broker that does not answer is logged, not raised: the cluster is registered either
     way, and the beat schedule (or `manage.py sync`) syncs it.
     """
-    from ippam.tasks import sync_cluster
-
     cluster_id, name = cluster.pk, cluster.name
 
     def enqueue() -> None:
         try:
-            sync_cluster.delay(cluster_id)
+            # By name: ippam.tasks imports this module.
+            current_app.send_task(SYNC_TASK, args=[cluster_id])
         except Exception as exc:  # noqa: BLE001 - kombu raises several kinds
             logger.warning(
                 "cluster %s: could not queue a sync (%s); run manage.py sync --cluster %s",

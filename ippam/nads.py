@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 SETTLE_READ_TIMEOUT = 3.0
 # When the re-read fails too, a Celery task tries again this much later (then with backoff).
 SETTLE_LATER_COUNTDOWN = 30.0
+SETTLE_TASK = "ippam.tasks.settle_nad_create"
 
 OUTCOME_CREATED = "created"
 OUTCOME_REFUSED = "refused"
@@ -118,11 +120,10 @@ def _settle_read(cluster: Cluster, manifest: dict[str, Any]) -> dict[str, Any] |
 
 
 def _enqueue_settle(entry_id: int) -> None:
-    from ippam.tasks import settle_nad_create
-
+    # Queued by name: ippam.tasks imports this module to run the settle.
     try:
-        settle_nad_create.apply_async(
-            args=[entry_id], countdown=SETTLE_LATER_COUNTDOWN, retry=False
+        current_app.send_task(
+            SETTLE_TASK, args=[entry_id], countdown=SETTLE_LATER_COUNTDOWN, retry=False
         )
     except Exception as exc:  # any broker failure: the entry stays "unknown", and says how to check
         log.warning("audit entry %s: the settle task could not be queued: %s", entry_id, exc)

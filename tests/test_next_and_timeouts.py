@@ -3,6 +3,8 @@ a NAD create that times out says what really happened (issue 10, case 6)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from ippam.models import Alert, AuditEntry
@@ -186,7 +188,8 @@ def test_a_timeout_that_cannot_be_settled_says_the_outcome_is_unknown_until_a_la
 
     queued: list[tuple] = []
     monkeypatch.setattr(
-        tasks.settle_nad_create, "apply_async", lambda *a, **kw: queued.append((a, kw))
+        "ippam.nads.current_app",
+        SimpleNamespace(send_task=lambda name, **kw: queued.append((name, kw))),
     )
     simcluster.server.add_fault(NAD_PATH, status=0, latency=LATE, method="POST", after=True)
     simcluster.fault(NAD_PATH + "/data-net", status=503, method="GET")  # the re-read fails too
@@ -199,7 +202,9 @@ def test_a_timeout_that_cannot_be_settled_says_the_outcome_is_unknown_until_a_la
     assert "audit log" in message
     entry = nad_audit()
     assert entry.outcome == "unknown"
-    assert queued and queued[0][1]["args"] == [entry.pk]
+    assert queued == [
+        ("ippam.tasks.settle_nad_create", {"args": [entry.pk], "countdown": 30.0, "retry": False})
+    ]
     assert not NetworkAttachmentDefinition.objects.filter(name="data-net").exists()
 
     # Later, the queued task re-reads the NAD and records what really happened.
