@@ -235,3 +235,26 @@ def test_the_docs_page_has_no_inline_script_or_style(viewer_client, world):
 def test_the_docs_page_sends_anonymous_browsers_to_log_in(client):
     response = client.get("/api/v1/docs/")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_pools_carry_days_to_exhaustion_from_their_history(viewer_client, world):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from ippam.models import PoolSample
+
+    pool = world["pool"]  # 254 usable, 3 allocated now
+    now = timezone.now()
+    # Rising by 10 addresses a day for a week; 251 free now: 251 / 10 ≈ 25 days left.
+    PoolSample.objects.bulk_create(
+        PoolSample(pool=pool, at=now - dt.timedelta(days=d), allocated=170 - 10 * d, usable=254)
+        for d in range(7, -1, -1)
+    )
+    detail = viewer_client.get(f"/api/v1/pools/{pool.pk}/").json()
+    listed = viewer_client.get("/api/v1/pools/").json()["results"]
+    by_id = {p["id"]: p for p in listed}
+    assert detail["days_to_exhaustion"] == pytest.approx(25.1, abs=0.5)
+    assert by_id[pool.pk]["days_to_exhaustion"] == pytest.approx(25.1, abs=0.5)
+    flat = [p for p in listed if p["id"] != pool.pk]
+    assert all(p["days_to_exhaustion"] is None for p in flat)

@@ -23,10 +23,11 @@ from dashboard.api import serializers as s
 from dashboard.api.permissions import RolePermission
 from ippam import filters
 from ippam.leaks import AlertError
-from ippam.models import Cluster
+from ippam.models import Cluster, IPPool
 from ippam.selectors.alerts import alert_list
 from ippam.selectors.findings import finding_list
 from ippam.selectors.free_addresses import MAX_FREE_COUNT, pool_free_addresses
+from ippam.selectors.history import pools_attach_days_to_exhaustion
 from ippam.selectors.listings import allocation_list, interface_list
 from ippam.selectors.nads import nad_list
 from ippam.selectors.pools import pool_list_with_usage
@@ -90,6 +91,14 @@ class PoolViewSet(ApiViewSet):
     def get_queryset(self) -> QuerySet:
         sort = self.request.query_params.get("sort")
         return pool_list_with_usage(cluster=self.cluster(), sort=sort)[0]
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        # days_to_exhaustion comes from the pools' history: one query for the page (or pool).
+        if args and isinstance(args[0], IPPool):
+            pools_attach_days_to_exhaustion([args[0]])
+        elif args and kwargs.get("many"):
+            args = (pools_attach_days_to_exhaustion(args[0]), *args[1:])
+        return super().get_serializer(*args, **kwargs)
 
     @extend_schema(
         parameters=[
