@@ -232,3 +232,55 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows ippam keeps for itself (counters, leases, history, deliveries): shown, never
+    edited by hand, since the processes that own them would overwrite or trip over edits."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(models.WatchEventCount)
+class WatchEventCountAdmin(ReadOnlyAdmin):
+    list_display = ("cluster", "kind", "total")
+    list_filter = ("cluster",)
+
+
+@admin.register(models.WatcherLease)
+class WatcherLeaseAdmin(ReadOnlyAdmin):
+    list_display = ("cluster", "holder", "generation", "heartbeat_at", "expires_at")
+
+
+@admin.register(models.WatcherProcess)
+class WatcherProcessAdmin(ReadOnlyAdmin):
+    list_display = ("identity", "heartbeat_at", "expires_at")
+
+
+@admin.register(models.PoolSample)
+class PoolSampleAdmin(ReadOnlyAdmin):
+    list_display = ("pool", "at", "resolution", "allocated", "usable")
+    list_filter = ("resolution",)
+    list_select_related = ("pool",)
+
+
+@admin.register(models.AlertDelivery)
+class AlertDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("alert", "transition", "channel", "status", "attempts", "sent_at")
+    list_filter = ("status", "channel")
+    list_select_related = ("alert",)
+
+
+@admin.register(models.Lease)
+class LeaseAdmin(ReadOnlyAdmin):
+    list_display = ("name", "expires_at")
+
+
+@admin.register(models.FreedAddress)
+class FreedAddressAdmin(ReadOnlyAdmin):
+    list_display = ("ip", "pool_namespace", "pool_name", "podref", "freed_at")
+    list_filter = ("cluster",)
