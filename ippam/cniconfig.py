@@ -82,10 +82,6 @@ class CNIConfig:
     ipam_type: str
     problems: tuple[str, ...]
 
-    @property
-    def is_whereabouts(self) -> bool:
-        return self.ipam_type == "whereabouts"
-
 
 def _empty(raw: str, *, on_node: bool, problems: tuple[str, ...] = ()) -> CNIConfig:
     return CNIConfig(

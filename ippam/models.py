@@ -117,7 +117,7 @@ class WatchEventCount(models.Model):
 
 
 class WatcherLease(models.Model):
-    """Which `manage.py watch` process follows a cluster: one row per cluster (issue 15).
+    """Which `manage.py watch` process follows a cluster: one row per cluster.
 
     A watcher claims a cluster with a conditional UPDATE (the lease has expired or was
     released), renews it every few seconds, and applies a batch only in a transaction that

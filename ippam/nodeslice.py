@@ -30,7 +30,7 @@ the design, the code below is what runs):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netaddr import IPAddress, IPNetwork
@@ -230,15 +230,3 @@ def map_pool(name: str, range_cidr: str, networks: Sequence[SliceNetwork]) -> Po
         return None
     # Listed by the NodeSlicePool first, then the longest network_name (most specific).
     return max(matches, key=lambda m: (m.assigned, len(m.network_name)))
-
-
-def map_pools(
-    pools: Iterable[tuple[str, str]], networks: Sequence[SliceNetwork]
-) -> dict[str, PoolSlice]:
-    """``map_pool`` for many (name, range) pairs; only the pools that map are returned."""
-    found = {}
-    for name, cidr in pools:
-        hit = map_pool(name, cidr, networks)
-        if hit is not None:
-            found[name] = hit
-    return found

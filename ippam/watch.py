@@ -21,7 +21,7 @@ the cluster's watches stop, one full sync replaces everything (and says so on th
 cluster), and the watches start again from that sync's versions. Batches from the old
 watches still queued are dropped (each batch carries its watch session).
 
-Sharding (issue 15): several watch processes may run; each follows only the clusters whose
+Sharding: several watch processes may run; each follows only the clusters whose
 lease it holds (ippam.watch_lease): it claims free or expired leases up to its fair share,
 renews them every few seconds, gives them back on a clean stop, and takes over a dead
 watcher's clusters once their lease expires. Every batch is applied behind the lease's

@@ -1,4 +1,4 @@
-"""Cluster leases for sharded watchers (issue 15): which `manage.py watch` follows a cluster.
+"""Cluster leases for sharded watchers: which `manage.py watch` follows a cluster.
 
 Every watcher process has an identity (host-pid-random) and follows only the clusters whose
 lease it holds. A lease is a database row (WatcherLease), so it needs nothing but the
@@ -34,7 +34,7 @@ from datetime import timedelta
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ippam.models import Cluster, WatcherLease, WatcherProcess
+from ippam.models import WatcherLease, WatcherProcess
 
 LEASE_SECONDS = 15.0  # a dead watcher's clusters are taken over within TTL + one poll
 RENEW_SECONDS = 3.0
@@ -137,16 +137,3 @@ def lease_fence(*, cluster_id: int, identity: str, generation: int) -> None:
             f"{identity}; the batch is left to the new holder, which resumes from the "
             "last applied resourceVersion"
         )
-
-
-def lease_holders() -> dict[int, str]:
-    """cluster id -> live holder (clusters nobody holds are absent)."""
-    return dict(
-        WatcherLease.objects.filter(expires_at__gt=timezone.now())
-        .exclude(holder="")
-        .values_list("cluster_id", "holder")
-    )
-
-
-def clusters_to_watch() -> dict[int, Cluster]:
-    return {c.pk: c for c in Cluster.objects.filter(enabled=True)}

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from ippam.leaks.tasks import detect_leaks, reclaim_enqueue, reclaim_run
+from ippam.leaks.tasks import detect_leaks, reclaim_run
 from ippam.locks import lock
 from ippam.models import Alert, Finding, ReclaimRun
 from tests.leak_factories import Rows
@@ -81,16 +80,6 @@ def test_reclaim_dry_run_lists_skipped_kinds_with_advice(rows, capsys):
     out = capsys.readouterr().out
     assert "skipped" in out and "restart the pod" in out
     assert not ReclaimRun.objects.exists()  # a dry run is not kept
-
-
-def test_reclaim_is_enqueued_after_commit(rows, django_capture_on_commit_callbacks):
-    with (
-        mock.patch.object(reclaim_run, "delay") as delay,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        reclaim_enqueue(42)
-        delay.assert_not_called()
-    delay.assert_called_once_with(42)
 
 
 def test_a_run_locked_by_another_worker_is_reported_as_noop(rows):

@@ -1,7 +1,7 @@
 """Who lists an address right now: one fresh, paged read of every pod of the cluster.
 
 Reclamation must not free an address that any live pod lists, not only the pod its
-allocation names (issue 10, case 1: a pod that got the address from an overlapping range,
+allocation names (a pod that got the address from an overlapping range,
 or by hand). Whereabouts' own reconciler (pkg/reconciler, `getFlatIPSet`/`isIpOnPod`) decides
 "in use" the same way: the IPs of the pod's Multus network-status. It only looks at the pod
 the allocation names; we look at all of them, and keep only an index of the addresses a run

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ippam.kube.resources import RESOURCES
-
 
 @dataclass(frozen=True)
 class Rule:
@@ -24,9 +22,6 @@ class Rule:
 
 
 _READ = frozenset({"list", "watch"})
-
-# What the full sync lists and the watcher watches (ippam.kube.resources.RESOURCES).
-_SYNCED = {(r.group, r.plural): r.kind for r in RESOURCES}
 
 RULES: tuple[Rule, ...] = (
     Rule("", "pods", _READ | {"get"}, "sync and watch; reclaim re-reads the podref's pod"),
@@ -54,26 +49,3 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("whereabouts.cni.cncf.io", "nodeslicepools", _READ, "sync and watch (whereabouts 0.9+)"),
 )
-
-
-def cluster_role_rules() -> list[dict[str, list[str]]]:
-    """RULES as the `rules` of a ClusterRole, one rule per resource, sorted."""
-    return [
-        {"apiGroups": [rule.group], "resources": [rule.resource], "verbs": sorted(rule.verbs)}
-        for rule in sorted(RULES, key=lambda r: (r.group, r.resource))
-    ]
-
-
-def granted(verb: str, group: str, resource: str) -> bool:
-    return any(
-        rule.group == group and rule.resource == resource and verb in rule.verbs for rule in RULES
-    )
-
-
-def missing_for_sync() -> list[str]:
-    """Synced resources RULES does not let ippam list and watch (empty when consistent)."""
-    return [
-        f"{group or 'core'}/{plural}"
-        for (group, plural) in _SYNCED
-        if not (granted("list", group, plural) and granted("watch", group, plural))
-    ]

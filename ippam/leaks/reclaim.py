@@ -10,7 +10,7 @@ per step:
    (a StatefulSet pod re-created under the same name is another pod), and every live pod of
    the cluster that lists X in the same network scope (`Recheck`, from a paged list of all
    pods read after the run started). Whereabouts' reconciler only looks at the podref's
-   pod; a pod that got X from an overlapping range, or by hand, would lose it (issue 10).
+   pod; a pod that got X from an overlapping range, or by hand, would lose it.
    Any holder, or a pod still starting (CNI ADD in flight, whereabouts #162/#207): skipped,
    with a sentence that names it.
 3. guarded write (`_Item.patch_guarded`, `_Item.release_reservation`): a JSON Patch that

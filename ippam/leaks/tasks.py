@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from django.db import transaction
 
 from ippam.locks import lock
 
@@ -52,8 +51,3 @@ def detect_leaks(cluster_id: int) -> dict[str, Any]:
             "held_in_grace": result.held_in_grace,
             "seconds": round(result.seconds, 3),
         }
-
-
-def reclaim_enqueue(run_id: int) -> None:
-    """Queue the execution of a planned run once the current transaction commits."""
-    transaction.on_commit(lambda: reclaim_run.delay(run_id))
