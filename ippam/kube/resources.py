@@ -115,6 +115,7 @@ class Listing:
     count: int = 0
     requests: int = 0
     restarts: int = 0
+    restart_reason: str = ""  # the error that restarted the list last
     _call: Callable[..., Any] | None = field(default=None, repr=False)
 
     def pages(self) -> Iterator[Page]:
@@ -141,6 +142,7 @@ class Listing:
                         "%s: continue token expired, restarting the list", self.resource.full_name
                     )
                     self.restarts += 1
+                    self.restart_reason = str(exc)
                     self.count = 0
                     token = ""
                     restarted = True

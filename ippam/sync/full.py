@@ -31,13 +31,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from ippam import models as m
 from ippam.kube.client import KubeError, api_client_for
 from ippam.kube.resources import (
+    MAX_LIST_RESTARTS,
     RESOURCES,
     ClusterIdentity,
     Resource,
@@ -82,6 +83,10 @@ PARSER_VERSION = "1"
 Progress = Callable[[str, str, int], None]  # (kind, phase, count)
 
 
+# Objects parsed before their rows are written (PostgreSQL streams; see `_stream_sync`).
+WRITE_BATCH = 2000
+
+
 @dataclass
 class Fetched:
     resource: Resource
@@ -91,6 +96,10 @@ class Fetched:
     resource_version: str = ""
     absent: bool = False
     requests: int = 0
+
+
+class ListRestarted(Exception):
+    """A list restarted (expired continue token) after some of it was written: start over."""
 
 
 def _build(kind: str, obj: dict[str, Any], network_names: list[str]) -> Any:
@@ -118,6 +127,9 @@ def record_for(kind: str, obj: dict[str, Any], network_names: list[str] | None =
         return None
 
 
+Sink = Callable[[list[Any]], None]
+
+
 def _fetch(
     api: Any,
     resource: Resource,
@@ -126,18 +138,30 @@ def _fetch(
     *,
     force: bool,
     progress: Progress | None,
+    sink: Sink | None = None,
 ) -> Fetched:
+    """List one kind and turn its objects into records.
+
+    Without `sink` the records are kept (packed) in the returned Fetched until the whole
+    cluster is listed. With `sink` they are handed over WRITE_BATCH at a time as the list
+    goes, and a list that restarts raises ListRestarted (what was handed over is stale).
+    """
     kind = resource.kind
     fetched = Fetched(resource)
     packed: Packed | None = None
-    if kind == "pods":
+    if sink is None and kind == "pods":
         packed = fetched.records = Packed(unpack_pod)  # type: ignore[assignment]
-    elif kind == "reservations":
+    elif sink is None and kind == "reservations":
         packed = fetched.records = Packed(unpack_reservation)  # type: ignore[assignment]
+    batch: list[Any] = fetched.records if sink is None else []
     listing = objects_list(api, resource, page_size=settings.IPPAM_LIST_PAGE_SIZE)
     cutoff = store.events_retained_since()
-    for page in listing.pages_prefetched():
+    # Enough pages in flight that listing goes on while a batch is written.
+    depth = 2 if sink is None else 2 + WRITE_BATCH // max(1, settings.IPPAM_LIST_PAGE_SIZE)
+    for page in listing.pages_prefetched(depth=depth):
         if page.restarted:
+            if sink is not None and fetched.listed:
+                raise ListRestarted(listing.restart_reason)
             fetched.records.clear()
             fetched.seen.clear()
             fetched.listed = 0
@@ -148,9 +172,12 @@ def _fetch(
             if kind == "events":
                 event = event_record(obj, not_before=cutoff)
                 if event is not None:
-                    fetched.records.append(event)
+                    batch.append(event)
                 continue
             key = object_key(obj, resource.namespaced)
+            if key in fetched.seen:  # an API server lists each object once; never twice
+                logger.warning("%s %s/%s: listed twice; the first kept", kind, *key)
+                continue
             fetched.seen.add(key)
             if (
                 not force
@@ -162,14 +189,19 @@ def _fetch(
             if record is None:
                 continue
             if packed is None:
-                fetched.records.append(record)
+                batch.append(record)
             elif kind == "pods":
                 packed.append(pack_pod(record))
                 packed.interfaces += len(record.interfaces)
             else:
                 packed.append(pack_reservation(record))
+        if sink is not None and len(batch) >= WRITE_BATCH:
+            sink(batch)
+            batch = []
         if progress:
             progress(kind, "listing", fetched.listed)
+    if sink is not None:
+        sink(batch)  # the last batch, empty or not: the writer sees every kind once at least
     fetched.resource_version = listing.resource_version
     fetched.absent = listing.absent
     fetched.requests = listing.requests
@@ -254,6 +286,7 @@ def cluster_sync_full(
         }
         api = api_client_for(cluster)
         fetched: dict[str, Fetched] = {}
+        steps: dict[str, float] = {}
         try:
             identity = cluster_identity(api)
             rebuilt = rebuilt_reason(cluster.identity, cluster.resource_versions, identity)
@@ -264,27 +297,34 @@ def cluster_sync_full(
                     rebuilt,
                 )
                 force = True
-            network_names: list[str] = []
-            for res in RESOURCES:
-                fetched[res.kind] = _fetch(
-                    api,
-                    res,
-                    snapshot.get(res.kind, {}),
-                    network_names,
-                    force=force,
-                    progress=progress,
-                )
-                if res.kind == "nads":
-                    network_names = network_names_of(fetched["nads"].records)
+            if connection.vendor == "postgresql":
+                written, deleted, fetch_seconds = _stream_sync(
+                    cluster, api, snapshot, fetched, force=force, progress=progress,
+                    steps=steps, identity=identity, rebuilt=rebuilt, t0=t0,
+                )  # fmt: skip
+            else:
+                network_names: list[str] = []
+                for res in RESOURCES:
+                    fetched[res.kind] = _fetch(
+                        api,
+                        res,
+                        snapshot.get(res.kind, {}),
+                        network_names,
+                        force=force,
+                        progress=progress,
+                    )
+                    if res.kind == "nads":
+                        network_names = network_names_of(fetched["nads"].records)
+                api.close()
+                fetch_seconds = time.monotonic() - t0
+                if progress:
+                    progress("all", "writing", 0)
+                written, deleted = _write(
+                    cluster, fetched, snapshot, force=force, steps=steps, identity=identity,
+                    rebuilt=rebuilt,
+                )  # fmt: skip
         finally:
             api.close()
-        fetch_seconds = time.monotonic() - t0
-        if progress:
-            progress("all", "writing", 0)
-        steps: dict[str, float] = {}
-        written, deleted = _write(
-            cluster, fetched, snapshot, force=force, steps=steps, identity=identity, rebuilt=rebuilt
-        )
         write_seconds = time.monotonic() - t0 - fetch_seconds
     except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised
         _record_failure(cluster, run, exc)
@@ -316,72 +356,100 @@ def cluster_sync_full(
     return run
 
 
-def _write(
-    cluster: m.Cluster,
-    fetched: dict[str, Fetched],
-    snapshot: dict[str, store.KeyMap],
-    *,
-    force: bool,
-    steps: dict[str, float],
-    identity: ClusterIdentity,
-    rebuilt: str,
-) -> tuple[dict[str, int], dict[str, int]]:
-    now = timezone.now()
-    cid = cluster.pk
-    mark = time.monotonic()
+class _Writer:
+    """The writes of one full sync, inside its transaction, kind by kind.
 
-    def step(name: str) -> None:
-        nonlocal mark
-        steps[name] = round(steps.get(name, 0.0) + time.monotonic() - mark, 3)
-        mark = time.monotonic()
+    `fresh`: kinds the cluster has no rows of yet (a first sync). The transaction holds
+    the cluster row, which every other writer (the watcher) locks first, so nothing else
+    can add rows of the cluster meanwhile: those rows are COPYed straight into the table,
+    with ids handed out here, instead of going through a staging table and ON CONFLICT.
+    """
 
-    written: dict[str, int] = {}
-    deleted: dict[str, int] = {}
-    with transaction.atomic():
+    KINDS_WRITERS: dict[str, Callable[..., None]] = {
+        "ippools": store.pools_write,
+        "reservations": store.reservations_write,
+        "nodeslicepools": store.nodeslicepools_write,
+        "nodes": store.nodes_write,
+    }
+
+    def __init__(
+        self,
+        cluster: m.Cluster,
+        snapshot: dict[str, store.KeyMap],
+        *,
+        force: bool,
+        steps: dict[str, float],
+    ) -> None:
+        self.cluster = cluster
+        self.cid = cluster.pk
+        self.snapshot = snapshot
+        self.force = force
+        self.steps = steps
+        self.now = timezone.now()
+        self.written: dict[str, int] = {}
+        self.deleted: dict[str, int] = {}
+        self.mark = time.monotonic()
+        self.nad_ids: dict[tuple[str, str], int] | None = None
         store.constraints_immediate()
+        cid = self.cid
         m.Cluster.objects.filter(pk=cid).update(sync_generation=F("sync_generation") + 1)
-        generation = m.Cluster.objects.values_list("sync_generation", flat=True).get(pk=cid)
+        self.generation = m.Cluster.objects.values_list("sync_generation", flat=True).get(pk=cid)
+        self.fresh = store.kinds_without_rows(cid, [MODELS[k] for k in MODELS if k != "events"])
 
-        def gone(kind: str) -> list[int]:
-            seen = fetched[kind].seen
-            return [known[0] for key, known in snapshot[kind].items() if key not in seen]
+    def step(self, name: str) -> None:
+        now = time.monotonic()
+        self.steps[name] = round(self.steps.get(name, 0.0) + now - self.mark, 3)
+        self.mark = now
 
-        known_nads = snapshot["nads"]
-        changed_nads = [
+    def gone(self, kind: str, seen: set[tuple[str, str]]) -> list[int]:
+        return [known[0] for key, known in self.snapshot[kind].items() if key not in seen]
+
+    def nads(self, records: list[NadRecord], seen: set[tuple[str, str]]) -> None:
+        known = self.snapshot["nads"]
+        changed = [
             rec
-            for rec in fetched["nads"].records
-            if force
+            for rec in records
+            if self.force
             or not store.unchanged(
-                known_nads.get((rec.row.namespace, rec.row.name)),
-                rec.row.uid,
-                rec.row.resource_version,
+                known.get((rec.row.namespace, rec.row.name)), rec.row.uid, rec.row.resource_version
             )
         ]
-        store.nads_write(cid, generation, changed_nads, now)
-        written["nads"] = len(changed_nads)
-        deleted["nads"] = store.objects_delete("nads", gone("nads"))
-        step("nads")
-        # NADs first (pod interfaces point at them); each kind's rows are dropped from
-        # memory once written, so the biggest (pods) is written with the others gone.
-        for kind, writer in (
-            ("ippools", store.pools_write),
-            ("reservations", store.reservations_write),
-            ("nodeslicepools", store.nodeslicepools_write),
-            ("nodes", store.nodes_write),
-            ("pods", store.pods_write),
-        ):
-            deleted[kind] = store.objects_delete(kind, gone(kind))
-            writer(cid, generation, fetched[kind].records, now)
-            written[kind] = len(fetched[kind].records)
-            fetched[kind].records.clear()
-            step(kind)
+        store.nads_write(self.cid, self.generation, changed, self.now)
+        self.written["nads"] = len(changed)
+        self.deleted["nads"] = store.objects_delete("nads", self.gone("nads", seen))
+        self.nad_ids = {
+            k: v[0] for k, v in store.key_map(m.NetworkAttachmentDefinition, self.cid).items()
+        }
+        self.step("nads")
+
+    def delete_gone(self, kind: str, seen: set[tuple[str, str]]) -> None:
+        self.deleted[kind] = store.objects_delete(kind, self.gone(kind, seen))
+
+    def rows(self, kind: str, records: Any) -> None:
+        """Write a batch (or all) of one kind's records."""
+        fresh = MODELS[kind] in self.fresh
+        if kind == "pods":
+            store.pods_write(
+                self.cid, self.generation, records, self.now, nad_ids=self.nad_ids, fresh=fresh
+            )
+        else:
+            self.KINDS_WRITERS[kind](self.cid, self.generation, records, self.now, fresh=fresh)
+        self.written[kind] = self.written.get(kind, 0) + len(records)
+
+    def finish(
+        self,
+        fetched: dict[str, Fetched],
+        identity: ClusterIdentity,
+        rebuilt: str,
+    ) -> None:
+        cid, now = self.cid, self.now
         store.links_refresh(cid)
         node_slices_refresh(cid)
         store.pools_refresh_usage(cid)
-        step("links and pool usage")
-        store.events_write(cid, generation, fetched["events"].records)
-        written["events"] = len(fetched["events"].records)
-        deleted["events"] = store.events_expire(cid, settings.IPPAM_EVENT_RETENTION_SECONDS)
+        self.step("links and pool usage")
+        store.events_write(cid, self.generation, fetched["events"].records)
+        self.written["events"] = len(fetched["events"].records)
+        self.deleted["events"] = store.events_expire(cid, settings.IPPAM_EVENT_RETENTION_SECONDS)
         versions = {kind: f.resource_version for kind, f in fetched.items() if f.resource_version}
         versions["_parser"] = PARSER_VERSION
         status: dict[str, Any] = {}
@@ -401,9 +469,113 @@ def _write(
             resource_versions=versions,
             **status,
         )
-        step("events")
-    step("commit")
-    return written, deleted
+        self.step("events")
+
+
+def _write(
+    cluster: m.Cluster,
+    fetched: dict[str, Fetched],
+    snapshot: dict[str, store.KeyMap],
+    *,
+    force: bool,
+    steps: dict[str, float],
+    identity: ClusterIdentity,
+    rebuilt: str,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Write what was listed, all at once (SQLite: a write transaction locks the whole
+    file, so it must not stay open while the cluster is listed)."""
+    with transaction.atomic():
+        writer = _Writer(cluster, snapshot, force=force, steps=steps)
+        writer.nads(fetched["nads"].records, fetched["nads"].seen)
+        # NADs first (pod interfaces point at them); each kind's rows are dropped from
+        # memory once written, so the biggest (pods) is written with the others gone.
+        for kind in ("ippools", "reservations", "nodeslicepools", "nodes", "pods"):
+            writer.delete_gone(kind, fetched[kind].seen)
+            writer.rows(kind, fetched[kind].records)
+            fetched[kind].records.clear()
+            writer.step(kind)
+        writer.finish(fetched, identity, rebuilt)
+    writer.step("commit")
+    return writer.written, writer.deleted
+
+
+def _stream_sync(
+    cluster: m.Cluster,
+    api: Any,
+    snapshot: dict[str, store.KeyMap],
+    fetched: dict[str, Fetched],
+    *,
+    force: bool,
+    progress: Progress | None,
+    steps: dict[str, float],
+    identity: ClusterIdentity,
+    rebuilt: str,
+    t0: float,
+) -> tuple[dict[str, int], dict[str, int], float]:
+    """List and write at once (PostgreSQL): each batch of records is written while the
+    next pages are fetched and decoded (`Listing.pages_prefetched`) and PostgreSQL, a
+    process of its own, takes in the rows meanwhile; no kind is held whole in memory.
+
+    Still all or nothing: it is one transaction, and a list that fails rolls it back, so
+    the database keeps the last good data. Each kind is listed inside a savepoint: a list
+    whose continue token expires midway starts over from a clean slate.
+    Returns (written, deleted, seconds until the last list ended).
+    """
+    with transaction.atomic():
+        writer = _Writer(cluster, snapshot, force=force, steps=steps)
+        network_names: list[str] = []
+        for res in RESOURCES:
+            kind = res.kind
+            for attempt in range(MAX_LIST_RESTARTS + 1):
+                held: list[Any] = []
+                sink: Sink
+                if kind in ("nads", "events"):  # small; written once listed
+                    sink = held.extend
+                else:
+
+                    def sink(records: list[Any], kind: str = kind) -> None:
+                        writer.rows(kind, records)
+
+                try:
+                    with transaction.atomic():
+                        writer.written.pop(kind, None)
+                        listed = _fetch(
+                            api,
+                            res,
+                            snapshot.get(kind, {}),
+                            network_names,
+                            force=force,
+                            progress=progress,
+                            sink=sink,
+                        )
+                        listed.records = held
+                        if kind == "nads":
+                            writer.nads(held, listed.seen)
+                            network_names = network_names_of(held)
+                        elif kind != "events":
+                            writer.delete_gone(kind, listed.seen)
+                            writer.written.setdefault(kind, 0)
+                            writer.step(kind)
+                        else:
+                            writer.step(kind)
+                    break
+                except ListRestarted as restarted:
+                    if attempt == MAX_LIST_RESTARTS:
+                        raise KubeError(
+                            f"{restarted}; the list started over {MAX_LIST_RESTARTS} times "
+                            "and its continue token expired again: try again later",
+                            status=410,
+                            reason="Expired",
+                        ) from None
+                    logger.info("%s: list restarted; writing it again", res.full_name)
+            fetched[kind] = listed
+        api.close()
+        fetch_seconds = time.monotonic() - t0
+        if progress:
+            progress("all", "writing", 0)
+        writer.finish(fetched, identity, rebuilt)
+    writer.step("commit")
+    return writer.written, writer.deleted, fetch_seconds
 
 
 def _record_failure(cluster: m.Cluster, run: m.SyncRun, exc: BaseException) -> None:

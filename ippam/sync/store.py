@@ -106,13 +106,19 @@ def upsert(
     conflict: Sequence[str],
     rows: Iterable[Sequence[Any]],
     update: Sequence[str] | None = None,
+    *,
+    fresh: bool = False,
 ) -> bool:
     """INSERT rows, updating `update` columns (default: all but `conflict`) on conflict.
 
     `rows` may be a generator: big batches stream into COPY without a list of them all.
     Returns True when the cluster had no rows of `model` before (a first sync's COPY), so
     every row written is new; False otherwise (including when it could not tell).
+    `fresh`: the caller knows no row can conflict (see `kinds_without_rows`): plain inserts.
     """
+    if fresh:
+        insert(model, columns, rows)
+        return True
     head, rows = _peek(rows)
     if not head:
         return False
@@ -163,7 +169,8 @@ def insert(model: type[Any], columns: Sequence[str], rows: Iterable[Sequence[Any
     name = table(model)
     quoted = ", ".join(f'"{c}"' for c in columns)
     with connection.cursor() as cursor:
-        if _is_postgres() and len(head) >= COPY_THRESHOLD:
+        # COPY pays off from a few hundred rows (a full sync's batches are ~2,000).
+        if _is_postgres() and len(head) >= COPY_THRESHOLD // 8:
             with cursor.cursor.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -299,6 +306,19 @@ def key_map(
         return found
 
 
+def kinds_without_rows(cluster_id: int, models: Sequence[type[Any]]) -> set[type[Any]]:
+    """Which of `models` hold no row of the cluster (one statement)."""
+    if not models:
+        return set()
+    probes = " UNION ALL ".join(
+        f"SELECT {i}, EXISTS (SELECT 1 FROM {table(model)} WHERE cluster_id = %s)"
+        for i, model in enumerate(models)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(probes, [cluster_id] * len(models))
+        return {models[i] for i, exists in cursor.fetchall() if not exists}
+
+
 def _ids_for(
     model: type[Any], cluster_id: int, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
@@ -334,6 +354,7 @@ def _flat_objects_write(
     generation: int,
     rows: list[Any],
     now: datetime | None,
+    fresh: bool = False,
 ) -> None:
     """Upsert objects that are one row each (no child rows), keyed by name or namespace+name."""
     now = now or timezone.now()
@@ -346,17 +367,28 @@ def _flat_objects_write(
         _KUBE_COLUMNS + row_type._fields,
         ("cluster_id", *key_columns),
         _kube_rows(cluster_id, generation, now, rows),
+        fresh=fresh,
     )
 
 
 def nodes_write(
-    cluster_id: int, generation: int, rows: list[NodeRow], now: datetime | None = None
+    cluster_id: int,
+    generation: int,
+    rows: list[NodeRow],
+    now: datetime | None = None,
+    *,
+    fresh: bool = False,
 ) -> None:
-    _flat_objects_write(m.Node, NodeRow, ("name",), cluster_id, generation, rows, now)
+    _flat_objects_write(m.Node, NodeRow, ("name",), cluster_id, generation, rows, now, fresh)
 
 
 def reservations_write(
-    cluster_id: int, generation: int, rows: list[ReservationRow], now: datetime | None = None
+    cluster_id: int,
+    generation: int,
+    rows: list[ReservationRow],
+    now: datetime | None = None,
+    *,
+    fresh: bool = False,
 ) -> None:
     _flat_objects_write(
         m.OverlappingRangeIPReservation,
@@ -366,11 +398,17 @@ def reservations_write(
         generation,
         rows,
         now,
+        fresh,
     )
 
 
 def nodeslicepools_write(
-    cluster_id: int, generation: int, rows: list[NodeSlicePoolRow], now: datetime | None = None
+    cluster_id: int,
+    generation: int,
+    rows: list[NodeSlicePoolRow],
+    now: datetime | None = None,
+    *,
+    fresh: bool = False,
 ) -> None:
     _flat_objects_write(
         m.NodeSlicePool,
@@ -380,6 +418,7 @@ def nodeslicepools_write(
         generation,
         rows,
         now,
+        fresh,
     )
 
 
@@ -412,20 +451,39 @@ def nads_write(
 
 
 def pools_write(
-    cluster_id: int, generation: int, records: list[PoolRecord], now: datetime | None = None
+    cluster_id: int,
+    generation: int,
+    records: list[PoolRecord],
+    now: datetime | None = None,
+    *,
+    fresh: bool = False,
 ) -> None:
     """Upsert IPPools and replace the allocations of each one written."""
     if not records:
         return
     now = now or timezone.now()
     records = _dedupe(records, lambda rec: (rec.row.namespace, rec.row.name))
-    fresh = upsert(
-        m.IPPool,
-        _KUBE_COLUMNS + PoolRow._fields,
-        ("cluster_id", "namespace", "name"),
-        _kube_rows(cluster_id, generation, now, (rec.row for rec in records)),
-    )
-    ids = _ids_for(m.IPPool, cluster_id, ((rec.row.namespace, rec.row.name) for rec in records))
+    if fresh:
+        pool_ids = reserve_ids(m.IPPool, len(records))
+        ids = {
+            (rec.row.namespace, rec.row.name): i for rec, i in zip(records, pool_ids, strict=True)
+        }
+        insert(
+            m.IPPool,
+            ("id", *_KUBE_COLUMNS, *PoolRow._fields),
+            (
+                (i, cluster_id, generation, now, *rec.row)
+                for rec, i in zip(records, pool_ids, strict=True)
+            ),
+        )
+    else:
+        fresh = upsert(
+            m.IPPool,
+            _KUBE_COLUMNS + PoolRow._fields,
+            ("cluster_id", "namespace", "name"),
+            _kube_rows(cluster_id, generation, now, (rec.row for rec in records)),
+        )
+        ids = _ids_for(m.IPPool, cluster_id, ((rec.row.namespace, rec.row.name) for rec in records))
     # An allocation carries no timestamp; when ippam first saw it (same pool, key and
     # podref) survives the rewrite below, so the leak grace can count from it.
     first_seen = {} if fresh else _allocations_first_seen(list(ids.values()))
@@ -464,28 +522,46 @@ def pods_write(
     records: list[PodRecord],
     now: datetime | None = None,
     nad_ids: dict[tuple[str, str], int] | None = None,
+    *,
+    fresh: bool = False,
 ) -> None:
-    """Upsert pods and replace their interfaces and interface addresses."""
+    """Upsert pods and replace their interfaces and interface addresses.
+
+    `fresh`: the cluster has no pod rows and nothing else can add any (the full sync's
+    transaction holds the cluster row): pods get their ids here and are COPYed as they are.
+    """
     if not records:
         return
     now = now or timezone.now()
     records = _dedupe(records, lambda rec: (rec.row.namespace, rec.row.name))
     written: list[tuple[str, str]] = []
+    if fresh:
+        new_pod_ids = iter(reserve_ids(m.Pod, len(records)))
+        pod_ids: dict[tuple[str, str], int] = {}
 
-    def pod_rows() -> Iterator[tuple[Any, ...]]:
-        for rec in records:
-            written.append((rec.row.namespace, rec.row.name))
-            yield rec.row
+        def fresh_rows() -> Iterator[tuple[Any, ...]]:
+            for rec in records:
+                row = rec.row
+                pod_id = pod_ids[(row.namespace, row.name)] = next(new_pod_ids)
+                yield (pod_id, cluster_id, generation, now, *row)
 
-    fresh = upsert(
-        m.Pod,
-        _KUBE_COLUMNS + PodRow._fields,
-        ("cluster_id", "namespace", "name"),
-        _kube_rows(cluster_id, generation, now, pod_rows()),
-    )
+        insert(m.Pod, ("id", *_KUBE_COLUMNS, *PodRow._fields), fresh_rows())
+    else:
+
+        def pod_rows() -> Iterator[tuple[Any, ...]]:
+            for rec in records:
+                written.append((rec.row.namespace, rec.row.name))
+                yield rec.row
+
+        fresh = upsert(
+            m.Pod,
+            _KUBE_COLUMNS + PodRow._fields,
+            ("cluster_id", "namespace", "name"),
+            _kube_rows(cluster_id, generation, now, pod_rows()),
+        )
+        pod_ids = _ids_for(m.Pod, cluster_id, written)
     if nad_ids is None:
         nad_ids = {k: v[0] for k, v in key_map(m.NetworkAttachmentDefinition, cluster_id).items()}
-    pod_ids = _ids_for(m.Pod, cluster_id, written)
     if not fresh:  # brand-new pod rows (a first sync) have no interfaces to clear
         _pods_clear_interfaces([pod_ids[key] for key in written])
     if isinstance(records, Packed):
