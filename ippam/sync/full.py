@@ -23,15 +23,18 @@ Every written row is stamped with this sync's generation (`Cluster.sync_generati
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -499,6 +502,48 @@ def _write(
     return writer.written, writer.deleted
 
 
+class _BackgroundWriter:
+    """Writes batches on a thread of its own, on the sync's own connection and transaction.
+
+    While PostgreSQL takes in one batch (index upkeep and foreign-key checks: most of a
+    first sync's database time, in the server's process), this thread waits on the socket
+    without the GIL, and the caller parses the next batch. The caller must not touch the
+    database between `put()` and `close()`: it is the same connection.
+    """
+
+    def __init__(self, write: Callable[[list[Any]], None]) -> None:
+        self.write = write
+        self.main = connections[DEFAULT_DB_ALIAS]  # the object, not the thread-local proxy
+        self.batches: queue.Queue[list[Any] | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.main.inc_thread_sharing()
+        self.thread = threading.Thread(target=self._run, name="sync-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        connections[DEFAULT_DB_ALIAS] = self.main  # the transaction is on this connection
+        while (batch := self.batches.get()) is not None:
+            if self.error is None:
+                try:
+                    self.write(batch)
+                except BaseException as exc:  # noqa: BLE001 - raised in the caller
+                    self.error = exc
+
+    def put(self, batch: list[Any]) -> None:
+        if self.error is not None:
+            self.close()
+        self.batches.put(batch)
+
+    def close(self) -> None:
+        """Wait until every batch is written; raise what failed."""
+        if self.thread.is_alive():
+            self.batches.put(None)
+            self.thread.join()
+            self.main.dec_thread_sharing()
+        if self.error is not None:
+            raise self.error
+
+
 def _stream_sync(
     cluster: m.Cluster,
     api: Any,
@@ -528,26 +573,28 @@ def _stream_sync(
             kind = res.kind
             for attempt in range(MAX_LIST_RESTARTS + 1):
                 held: list[Any] = []
-                sink: Sink
-                if kind in ("nads", "events"):  # small; written once listed
-                    sink = held.extend
-                else:
-
-                    def sink(records: list[Any], kind: str = kind) -> None:
-                        writer.rows(kind, records)
-
+                background: _BackgroundWriter | None = None
                 try:
                     with transaction.atomic():
                         writer.written.pop(kind, None)
-                        listed = _fetch(
-                            api,
-                            res,
-                            snapshot.get(kind, {}),
-                            network_names,
-                            force=force,
-                            progress=progress,
-                            sink=sink,
-                        )
+                        if kind in ("nads", "events"):  # small; written once listed
+                            sink: Sink = held.extend
+                        else:
+                            background = _BackgroundWriter(functools.partial(writer.rows, kind))
+                            sink = background.put
+                        try:
+                            listed = _fetch(
+                                api,
+                                res,
+                                snapshot.get(kind, {}),
+                                network_names,
+                                force=force,
+                                progress=progress,
+                                sink=sink,
+                            )
+                        finally:
+                            if background is not None:
+                                background.close()
                         listed.records = held
                         if kind == "nads":
                             writer.nads(held, listed.seen)
