@@ -90,13 +90,29 @@ def parse_sync(text: str) -> list[dict[str, Any]]:
     ):
         m = re.search(rf"^{re.escape(label)}\s+([\d.]+)\s+([\d.]+)", text, re.M)
         if m:
-            metrics.append(common.metric(f"{label}: time", float(m.group(1)), "s"))
-    m = re.search(r"sync <= 2x fetch: \w+ \(([\d.]+)x\)", text)
+            name = "floor: " + label if label.startswith("fetch") else label
+            metrics.append(common.metric(f"{name}: time", float(m.group(1)), "s"))
+            metrics.append(common.metric(f"{name}: peak RSS", float(m.group(2)), "MB"))
+    m = re.search(r"first sync <= ([\d.]+)x fetch: \w+ \(([\d.]+)x\)", text)
     if m:
-        metrics.append(common.metric("full sync / fetch (worst)", float(m.group(1)), "x", 2.0))
-    m = re.search(r"RSS <= 600 MB: \w+ \(([\d.]+) MB\)", text)
+        metrics.append(
+            common.metric("first sync / floor", float(m.group(2)), "x", float(m.group(1)))
+        )
+    m = re.search(r"resync <= ([\d.]+)x fetch: \w+ \(([\d.]+)x\)", text)
     if m:
-        metrics.append(common.metric("full sync peak RSS", float(m.group(1)), "MB", 600.0))
+        metrics.append(common.metric("resync / floor", float(m.group(2)), "x", float(m.group(1))))
+    m = re.search(r"RSS <= ([\d.]+) MB: \w+ \(([\d.]+) MB\)", text)
+    if m:
+        metrics.append(
+            common.metric("full sync peak RSS", float(m.group(2)), "MB", float(m.group(1)))
+        )
+    m = re.search(r"^kubectl get pods -A -o json\s+([\d.]+)\s+([\d.]+)\s+\S+\s+(.*)$", text, re.M)
+    if m:
+        label = "kubectl get pods -A -o json" + (
+            " (NOT RUN: last measured)" if "NOT RUN" in m.group(3) else ""
+        )
+        metrics.append(common.metric(f"{label}: time", float(m.group(1)), "s"))
+        metrics.append(common.metric(f"{label}: peak RSS", float(m.group(2)), "MB"))
     return metrics
 
 
