@@ -111,5 +111,12 @@ def history_chart_svg(
             f'<polyline class="allocated" points="{_points(allocated)}" fill="none" '
             f'stroke="{_BLUE}" stroke-width="2" stroke-linejoin="round"/>'
         )
+        # A line needs two samples; after a pool's first sync, mark the one there is.
+        if len(series) == 1:
+            (ax, ay), (ux, uy) = allocated[0], usable[0]
+            parts.append(
+                f'<circle class="usable" cx="{_num(ux)}" cy="{_num(uy)}" r="3" fill="{_GREY}"/>'
+                f'<circle class="allocated" cx="{_num(ax)}" cy="{_num(ay)}" r="4" fill="{_BLUE}"/>'
+            )
     parts.append("</svg>")
     return "".join(parts)

@@ -128,6 +128,16 @@ def test_svg_is_csp_clean_and_scaled():
     assert 'stroke="#dc2626"' in line  # last value above 90%: red
 
 
+def test_a_pools_first_sample_is_drawn_as_a_point():
+    start = NOW - dt.timedelta(days=30)
+    one = history_chart_svg([(NOW, 36.0, 55.0)], start=start, end=NOW)
+    two = history_chart_svg(
+        [(NOW - dt.timedelta(days=1), 30.0, 55.0), (NOW, 36.0, 55.0)], start=start, end=NOW
+    )
+    assert one.count("<circle") == 2  # allocated and usable, where a line cannot be drawn
+    assert "<circle" not in two
+
+
 def test_pool_list_shows_sparkline_and_soon_exhausted_pools(viewer_client, pool):
     now = timezone.now()
     for h in range(0, 48, 2):
