@@ -87,7 +87,8 @@ Progress = Callable[[str, str, int], None]  # (kind, phase, count)
 
 
 # Objects parsed before their rows are written (PostgreSQL streams; see `_stream_sync`).
-WRITE_BATCH = 2000
+# 10,000 beat 2,000 at scale (36-37 s against 40 s): fewer, bigger COPYs; ~320 MB peak.
+WRITE_BATCH = 10000
 
 
 @dataclass
@@ -160,7 +161,7 @@ def _fetch(
     listing = objects_list(api, resource, page_size=settings.IPPAM_LIST_PAGE_SIZE)
     cutoff = store.events_retained_since()
     # Enough pages in flight that listing goes on while a batch is written.
-    depth = 2 if sink is None else 2 + WRITE_BATCH // max(1, settings.IPPAM_LIST_PAGE_SIZE)
+    depth = 2 if sink is None else min(8, 2 + WRITE_BATCH // max(1, settings.IPPAM_LIST_PAGE_SIZE))
     for page in listing.pages_prefetched(depth=depth):
         if page.restarted:
             if sink is not None and fetched.listed:
