@@ -58,6 +58,8 @@ def test_overview_drill_down_to_a_leaked_address_and_its_pod(page, live_server, 
         screenshot(page, "pool-fullest")
         page.goto(f"{live_server.url}/pools/{leaked_pool.pk}/")
     expect(page.locator(".alloc-map")).to_be_visible()
+    # The free-address region arrives on its own request once the page has loaded.
+    expect(page.locator("#pool-free-blocks, #pool-free .empty").first).to_be_visible()
     screenshot(page, "pool-map")
 
     leaked_cell = page.locator(".alloc-map .cell.leaked").first

@@ -176,7 +176,17 @@ def test_the_pool_page_shows_the_next_free_addresses_and_the_free_blocks(viewer_
     nad = make_nad(cluster, range="10.0.6.0/24", range_start="10.0.6.20")
     pool = make_pool(cluster, "10.0.6.0/24", nads=[nad])
     make_allocation(pool, "10.0.6.20")
+    # The page defers the region (it reads every taken address): htmx fetches it on load,
+    # and ?free=1 renders it inline without JavaScript.
     page = viewer_client.get(f"/pools/{pool.pk}/").content
-    assert text(select_one(page, "#pool-next-free")).startswith("10.0.6.21, 10.0.6.22")
-    first_block = select(page, "#pool-free-blocks tbody tr")[0]
-    assert [text(td) for td in select(first_block, "td")] == ["10.0.6.21 – 10.0.6.254", "234"]
+    region = select_one(page, "#pool-free")
+    assert region.attrs["hx-trigger"] == "load" and not select(page, "#pool-next-free")
+    fragment = viewer_client.get(
+        f"/pools/{pool.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="pool-free"
+    ).content
+    inline = viewer_client.get(f"/pools/{pool.pk}/?free=1").content
+    for html in (fragment, inline):
+        assert text(select_one(html, "#pool-next-free")).startswith("10.0.6.21, 10.0.6.22")
+        first_block = select(html, "#pool-free-blocks tbody tr")[0]
+        assert [text(td) for td in select(first_block, "td")] == ["10.0.6.21 – 10.0.6.254", "234"]
+    assert b"<html" not in fragment and not select(fragment, "#pool-map")

@@ -41,7 +41,11 @@ def pool_list(request: DashboardRequest) -> HttpResponse:
     return render_page(request, "dashboard/pools.html", context, partial="pools-table")
 
 
-POOL_DETAIL_TARGETS = {"pool-map": "pool-map", "pool-allocations": "pool-allocations"}
+POOL_DETAIL_TARGETS = {
+    "pool-map": "pool-map",
+    "pool-allocations": "pool-allocations",
+    "pool-free": "pool-free",
+}
 
 
 def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
@@ -66,9 +70,14 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
         context["page"] = page
         context["rows"] = allocation_rows(list(page.object_list), pool=pool)
         context["qs_page"] = query_without(request, "page", "cluster")
+    # The free-address region reads every taken address of the pool (a /16 holds 60k), so
+    # the page sends it on its own request (htmx on load, or ?free=1 without JavaScript)
+    # and the page itself stays as quick as a small pool's.
+    context["free"] = None
+    if fragment == "pool-free" or (fragment is None and request.GET.get("free")):
+        context["free"], context["free_blocks"] = pool_free_summary(pool=pool, count=5, top=10)
     if fragment is None:
         context["failures"] = attachment_failures(pool=pool, limit=20)
-        context["free"], context["free_blocks"] = pool_free_summary(pool=pool, count=5, top=10)
         context["history"] = pool_history(pool=pool)
         context["recently_freed"] = pool_recently_freed(pool)
     return render_page(
