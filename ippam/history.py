@@ -76,7 +76,12 @@ def trend_slope(sums: Sums) -> float | None:
     # means the points share one timestamp.
     if denominator <= 1e-12 * max(1.0, sums.n * sums.sxx):
         return None
-    return (sums.n * sums.sxy - sums.sx * sums.sy) / denominator
+    numerator = sums.n * sums.sxy - sums.sx * sums.sy
+    # A flat series leaves only rounding here (the database sums floats in its own order):
+    # a residue that small is no trend, not a pool that runs out in 10**16 days.
+    if abs(numerator) <= 1e-9 * max(1.0, abs(sums.n * sums.sxy) + abs(sums.sx * sums.sy)):
+        return 0.0
+    return numerator / denominator
 
 
 def days_to_exhaustion(*, slope: float | None, usable: float, allocated: float) -> float | None:

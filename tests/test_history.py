@@ -195,3 +195,13 @@ def test_pool_page_history_chart_in_a_browser(page, live_server, make_user):
     SCREENSHOTS.mkdir(exist_ok=True)
     page.locator("#pool-history").screenshot(path=str(SCREENSHOTS / "pool-history.png"))
     assert errors == []
+
+
+def test_rounding_residue_of_a_flat_series_is_no_trend():
+    from ippam.history import Sums, days_to_exhaustion, trend_slope
+
+    # 24 samples of 5.0 two hours apart, summed in another order than Python's: PostgreSQL
+    # left sxy off by one ulp, which read as a pool running out in 5e16 days.
+    flat = Sums(n=24, sx=-23.0, sy=120.0, sxx=30.6, sxy=-114.99999999999999)
+    assert trend_slope(flat) == 0.0
+    assert days_to_exhaustion(slope=trend_slope(flat), usable=254.0, allocated=5.0) is None
