@@ -218,7 +218,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from ippam.leaks.detect import leaks_detect
-    from ippam.leaks.rules import RULES, Context, _planner_settings, candidates_compute
+    from ippam.leaks.rules.common import Context
+    from ippam.leaks.rules.registry import RULES, _planner_settings, candidates_compute
     from ippam.models import Cluster
 
     setup_test_environment()

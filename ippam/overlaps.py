@@ -1,5 +1,5 @@
 """Whether two overlapping whereabouts ranges can hand out the same address: one verdict,
-used by the leak rule (ippam.leaks.rules.overlapping_ranges) and the NAD form's warning
+used by the leak rule (ippam.leaks.rules.overlaps.overlapping_ranges) and the NAD form's warning
 (ippam.nads.nad_range_overlaps), so the two cannot disagree.
 
 Pure module (no Django, no kubernetes client). What whereabouts does

@@ -292,7 +292,7 @@ def test_detection_query_count_does_not_grow_with_the_cluster(
 
 @pytest.mark.django_db(transaction=True)
 def test_rules_give_the_same_answer_on_parallel_connections():
-    from ippam.leaks.rules import _parallel_possible, candidates_compute
+    from ippam.leaks.rules.registry import _parallel_possible, candidates_compute
 
     if not _parallel_possible():
         pytest.skip("rules run concurrently on PostgreSQL only")

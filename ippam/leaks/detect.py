@@ -12,7 +12,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ippam.leaks.rules import Candidate, candidates_compute
+from ippam.leaks.rules.common import Candidate
+from ippam.leaks.rules.registry import candidates_compute
 from ippam.models import Cluster, Finding
 
 log = logging.getLogger(__name__)
