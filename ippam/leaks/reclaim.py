@@ -44,7 +44,7 @@ from ippam.annotations import pod_network_status
 from ippam.audit import Actor, acting_user, actor_name, audit_record
 from ippam.kube.client import KubeError
 from ippam.kube.writes import HolderIndex, KubeWrites, PodListing, json_pointer
-from ippam.leaks.rules import RECLAIMABLE_KINDS
+from ippam.leaks.rules.registry import RECLAIMABLE_KINDS
 from ippam.models import (
     Allocation,
     AuditEntry,
