@@ -377,7 +377,7 @@ def fill(args: argparse.Namespace) -> dict:
 
     store.links_refresh(cluster.pk)
     # Sync keeps IPPool.allocated from the IPPool's spec; rows written here need a recount.
-    from ippam.leaks.reclaim import pools_recount
+    from ippam.leaks.reclaim.execute import pools_recount
 
     pools_recount(pool_ids=set(IPPool.objects.filter(cluster=cluster).values_list("pk", flat=True)))
     store.pools_refresh_usage(cluster.pk)

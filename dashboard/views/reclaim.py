@@ -17,7 +17,7 @@ from django_htmx.http import trigger_client_event
 from dashboard.forms import ReclaimPlanForm
 from dashboard.views.common import DashboardRequest, render_page
 from ippam.leaks import ReclaimError, reclaim_plan
-from ippam.leaks.reclaim import reclaim_runs_expire
+from ippam.leaks.reclaim.execute import reclaim_runs_expire
 from ippam.models import ReclaimRun
 from ippam.selectors.reclaim import reclaim_run_get, reclaim_run_items, reclaim_run_progress
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from ippam.leaks.alerts import AlertError, alert_acknowledge, alerts_refresh
 from ippam.leaks.detect import DetectionResult, leaks_detect
-from ippam.leaks.reclaim import ReclaimError, reclaim_execute, reclaim_plan
+from ippam.leaks.reclaim.common import ReclaimError
+from ippam.leaks.reclaim.execute import reclaim_execute
+from ippam.leaks.reclaim.plan import reclaim_plan
 
 __all__ = [
     "AlertError",

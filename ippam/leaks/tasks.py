@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def reclaim_run(run_id: int) -> dict[str, Any]:
     """Execute a planned ReclaimRun. Delivered twice, the second delivery frees nothing and
     reports `noop: true` (the run is finished, or another worker holds its lock)."""
-    from ippam.leaks.reclaim import reclaim_execute, reclaim_summary
+    from ippam.leaks.reclaim.execute import reclaim_execute, reclaim_summary
     from ippam.models import ReclaimRun
 
     with lock(f"reclaim-run-{run_id}") as held:

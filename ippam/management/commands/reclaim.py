@@ -11,7 +11,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ippam.leaks.reclaim import ReclaimError, reclaim_plan, reclaim_runs_expire
+from ippam.leaks.reclaim.common import ReclaimError
+from ippam.leaks.reclaim.execute import reclaim_runs_expire
+from ippam.leaks.reclaim.plan import reclaim_plan
 from ippam.leaks.tasks import reclaim_run
 from ippam.models import Finding, ReclaimItem, ReclaimRun
 from ippam.selectors.report import ReportError, report_candidates, report_cluster_names
