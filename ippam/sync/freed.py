@@ -34,31 +34,24 @@ def _record(
     pool_ids: Sequence[int],
     kept: dict[int, set[tuple[str, str]]] | None,
     now: datetime,
+    held: Iterable[tuple[int, str, str]] = (),
 ) -> int:
     """Record every allocation row of `pool_ids` whose (key, podref) is not in `kept[pool]`.
 
     A key kept under another podref is a free and a re-allocation (whereabouts reused the
     offset between two events): the old holder is recorded as freed. `kept` None: the pools
-    are deleted, every allocation is freed. One query per chunk of pools, a second (with the
-    addresses) only for the pools that lost something, then one insert.
+    are deleted, every allocation is freed. `held`: the (pool, key, podref) the pools hold
+    now, as the caller already read them (no join, no address parsing: on a forced resync
+    every pool is rewritten and nearly nothing is lost); the full rows are read only for the
+    pools that lost something, then one insert.
     """
     if not pool_ids:
         return 0
     pools = list(pool_ids)
     if kept is not None:
-        # First only the three short strings, no join and no address parsing: on a forced
-        # resync every pool is rewritten (150k allocations) and nearly nothing is lost.
-        losing: set[int] = set()
-        for start in range(0, len(pools), _CHUNK):
-            chunk = pools[start : start + _CHUNK]
-            for pool_id, key, podref in (
-                m.Allocation.objects.filter(pool_id__in=chunk)
-                .order_by()
-                .values_list("pool_id", "key", "podref")
-            ):
-                if (key, podref) not in kept.get(pool_id, ()):
-                    losing.add(pool_id)
-        pools = sorted(losing)
+        pools = sorted(
+            {pool_id for pool_id, key, podref in held if (key, podref) not in kept.get(pool_id, ())}
+        )
     lost: list[m.FreedAddress] = []
     for start in range(0, len(pools), _CHUNK):
         chunk = pools[start : start + _CHUNK]
@@ -100,8 +93,10 @@ def pools_freed(
     pool_ids: dict[tuple[str, str], int],
     records: Iterable[Any],
     now: datetime,
+    held: Iterable[tuple[int, str, str]],
 ) -> int:
-    """Before a pool's allocations are replaced by `records`' (PoolRecord): record the lost ones."""
+    """Before a pool's allocations are replaced by `records`' (PoolRecord): record the lost
+    ones. `held`: (pool id, key, podref) of the allocation rows the pools have now."""
     kept: dict[int, set[tuple[str, str]]] = {}
     for rec in records:
         pool_id = pool_ids.get((rec.row.namespace, rec.row.name))
@@ -111,7 +106,7 @@ def pools_freed(
     # pages filter by the window too, so a cluster whose pools stop changing shows nothing
     # stale; its rows go on the next write or with the cluster).
     freed_expire(cluster_id)
-    return _record(list(kept), kept, now)
+    return _record(list(kept), kept, now, held)
 
 
 def pools_deleted(pool_ids: Sequence[int], now: datetime | None = None) -> int:

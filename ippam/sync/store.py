@@ -485,10 +485,11 @@ def pools_write(
         )
         ids = _ids_for(m.IPPool, cluster_id, ((rec.row.namespace, rec.row.name) for rec in records))
     # An allocation carries no timestamp; when ippam first saw it (same pool, key and
-    # podref) survives the rewrite below, so the leak grace can count from it.
-    first_seen = {} if fresh else _allocations_first_seen(list(ids.values()))
-    if not fresh:  # "recently freed": the (key, podref) pairs these records no longer hold
-        freed.pools_freed(cluster_id, ids, records, now)
+    # podref) survives the rewrite below, so the leak grace can count from it. The same read
+    # tells "recently freed" which (key, podref) pairs these records no longer hold.
+    held = {} if fresh else _allocations_held(list(ids.values()))
+    if not fresh:
+        freed.pools_freed(cluster_id, ids, records, now, held)
     delete_ids(m.Allocation, list(ids.values()), column="pool_id")
 
     def rows() -> Iterator[tuple[Any, ...]]:
@@ -499,21 +500,21 @@ def pools_write(
                 if alloc.key in seen:  # a duplicate key is one offset; keep the first
                     continue
                 seen.add(alloc.key)
-                since = first_seen.get((pool_id, alloc.key, alloc.podref), now)
+                since = held.get((pool_id, alloc.key, alloc.podref)) or now
                 yield (pool_id, cluster_id, *alloc, since)
 
     insert(m.Allocation, ("pool_id", "cluster_id", *AllocationRow._fields, "first_seen"), rows())
 
 
-def _allocations_first_seen(pool_ids: list[int]) -> dict[tuple[int, str, str], datetime]:
-    found: dict[tuple[int, str, str], datetime] = {}
+def _allocations_held(pool_ids: list[int]) -> dict[tuple[int, str, str], datetime | None]:
+    """(pool id, key, podref) -> first_seen of every allocation row the pools hold now."""
+    held: dict[tuple[int, str, str], datetime | None] = {}
     for chunk in _chunks(pool_ids, 900):
         for pool_id, key, podref, since in m.Allocation.objects.filter(
-            pool_id__in=chunk, first_seen__isnull=False
+            pool_id__in=chunk
         ).values_list("pool_id", "key", "podref", "first_seen"):
-            if since is not None:
-                found[(pool_id, key, podref)] = since
-    return found
+            held[(pool_id, key, podref)] = since
+    return held
 
 
 def pods_write(
