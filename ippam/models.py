@@ -870,3 +870,32 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alert_id} {self.transition}#{self.occurrence} {self.channel}: {self.status}"
+
+
+class PoolBlock(models.Model):
+    """How many of a pool's allocations fall in each block of 256 addresses (an IPv4 /24,
+    an IPv6 /120): the pool page's heat map sums these instead of counting the allocations
+    (60k in a /16) on every view. Kept by ippam.pool_blocks wherever a pool's allocations
+    are written (sync and watch through store.pools_refresh_usage, reclaim); a block no
+    allocation falls in has no row.
+    """
+
+    # No database constraint: the sync deletes IPPool rows in bulk SQL (store.objects_delete)
+    # without knowing this table; the next refresh of the cluster drops a gone pool's rows,
+    # and pages only read the blocks of a pool that exists. The ORM's CASCADE still applies.
+    pool = models.ForeignKey(
+        IPPool, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    cluster = models.ForeignKey(
+        Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    first_ip = IPAddressField(help_text="first address of the block")
+    allocated = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pool", "first_ip"], name="poolblock_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pool_id} {self.first_ip}: {self.allocated}"

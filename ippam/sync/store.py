@@ -785,6 +785,10 @@ def pools_refresh_usage(cluster_id: int, pool_ids: Iterable[int] | None = None) 
     pools = m.IPPool.objects.filter(cluster_id=cluster_id)
     if pool_ids is not None:
         pools = pools.filter(id__in=pool_ids)
+    # The pool page's heat map reads per-block allocation counts: recount them here too.
+    from ippam.pool_blocks import pool_blocks_refresh
+
+    pool_blocks_refresh(cluster_id=cluster_id, pool_ids=pool_ids)
     cache: dict[tuple[Any, ...], UsableRange | None] = {}
     changed = []
     for pool in pools.only("id", "range", "usable", "allocated", "utilization"):

@@ -228,7 +228,8 @@ def _apply_to_database(
 
 
 def pools_recount(*, pool_ids: set[int]) -> None:
-    """Recompute `allocated` and `utilization` of these pools from their Allocation rows."""
+    """Recompute `allocated`, `utilization` and the block counts of these pools from their
+    Allocation rows."""
     counts = Subquery(
         Allocation.objects.filter(pool_id=OuterRef("pk"))
         .values("pool_id")
@@ -241,6 +242,14 @@ def pools_recount(*, pool_ids: set[int]) -> None:
         usable = int(pool.usable)
         pool.utilization = pool.allocated / usable if usable else 0.0
     IPPool.objects.bulk_update(pools, ["allocated", "utilization"])
+    # And the per-block counts the pool page's heat map reads.
+    from ippam.pool_blocks import pool_blocks_refresh
+
+    by_cluster: dict[int, list[int]] = {}
+    for pool in pools:
+        by_cluster.setdefault(pool.cluster_id, []).append(pool.pk)
+    for cluster_id, ids in by_cluster.items():
+        pool_blocks_refresh(cluster_id=cluster_id, pool_ids=ids)
 
 
 def reclaim_summary(run: ReclaimRun) -> dict[str, Any]:
