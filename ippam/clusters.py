@@ -77,9 +77,16 @@ def cluster_add(
 
 
 def cluster_remove(*, name: str) -> None:
-    """Forget a cluster and every row synced from it."""
+    """Forget a cluster and every row synced from it.
+
+    Under the cluster row's lock, as every writer (the sync's transaction, the watcher's
+    batches) takes it first: the rows are collected only once no writer can add more, so
+    none outlives the cluster (the database does not enforce it, see KubeObject.cluster).
+    """
     cluster = cluster_get(name=name)
-    cluster.delete()
+    with transaction.atomic():
+        Cluster.objects.select_for_update().filter(pk=cluster.pk).first()
+        cluster.delete()
 
 
 def cluster_sync_enqueue(*, cluster: Cluster) -> None:

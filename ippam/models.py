@@ -167,7 +167,14 @@ class KubeObject(models.Model):
 
     # No index of its own: every subclass has a unique constraint that starts with
     # cluster, which serves the same lookups (one index less to fill on a full sync).
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No database constraint either: rows are written only under the cluster row's lock
+    # (the sync's transaction and the watcher's batches take it first), and the cluster is
+    # removed only under that lock too (ippam.clusters.cluster_remove), so a row can't
+    # outlive its cluster; checking it per row cost seconds on a first sync (DESIGN.md §7).
+    # ippam.sync.verify.rows_orphaned() checks this invariant; the ORM's CASCADE still applies.
+    cluster = models.ForeignKey(
+        Cluster, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     name = models.CharField(max_length=253)
     uid = models.CharField(max_length=64)
     resource_version = models.CharField(max_length=32, blank=True)
@@ -213,10 +220,9 @@ class Pod(KubeObject):
         constraints = [
             models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="pod_unique")
         ]
-        indexes = [
-            models.Index(fields=["cluster", "node_name"]),
-            models.Index(fields=["cluster", "uid"]),
-        ]
+        # No index on uid: nothing looks a pod up by uid alone, and random uuids made it
+        # the costliest index to fill on a first sync.
+        indexes = [models.Index(fields=["cluster", "node_name"])]
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
@@ -339,9 +345,16 @@ class NADRange(models.Model):
 
 
 class Allocation(models.Model):
-    # No index of its own: allocation_unique (pool, key) starts with pool.
+    # No index of its own: allocation_unique (pool, key) starts with pool. No database
+    # constraint: a pool's allocations are written only right after the pool row, in the
+    # same transaction, and deleted before it (ippam.sync.store); the per-row check cost
+    # seconds on a first sync. ippam.sync.verify.rows_orphaned() checks the invariant.
     pool = models.ForeignKey(
-        IPPool, on_delete=models.CASCADE, related_name="allocations", db_index=False
+        IPPool,
+        on_delete=models.CASCADE,
+        related_name="allocations",
+        db_index=False,
+        db_constraint=False,
     )
     # Redundant with the pool FK (whose row belongs to the cluster), so no database
     # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
@@ -453,8 +466,16 @@ class PodInterface(models.Model):
     """One entry of a pod's network-status annotation."""
 
     # No index of its own: podinterface_unique (pod, network_name, interface) starts with pod.
+    # No database constraint on pod or nad: interfaces are written only with their pod, in
+    # the same transaction, cleared before it is deleted, and nad_id is nulled before a NAD
+    # row goes (ippam.sync.store); the per-row checks cost seconds on a first sync.
+    # ippam.sync.verify.rows_orphaned() checks the invariant.
     pod = models.ForeignKey(
-        Pod, on_delete=models.CASCADE, related_name="interfaces", db_index=False
+        Pod,
+        on_delete=models.CASCADE,
+        related_name="interfaces",
+        db_index=False,
+        db_constraint=False,
     )
     # Redundant with the pod FK (whose row belongs to the cluster), so no database
     # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
@@ -473,6 +494,7 @@ class PodInterface(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="interfaces",
+        db_constraint=False,
     )
     interface = models.CharField(max_length=32, blank=True)
     ips = models.JSONField(default=list, blank=True)
@@ -498,8 +520,14 @@ class InterfaceAddress(models.Model):
     """One IP of a PodInterface, a row each so the database can join it with allocations."""
 
     # No index of its own: interfaceaddress_unique (interface, ip) starts with interface.
+    # No database constraint, as for PodInterface.pod: written with its interface, cleared
+    # before it (ippam.sync.store); ippam.sync.verify.rows_orphaned() checks the invariant.
     interface = models.ForeignKey(
-        PodInterface, on_delete=models.CASCADE, related_name="addresses", db_index=False
+        PodInterface,
+        on_delete=models.CASCADE,
+        related_name="addresses",
+        db_index=False,
+        db_constraint=False,
     )
     # Redundant with the interface FK (whose row belongs to the cluster), so no database
     # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's

@@ -122,6 +122,47 @@ def cluster_differences(
             out += _allocations(cluster, built, stored, both)
         if kind == "pods":
             out += _interfaces(cluster, built, stored, both)
+    return out + rows_orphaned()
+
+
+# Child -> parent links the database does not enforce (no FK constraint: a per-row check
+# cost seconds on a first sync, see the models). The writers keep them; this proves it.
+# (child model, its column, parent model, what a person calls the child and the parent)
+UNENFORCED_LINKS: tuple[tuple[type[Any], str, type[Any], str, str], ...] = (
+    (m.PodInterface, "pod_id", m.Pod, "pod interfaces", "pod"),
+    (m.PodInterface, "nad_id", m.NetworkAttachmentDefinition, "pod interfaces", "NAD"),
+    (m.InterfaceAddress, "interface_id", m.PodInterface, "interface addresses", "interface"),
+    (m.Allocation, "pool_id", m.IPPool, "allocations", "IPPool"),
+    *(
+        (model, "cluster_id", m.Cluster, f"{model._meta.verbose_name_plural}", "cluster")
+        for model in (
+            m.Pod,
+            m.Node,
+            m.NetworkAttachmentDefinition,
+            m.IPPool,
+            m.OverlappingRangeIPReservation,
+            m.NodeSlicePool,
+            m.PodInterface,
+            m.InterfaceAddress,
+            m.Allocation,
+            m.NADRange,
+        )
+    ),
+)
+
+
+def rows_orphaned() -> list[str]:
+    """Rows (of any cluster) whose parent row is gone: one line per broken link, empty
+    when every unenforced link holds."""
+    out: list[str] = []
+    for child, column, parent, children, parent_name in UNENFORCED_LINKS:
+        count = (
+            child.objects.exclude(**{f"{column}__isnull": True})
+            .exclude(**{f"{column}__in": parent.objects.values("pk")})
+            .count()
+        )
+        if count:
+            out.append(f"{count} {children} point at a {parent_name} that no longer exists")
     return out
 
 
