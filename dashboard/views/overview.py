@@ -12,8 +12,7 @@ from dashboard.views.common import (
 )
 from ippam.selectors.clusters import cluster_health_list
 from ippam.selectors.failures import attachment_failures
-from ippam.selectors.overview import overview_totals, recent_alerts
-from ippam.selectors.pools import pool_list_with_usage
+from ippam.selectors.overview import fullest_pools, overview_totals, recent_alerts
 
 REGIONS = {
     "overview-totals": "overview-totals",
@@ -36,8 +35,7 @@ def overview(request: DashboardRequest) -> HttpResponse:
     if shown("overview-totals"):
         context["totals"] = overview_totals(cluster=cluster)
     if shown("overview-pools"):
-        pools, _ = pool_list_with_usage(cluster=cluster, sort="-utilization")
-        context["pools"] = list(pools[:15])
+        context["pools"] = fullest_pools(cluster=cluster, limit=15)
     if shown("overview-alerts"):
         context["alerts"] = recent_alerts(cluster=cluster, limit=10)
     if shown("overview-sync"):

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Subquery
 
 from ippam.models import Cluster, IPPool, NetworkAttachmentDefinition, Node, Pod, PodEvent
-from ippam.selectors.shared import nodes_by_name, pods_by_ref, scoped
+from ippam.selectors.shared import scoped
 
 _CNI_EXPLANATIONS: list[tuple[re.Pattern[str], str]] = [
     (
@@ -72,11 +72,22 @@ def explain_cni_error(message: str) -> str:
 
 
 @dataclass
+class FailureNode:
+    pk: int
+    name: str
+
+
+@dataclass
+class FailurePod:
+    node_name: str
+
+
+@dataclass
 class AttachmentFailure:
     event: PodEvent
     explanation: str
-    pod: Pod | None
-    node: Node | None
+    pod: FailurePod | None  # the pod the event is about, if it still exists
+    node: FailureNode | None  # its node, if synced
 
 
 def attachment_failures(
@@ -87,8 +98,24 @@ def attachment_failures(
     node: Node | None = None,
     limit: int = 20,
 ) -> list[AttachmentFailure]:
-    qs = PodEvent.objects.filter(reason=PodEvent.Reason.FAILED_SANDBOX).select_related(
-        "nad", "pool", "cluster"
+    """The latest failures, each with its pod's node, in one query: the pod and the node are
+    correlated subqueries on their unique (cluster, namespace, name) and (cluster, name)
+    indexes, not two more queries."""
+    pods = Pod.objects.filter(
+        cluster=OuterRef("cluster_id"),
+        namespace=OuterRef("pod_namespace"),
+        name=OuterRef("pod_name"),
+    )
+    nodes = Node.objects.filter(cluster=OuterRef("cluster_id"), name=OuterRef("pod_node_name"))
+    qs = (
+        PodEvent.objects.filter(reason=PodEvent.Reason.FAILED_SANDBOX)
+        .select_related("nad", "pool")
+        .only(
+            *_EVENT_FIELDS,
+            "nad__namespace",
+            "nad__name",
+            "pool__range",
+        )
     )
     qs = scoped(qs, cluster)
     if pool is not None:
@@ -103,32 +130,37 @@ def attachment_failures(
             node_name=node.name,
         )
         qs = qs.filter(cluster=node.cluster_id).filter(Exists(on_node))
-    events = list(qs.order_by(F("last_seen").desc(nulls_last=True), "-pk")[:limit])
-    by_cluster: dict[int, set[tuple[str, str]]] = {}
-    for e in events:
-        by_cluster.setdefault(e.cluster_id, set()).add((e.pod_namespace, e.pod_name))
-    pods: dict[tuple[int, str, str], Pod] = {}
-    nodes: dict[tuple[int, str], Node] = {}
-    for cid, refs in by_cluster.items():
-        found = pods_by_ref(cid, refs)
-        pods.update({(cid, *k): v for k, v in found.items()})
-        nodes.update(
-            {
-                (cid, k): v
-                for k, v in nodes_by_name(
-                    cid, {p.node_name for p in found.values() if p.node_name}
-                ).items()
-            }
+    # PostgreSQL evaluates these subqueries after the sort and limit: `limit` times each.
+    events = list(
+        qs.annotate(
+            pod_exists=Exists(pods),
+            pod_node_name=Subquery(pods.values("node_name")[:1]),
         )
+        .annotate(node_pk=Subquery(nodes.values("pk")[:1]))
+        .order_by(F("last_seen").desc(nulls_last=True), "-pk")[:limit]
+    )
     out = []
     for e in events:
-        pod = pods.get((e.cluster_id, e.pod_namespace, e.pod_name))
+        node_name = e.pod_node_name or ""
         out.append(
             AttachmentFailure(
                 event=e,
                 explanation=explain_cni_error(e.message),
-                pod=pod,
-                node=nodes.get((e.cluster_id, pod.node_name)) if pod and pod.node_name else None,
+                pod=FailurePod(node_name) if e.pod_exists else None,
+                node=FailureNode(e.node_pk, node_name) if e.node_pk is not None else None,
             )
         )
     return out
+
+
+# What the failures table shows of an event (plus its NAD's and pool's names).
+_EVENT_FIELDS = (
+    "cluster_id",
+    "pod_namespace",
+    "pod_name",
+    "message",
+    "count",
+    "last_seen",
+    "nad",
+    "pool",
+)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import Count, IntegerField, Sum
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import Count, QuerySet
 
 from ippam.models import Alert, Cluster, Finding, IPPool, NetworkAttachmentDefinition
+from ippam.selectors.pools import pool_list_with_usage
 from ippam.selectors.shared import scoped
 
 
@@ -34,16 +36,46 @@ def overview_totals(*, cluster: Cluster | None = None) -> OverviewTotals:
     ]
     # The pools' `allocated` counters (kept by sync, watch and reclaim) sum to the number of
     # Allocation rows, without counting those rows: one small query stays flat with size.
-    pool_totals = scoped(IPPool.objects.all(), cluster).aggregate(
-        n=Count("*"), allocated=Coalesce(Sum("allocated"), 0, output_field=IntegerField())
+    pools = scoped(IPPool.objects.all(), cluster)
+    n_pools, allocated, nads, findings = _scalars(
+        [
+            ("COUNT(*)", pools.values("pk")),
+            ("COALESCE(SUM(allocated), 0)", pools.values("allocated")),
+            ("COUNT(*)", scoped(NetworkAttachmentDefinition.objects.all(), cluster).values("pk")),
+            ("COUNT(*)", scoped(Finding.objects.all(), cluster).values("pk")),
+        ]
     )
     return OverviewTotals(
-        nads=scoped(NetworkAttachmentDefinition.objects.all(), cluster).count(),
-        pools=pool_totals["n"],
-        allocations=pool_totals["allocated"],
-        findings=scoped(Finding.objects.all(), cluster).count(),
+        nads=nads,
+        pools=n_pools,
+        allocations=allocated,
+        findings=findings,
         open_alerts=sum(c for _, _, c in by_kind),
         alerts_by_kind=by_kind,
+    )
+
+
+def _scalars(parts: list[tuple[str, QuerySet[Any]]]) -> list[int]:
+    """Each (aggregate, queryset) as one number, all in one statement: a page of totals
+    pays one round trip, not one per total."""
+    selects, params = [], []
+    for i, (aggregate, qs) in enumerate(parts):
+        sql, qs_params = qs.order_by().query.sql_with_params()
+        selects.append(f"(SELECT {aggregate} FROM ({sql}) AS part{i})")
+        params.extend(qs_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(selects), params)
+        row = cursor.fetchone()
+    return [int(value or 0) for value in row]
+
+
+def fullest_pools(*, cluster: Cluster | None = None, limit: int = 15) -> list[IPPool]:
+    """The overview's most used pools: only what its table shows (no NAD ranges)."""
+    qs, _ = pool_list_with_usage(cluster=cluster, sort="-utilization")
+    return list(
+        qs.prefetch_related(None).only(
+            "range", "network_name", "allocated", "usable", "utilization", "cluster__name"
+        )[:limit]
     )
 
 

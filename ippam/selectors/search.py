@@ -28,7 +28,13 @@ from ippam.models import (
     PodInterface,
 )
 from ippam.selectors.freed import FreedRow, ip_recently_freed
-from ippam.selectors.shared import attach_nodes, nodes_for_pods, pods_by_ref, scoped
+from ippam.selectors.shared import (
+    attach_nodes,
+    nodes_for_pods,
+    pods_by_ref,
+    scoped,
+    scoped_by_ip,
+)
 from ippam.userinput import clean_query, parse_mac
 
 
@@ -141,14 +147,14 @@ def _search_ip(q: str, ip: IPAddress, cluster: Cluster | None) -> SearchResults:
         .order_by("cluster__name", "name")
     )
     allocations = list(
-        scoped(Allocation.objects.filter(ip=ip), cluster).select_related("pool", "cluster")
+        scoped_by_ip(Allocation.objects.filter(ip=ip), cluster).select_related("pool", "cluster")
     )
     addresses = list(
-        scoped(InterfaceAddress.objects.filter(ip=ip), cluster).select_related(
+        scoped_by_ip(InterfaceAddress.objects.filter(ip=ip), cluster).select_related(
             "interface__pod", "interface__nad"
         )
     )
-    reservations = list(scoped(OverlappingRangeIPReservation.objects.filter(ip=ip), cluster))
+    reservations = list(scoped_by_ip(OverlappingRangeIPReservation.objects.filter(ip=ip), cluster))
     refs: dict[int, set[tuple[str, str]]] = {}
     for a in allocations:
         refs.setdefault(a.cluster_id, set()).add((a.pod_namespace, a.pod_name))

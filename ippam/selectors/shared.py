@@ -15,6 +15,15 @@ def scoped(qs: QuerySet, cluster: Cluster | None, field_name: str = "cluster") -
     return qs if cluster is None else qs.filter(**{field_name: cluster})
 
 
+def scoped_by_ip(qs: QuerySet, cluster: Cluster | None) -> QuerySet:
+    """`scoped` for a lookup by address on a table indexed by (cluster, ip): across all
+    clusters it still names them (a subquery), or PostgreSQL cannot use that index and
+    reads the whole table (60k interface addresses: ~13 ms, against ~0.1 ms)."""
+    if cluster is not None:
+        return qs.filter(cluster=cluster)
+    return qs.filter(cluster_id__in=Cluster.objects.values("pk"))
+
+
 def sort_param(sort: str | None, allowed: dict[str, str], default: str) -> tuple[str, list[str]]:
     """Map a user's `sort` (optionally `-`-prefixed) to order_by fields; nonsense gives the default."""
     sort = (sort or "").strip()
