@@ -10,11 +10,11 @@ from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
-from django.utils.timezone import template_localtime
 
 register = template.Library()
 
@@ -195,8 +195,13 @@ def shortid(value: str | None, n: int = 12) -> str:
 
 
 def _datetime_attr(value: Any) -> str:
-    """What `{{ value|date:'c' }}` gives (in the current time zone)."""
-    return escape(date_filter(template_localtime(value), "c")) if value else ""
+    """What `{{ value|date:'c' }}` gives: the template converts an aware datetime to the
+    current time zone before the filter."""
+    if not value:
+        return ""
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return escape(date_filter(value, "c"))
 
 
 def _pool_url(pk: Any, cache: dict[Any, str]) -> str:

@@ -58,7 +58,8 @@ def overview_totals(*, cluster: Cluster | None = None) -> OverviewTotals:
 def _scalars(parts: list[tuple[str, QuerySet[Any]]]) -> list[int]:
     """Each (aggregate, queryset) as one number, all in one statement: a page of totals
     pays one round trip, not one per total."""
-    selects, params = [], []
+    selects: list[str] = []
+    params: list[Any] = []
     for i, (aggregate, qs) in enumerate(parts):
         sql, qs_params = qs.order_by().query.sql_with_params()
         selects.append(f"(SELECT {aggregate} FROM ({sql}) AS part{i})")
