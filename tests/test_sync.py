@@ -436,3 +436,60 @@ def test_bulk_copy_paths_give_the_same_rows(
         )
     cluster_sync_full(cluster=cluster, force=True)
     assert_db_matches(simcluster, cluster)
+
+
+def test_binary_copy_keeps_every_value_exactly(postgres_required, make_cluster, monkeypatch):
+    """A first sync COPYs in binary form (ippam.sync.store.insert). Odd values must land
+    exactly as the row-by-row INSERT path writes them: tabs, newlines, backslashes and
+    non-ASCII in annotations, JSON text, nulls, microseconds."""
+    from ippam.sync import store
+
+    cluster = make_cluster()
+    odd = 'tab\there\nnew line \\ back\\slash \r ü 日本 "quoted"'
+    stamp = timezone.now().replace(microsecond=123456)
+    json_text = json.dumps([{"name": odd, "ips": ["10.0.0.1"], "n": 1.5, "none": None}])
+
+    def pod_row(pod_id: int, name: str) -> tuple:
+        return (pod_id, cluster.pk, 7, stamp, "ns", name, "uid-1", "42", stamp, odd, "Running")
+
+    def rows_written(first_id: int, threshold: int) -> list[tuple]:
+        monkeypatch.setattr(store, "COPY_THRESHOLD", threshold)
+        columns = (
+            "id",
+            "cluster_id",
+            "sync_generation",
+            "synced_at",
+            "namespace",
+            "name",
+            "uid",
+            "resource_version",
+            "created_at",
+            "node_name",
+            "phase",
+        )
+        extra = ("deletion_timestamp", "disruption_target", "networks_annotation")
+        extra += ("network_status_annotation", "requested_networks", "annotation_problems")
+        pods = [
+            (
+                *pod_row(first_id + i, f"p{first_id + i}"),
+                None,
+                i % 2 == 0,
+                odd,
+                odd,
+                json_text,
+                "[]",
+            )
+            for i in range(40)
+        ]
+        assert store._binary_copy_oids(store.table(Pod), columns + extra)  # binary, not text
+        store.insert(Pod, columns + extra, pods)
+        return list(
+            Pod.objects.filter(id__gte=first_id, id__lt=first_id + 40)
+            .order_by("id")
+            .values_list(*[c for c in columns + extra if c not in ("id", "name")])
+        )
+
+    copied = rows_written(1_000_000, threshold=8)  # COPY from 1 row
+    inserted = rows_written(2_000_000, threshold=10_000)  # executemany
+    assert copied == inserted
+    assert copied[0][7] == odd and copied[0][13] == json.loads(json_text)

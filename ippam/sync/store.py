@@ -23,9 +23,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from psycopg import postgres, pq
+from psycopg.adapt import Dumper
 
 from ippam import models as m
 from ippam.fields import key_to_ip
@@ -162,6 +165,50 @@ def upsert(
     return False
 
 
+class _JsonTextBinaryDumper(Dumper):
+    """jsonb for a binary COPY, from the JSON text the records already hold (orjson).
+
+    psycopg's own jsonb dumper would serialise that text again, as one JSON string.
+    """
+
+    format = pq.Format.BINARY
+    oid = postgres.types["jsonb"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        text = obj if isinstance(obj, str) else orjson.dumps(obj).decode()
+        return b"\x01" + text.encode()  # jsonb's binary form: version 1, then the text
+
+
+# Column types whose binary form psycopg writes from the values the records hold (str,
+# int, bool, aware datetime, JSON text). A table with any other column type is copied as
+# text. Binary spares formatting and escaping each value: ~30% of the COPY's Python time.
+_BINARY_COPY_TYPES = frozenset(
+    {"smallint", "integer", "bigint", "text", "character varying", "boolean", "jsonb"}
+    | {"timestamp with time zone"}
+)
+_column_oids: dict[tuple[str, tuple[str, ...]], list[int] | None] = {}
+
+
+def _binary_copy_oids(name: str, columns: Sequence[str]) -> list[int] | None:
+    """The type oids of `columns` for a binary COPY, or None when one has another type."""
+    key = (name, tuple(columns))
+    if key not in _column_oids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT attname, atttypid::regtype::text, atttypid::int FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                [name],
+            )
+            types = {column: (type_name, oid) for column, type_name, oid in cursor.fetchall()}
+        wanted = [types.get(c) for c in columns]
+        _column_oids[key] = (
+            [oid for _type, oid in wanted]  # type: ignore[misc]
+            if all(t is not None and t[0] in _BINARY_COPY_TYPES for t in wanted)
+            else None
+        )
+    return _column_oids[key]
+
+
 def insert(model: type[Any], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     head, rows = _peek(rows)
     if not head:
@@ -171,7 +218,16 @@ def insert(model: type[Any], columns: Sequence[str], rows: Iterable[Sequence[Any
     with connection.cursor() as cursor:
         # COPY pays off from a few hundred rows (a full sync's batches are ~2,000).
         if _is_postgres() and len(head) >= COPY_THRESHOLD // 8:
-            with cursor.cursor.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
+            raw = cursor.cursor
+            oids = _binary_copy_oids(name, columns)
+            if oids is None:
+                with raw.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                return
+            raw.adapters.register_dumper(None, _JsonTextBinaryDumper)  # this cursor only
+            with raw.copy(f"COPY {name} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(oids)
                 for row in rows:
                     copy.write_row(row)
             return
