@@ -908,9 +908,8 @@ class PoolBlock(models.Model):
     allocation falls in has no row.
     """
 
-    # No database constraint: the sync deletes IPPool rows in bulk SQL (store.objects_delete)
-    # without knowing this table; the next refresh of the cluster drops a gone pool's rows,
-    # and pages only read the blocks of a pool that exists. The ORM's CASCADE still applies.
+    # No database constraint, as for Allocation.pool: store.objects_delete clears a pool's
+    # blocks before the pool row; ippam.sync.verify.rows_orphaned() checks the invariant.
     pool = models.ForeignKey(
         IPPool, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )

@@ -33,6 +33,7 @@ from psycopg.adapt import Dumper
 from ippam import models as m
 from ippam.fields import key_to_ip
 from ippam.ipparse import go_cidr
+from ippam.pool_blocks import pool_blocks_refresh
 from ippam.ranges import UsableRange, pool_usable, stored_range_usable
 from ippam.sync import freed
 from ippam.sync.records.events import EventRecord, EventRow
@@ -769,6 +770,7 @@ def objects_delete(kind: str, ids: list[int]) -> int:
             null_ids(model, "pool_id", ids)
         freed.pools_deleted(ids)  # a deleted pool frees every address it held
         delete_ids(m.Allocation, ids, column="pool_id")
+        delete_ids(m.PoolBlock, ids, column="pool_id")
         delete_ids(m.PoolSample, ids, column="pool_id")  # its history goes with it
         return delete_ids(m.IPPool, ids)
     if kind == "reservations":
@@ -842,8 +844,6 @@ def pools_refresh_usage(cluster_id: int, pool_ids: Iterable[int] | None = None) 
     if pool_ids is not None:
         pools = pools.filter(id__in=pool_ids)
     # The pool page's heat map reads per-block allocation counts: recount them here too.
-    from ippam.pool_blocks import pool_blocks_refresh
-
     pool_blocks_refresh(cluster_id=cluster_id, pool_ids=pool_ids)
     cache: dict[tuple[Any, ...], UsableRange | None] = {}
     changed = []

@@ -133,6 +133,7 @@ UNENFORCED_LINKS: tuple[tuple[type[Any], str, type[Any], str, str], ...] = (
     (m.PodInterface, "nad_id", m.NetworkAttachmentDefinition, "pod interfaces", "NAD"),
     (m.InterfaceAddress, "interface_id", m.PodInterface, "interface addresses", "interface"),
     (m.Allocation, "pool_id", m.IPPool, "allocations", "IPPool"),
+    (m.PoolBlock, "pool_id", m.IPPool, "pool blocks", "IPPool"),
     *(
         (model, "cluster_id", m.Cluster, f"{model._meta.verbose_name_plural}", "cluster")
         for model in (
@@ -146,6 +147,7 @@ UNENFORCED_LINKS: tuple[tuple[type[Any], str, type[Any], str, str], ...] = (
             m.InterfaceAddress,
             m.Allocation,
             m.NADRange,
+            m.PoolBlock,
         )
     ),
 )
