@@ -196,11 +196,33 @@ def ip_key(text: str) -> str | None:
         return None
 
 
+_V4_KEY_PREFIX = _V4_MAPPED.hex()
+_AF_INET, _AF_INET6 = socket.AF_INET, socket.AF_INET6
+_inet_pton, _inet_ntop = socket.inet_pton, socket.inet_ntop
+
+
 def canonical_ip(value: Any) -> tuple[str, str] | None:
     """(text, key) of an address already spelled the way netaddr prints it, else None (the
     caller then takes the slow path, which says what is odd)."""
     if not isinstance(value, str):
         return None
+    # Multus writes bare addresses: try `value` itself first (it runs for every address of
+    # every pod). A string inet_pton takes holds no space and no "/", so stripping and
+    # splitting would give `value` back; anything else goes the careful way below.
+    try:
+        packed = _inet_pton(_AF_INET, value)
+    except OSError:
+        try:
+            packed = _inet_pton(_AF_INET6, value)
+        except (OSError, ValueError):
+            return _canonical_ip_careful(value)
+        return (value, packed.hex()) if _inet_ntop(_AF_INET6, packed) == value else None
+    except ValueError:
+        return _canonical_ip_careful(value)
+    return (value, _V4_KEY_PREFIX + packed.hex()) if _inet_ntop(_AF_INET, packed) == value else None
+
+
+def _canonical_ip_careful(value: str) -> tuple[str, str] | None:
     text = value.strip().split("/", 1)[0]
     for family, prefix in ((socket.AF_INET, _V4_MAPPED), (socket.AF_INET6, b"")):
         try:

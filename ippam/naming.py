@@ -8,6 +8,8 @@ address).
 
 from __future__ import annotations
 
+import socket
+
 from netaddr import AddrFormatError, IPAddress, IPNetwork
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "node_slice_pool_name",
     "pool_name",
     "reservation_ip",
+    "reservation_key",
     "reservation_name",
     "split_podref",
 ]
@@ -169,6 +172,50 @@ def reservation_ip(name: str, network_name: str = "") -> IPAddress | None:
         return None
     # Only the spelling whereabouts itself produces counts (no "10.0.0.01", no ":").
     return ip if reservation_name(ip) == name else None
+
+
+_V4_KEY_PREFIX = "0" * 20 + "ffff"
+
+
+def reservation_key(name: str, network_name: str = "") -> str | None:
+    """The address key (as ippam.fields.ip_to_key) of what :func:`reservation_ip` reads from
+    ``name``, or None. The same answer, quicker: it runs for every reservation of a cluster.
+
+    A name whereabouts wrote for an IPv4 address is a dotted quad that inet_ntop would
+    print just so; for IPv6 it is inet_ntop's spelling (RFC 5952, as Go's) with ":" as
+    "-". Those are read with inet_pton; anything else (IPv4-mapped and embedded-IPv4
+    spellings, odd names) goes through reservation_ip, which says None or an address.
+    """
+    rest = name
+    if network_name:
+        if (
+            not name.startswith(network_name)
+            or name[len(network_name) : len(network_name) + 1] != "-"
+        ):
+            return None
+        rest = name[len(network_name) + 1 :]
+    if ":" not in rest:
+        try:
+            if "." in rest:
+                if "-" not in rest:
+                    packed = socket.inet_pton(socket.AF_INET, rest)
+                    if socket.inet_ntop(socket.AF_INET, packed) == rest:
+                        return _V4_KEY_PREFIX + packed.hex()
+            elif "-" in rest:
+                packed = socket.inet_pton(socket.AF_INET6, rest.replace("-", ":"))
+                text = socket.inet_ntop(socket.AF_INET6, packed)
+                if "." not in text:
+                    if text.endswith(":"):
+                        text += "0"
+                    if text.replace(":", "-") == rest:
+                        return packed.hex()
+        except (OSError, ValueError):
+            pass
+    ip = reservation_ip(name, network_name)
+    if ip is None:
+        return None
+    value = int(ip)
+    return f"{value | 0xFFFF00000000 if ip.version == 4 else value:032x}"
 
 
 def split_podref(podref: str) -> tuple[str, str]:

@@ -47,6 +47,11 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _text_of(value: Any) -> str:
+    """`str(value or "")`, how a metadata field is read; quick for the usual string."""
+    return value if type(value) is str else str(value or "")
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 

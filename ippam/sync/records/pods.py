@@ -19,11 +19,8 @@ from ippam.annotations import (
 from ippam.fields import ip_to_key
 from ippam.ipparse import canonical_ip
 from ippam.sync.records.common import (
-    _common,
-    _dict,
     _kind,
-    _list,
-    _meta,
+    _text_of,
     dumps,
     timestamp,
 )
@@ -68,29 +65,62 @@ def _intern(text: str) -> str:
     return sys.intern(text) if len(text) < 128 else text
 
 
-class _FastEntry(NamedTuple):
-    name: str
-    interface: str
-    ips: tuple[str, ...]
-    keys: tuple[str, ...]
-    mac: str
-    default: bool
-    mtu: int | None
-    device_info: dict[str, Any] | None
-
-    @property
-    def nad_ref(self) -> tuple[str, str] | None:
-        namespace, sep, nad = self.name.partition("/")
-        if not sep or not namespace or not nad or "/" in nad:
-            return None
-        return namespace, nad
+# Caches of what a repeated string becomes (interned, cut to its column, split into a NAD
+# reference): a cluster has few namespaces, nodes, networks and interface names, and a hit
+# is one dict lookup in C. The bound keeps odd values from growing one without end (past
+# it the cache starts over).
+_CACHE_LIMIT = 65536
 
 
-def _network_status_fast(raw: str) -> list[_FastEntry] | None:
-    """network-status as Multus writes it, read without netaddr (this runs for every pod).
+class _Shortened(dict[str, str]):
+    """`_intern(text[:limit])` by `text`."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, text: str) -> str:
+        value = _intern(text[: self.limit])
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        self[text] = value
+        return value
+
+
+class _NetworkParts(dict[str, tuple[str, str, str]]):
+    """(network_name, nad_namespace, nad_name) by a network-status entry's `name`."""
+
+    def __missing__(self, name: str) -> tuple[str, str, str]:
+        namespace, sep, nad = name.partition("/")
+        is_ref = sep and namespace and nad and "/" not in nad
+        parts = (
+            _intern(name[:317]),
+            _intern(namespace[:63]) if is_ref else "",
+            _intern(nad[:253]) if is_ref else "",
+        )
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        self[name] = parts
+        return parts
+
+
+_NAMESPACES = _Shortened(1 << 30)  # kept whole, as the pod's namespace always was
+_NODE_NAMES = _Shortened(253)
+_PHASES = _Shortened(16)
+_INTERFACES = _Shortened(32)
+_NETWORKS = _NetworkParts()
+
+# Rows are built with tuple.__new__: a NamedTuple's own __new__ is a Python function, and
+# with keywords it cost more than the rest of an interface row.
+_tuple_new = tuple.__new__
+
+
+def _network_status_fast(raw: str) -> tuple[list[tuple[InterfaceRow, list[str]]], list[str]] | None:
+    """network-status as Multus writes it to (interfaces, problems), without netaddr (this
+    runs for every pod).
 
     Returns None as soon as anything is unusual; the caller then uses
-    ippam.annotations.pod_network_status, which reports the problems in words. For
+    ippam.annotations.parse_network_status, which reports the problems in words. For
     well-formed input both give the same rows.
     """
     try:
@@ -99,42 +129,72 @@ def _network_status_fast(raw: str) -> list[_FastEntry] | None:
         return None
     if not isinstance(data, list):
         return None
-    entries = []
+    interfaces: list[tuple[InterfaceRow, list[str]]] = []
+    problems: list[str] = []
+    seen: set[tuple[str, str]] = set()
     for item in data:
         if not isinstance(item, dict):
             return None
-        name = item.get("name", "")
-        interface = item.get("interface", "")
-        mac = item.get("mac", "")
-        raw_ips = item.get("ips")
-        if raw_ips is None:
-            raw_ips = []
+        get = item.get
+        name = get("name", "")
+        interface = get("interface", "")
+        mac = get("mac", "")
         if not (isinstance(name, str) and isinstance(interface, str) and isinstance(mac, str)):
             return None
-        if not isinstance(raw_ips, list):
+        raw_ips = get("ips")
+        if raw_ips is None:
+            ips_text, keys = "[]", []
+        elif not isinstance(raw_ips, list):
             return None
-        texts, keys = [], []
-        for value in raw_ips:
-            parsed = canonical_ip(value)
+        elif len(raw_ips) == 1:  # Multus: one address per interface and family
+            parsed = canonical_ip(raw_ips[0])
             if parsed is None:
                 return None
-            texts.append(parsed[0])
-            keys.append(parsed[1])
-        mtu = item.get("mtu")
-        device_info = item.get("device-info")
-        entries.append(
-            _FastEntry(
-                name=name,
-                interface=interface,
-                ips=tuple(texts),
-                keys=tuple(keys),
-                mac=mac,
-                default=item.get("default") is True,
-                mtu=mtu if isinstance(mtu, int) and not isinstance(mtu, bool) else None,
-                device_info=device_info if isinstance(device_info, dict) else None,
+            # canonical_ip's text is inet_ntop's: [0-9a-f.:] only, nothing JSON escapes.
+            ips_text, keys = f'["{parsed[0]}"]', [parsed[1]]
+        else:
+            texts = []
+            found = set()
+            for value in raw_ips:
+                parsed = canonical_ip(value)
+                if parsed is None:
+                    return None
+                texts.append(parsed[0])
+                found.add(parsed[1])
+            ips_text = '["' + '","'.join(texts) + '"]' if texts else "[]"
+            keys = sorted(found)
+        network_name, nad_namespace, nad_name = _NETWORKS[name]
+        short_interface = _INTERFACES[interface]
+        identity = (network_name, short_interface)
+        if identity in seen:
+            problems.append(
+                f"network-status lists {name or 'the default network'} on "
+                f"{interface or 'no interface'} twice; the second is ignored"
             )
+            continue
+        seen.add(identity)
+        mtu = get("mtu")
+        if mtu is not None and not (
+            isinstance(mtu, int) and not isinstance(mtu, bool) and 0 <= mtu < 2**31
+        ):
+            mtu = None
+        device_info = get("device-info")
+        row: InterfaceRow = _tuple_new(
+            InterfaceRow,
+            (
+                network_name,
+                nad_namespace,
+                nad_name,
+                short_interface,
+                ips_text,
+                mac[:32],
+                get("default") is True,
+                mtu,
+                dumps(device_info) if isinstance(device_info, dict) else None,
+            ),
         )
-    return entries
+        interfaces.append((row, keys))
+    return interfaces, problems
 
 
 @functools.lru_cache(maxsize=16384)
@@ -158,13 +218,53 @@ def _requested_networks(raw: str, namespace: str) -> tuple[str, tuple[str, ...]]
     return dumps(requested), tuple(problems)
 
 
+def _interfaces_careful(raw: str, problems: list[str]) -> list[tuple[InterfaceRow, list[str]]]:
+    """network-status through the parser, which says in words what is odd."""
+    entries, status_problems = parse_network_status(raw)
+    problems.extend(status_problems)
+    interfaces: list[tuple[InterfaceRow, list[str]]] = []
+    seen: set[tuple[str, str]] = set()
+    for entry in entries:
+        identity = (entry.name[:317], entry.interface[:32])
+        if identity in seen:
+            problems.append(
+                f"network-status lists {entry.name or 'the default network'} on "
+                f"{entry.interface or 'no interface'} twice; the second is ignored"
+            )
+            continue
+        seen.add(identity)
+        ref = entry.nad_ref
+        interfaces.append(
+            (
+                InterfaceRow(
+                    network_name=_intern(identity[0]),
+                    nad_namespace=_intern(ref[0][:63]) if ref else "",
+                    nad_name=_intern(ref[1][:253]) if ref else "",
+                    interface=_intern(identity[1]),
+                    ips=dumps([str(ip) for ip in entry.ips]),
+                    mac=entry.mac[:32],
+                    default=entry.default,
+                    mtu=entry.mtu if entry.mtu is not None and 0 <= entry.mtu < 2**31 else None,
+                    device_info=dumps(entry.device_info) if entry.device_info is not None else None,
+                ),
+                sorted({ip_to_key(ip) for ip in entry.ips}),
+            )
+        )
+    return interfaces
+
+
 def pod_record(obj: dict[str, Any]) -> PodRecord:
-    name, uid, rv, created = _common(obj)
-    meta = _meta(obj)
-    namespace = str(meta.get("namespace") or "")
-    annotations = _dict(meta.get("annotations"))
-    spec = _dict(obj.get("spec"))
-    status = _dict(obj.get("status"))
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
+    namespace = _text_of(meta.get("namespace"))
+    annotations = meta.get("annotations")
+    if not isinstance(annotations, dict):
+        annotations = {}
+    spec = obj.get("spec")
+    status = obj.get("status")
+    if not isinstance(status, dict):
+        status = {}
     problems: list[str] = []
     networks_raw = annotations.get(NETWORKS_ANNOTATION) or ""
     if not isinstance(networks_raw, str):
@@ -173,7 +273,8 @@ def pod_record(obj: dict[str, Any]) -> PodRecord:
     requested = "[]"
     if networks_raw:
         requested, networks_problems = _requested_networks(str(networks_raw), namespace)
-        problems.extend(networks_problems)
+        if networks_problems:
+            problems.extend(networks_problems)
     status_raw = (
         annotations.get(NETWORK_STATUS_ANNOTATION)
         or annotations.get(LEGACY_NETWORK_STATUS_ANNOTATION)
@@ -186,62 +287,42 @@ def pod_record(obj: dict[str, Any]) -> PodRecord:
     if status_raw:
         fast = _network_status_fast(status_raw)
         if fast is not None:
-            entries: list[Any] = fast
+            interfaces, status_problems = fast
+            if status_problems:
+                problems.extend(status_problems)
         else:
-            entries, status_problems = parse_network_status(status_raw)
-            problems.extend(status_problems)
-        seen: set[tuple[str, str]] = set()
-        for entry in entries:
-            identity = (entry.name[:317], entry.interface[:32])
-            if identity in seen:
-                problems.append(
-                    f"network-status lists {entry.name or 'the default network'} on "
-                    f"{entry.interface or 'no interface'} twice; the second is ignored"
-                )
-                continue
-            seen.add(identity)
-            ref = entry.nad_ref
-            if fast is not None:
-                keys = sorted(set(entry.keys))
-                ips_text = dumps(list(entry.ips))
-            else:
-                keys = sorted({ip_to_key(ip) for ip in entry.ips})
-                ips_text = dumps([str(ip) for ip in entry.ips])
-            interfaces.append(
-                (
-                    InterfaceRow(
-                        network_name=_intern(identity[0]),
-                        nad_namespace=_intern(ref[0][:63]) if ref else "",
-                        nad_name=_intern(ref[1][:253]) if ref else "",
-                        interface=_intern(identity[1]),
-                        ips=ips_text,
-                        mac=entry.mac[:32],
-                        default=entry.default,
-                        mtu=entry.mtu if entry.mtu is not None and 0 <= entry.mtu < 2**31 else None,
-                        device_info=dumps(entry.device_info)
-                        if entry.device_info is not None
-                        else None,
-                    ),
-                    keys,
-                )
-            )
-    disruption = any(
-        isinstance(c, dict) and c.get("type") == "DisruptionTarget" and c.get("status") == "True"
-        for c in _list(status.get("conditions"))
-    )
-    row = PodRow(
-        namespace=_intern(namespace),
-        name=name,
-        uid=uid,
-        resource_version=rv,
-        created_at=created,
-        node_name=_intern(str(spec.get("nodeName") or "")[:253]),
-        phase=_intern(str(status.get("phase") or "")[:16]),
-        deletion_timestamp=timestamp(meta.get("deletionTimestamp")),
-        disruption_target=disruption,
-        networks_annotation=str(networks_raw),
-        network_status_annotation=str(status_raw),
-        requested_networks=requested,
-        annotation_problems=dumps(problems),
+            interfaces = _interfaces_careful(status_raw, problems)
+    disruption = False
+    conditions = status.get("conditions")
+    if isinstance(conditions, list):
+        for c in conditions:
+            if (
+                isinstance(c, dict)
+                and c.get("type") == "DisruptionTarget"
+                and c.get("status") == "True"
+            ):
+                disruption = True
+                break
+    node_name = spec.get("nodeName") if isinstance(spec, dict) else None
+    phase = status.get("phase")
+    row: PodRow = _tuple_new(
+        PodRow,
+        (
+            _NAMESPACES[namespace],
+            _text_of(meta.get("name")),
+            _text_of(meta.get("uid")),
+            _text_of(meta.get("resourceVersion")),
+            timestamp(meta.get("creationTimestamp")),
+            _NODE_NAMES[node_name]
+            if type(node_name) is str
+            else _intern(str(node_name or "")[:253]),
+            _PHASES[phase] if type(phase) is str else _intern(str(phase or "")[:16]),
+            timestamp(meta.get("deletionTimestamp")),
+            disruption,
+            str(networks_raw),
+            str(status_raw),
+            requested,
+            dumps(problems) if problems else "[]",
+        ),
     )
     return PodRecord(row, interfaces)

@@ -6,16 +6,13 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from ippam import naming
-from ippam.fields import ip_to_key
 from ippam.sync.records.common import (
-    _common,
-    _dict,
     _kind,
-    _meta,
     _podref_problem,
     _show,
-    _text,
+    _text_of,
     dumps,
+    timestamp,
 )
 from ippam.sync.records.nodes import _field_problems
 
@@ -36,6 +33,9 @@ class ReservationRow(NamedTuple):
     problems: str = "[]"
 
 
+_tuple_new = tuple.__new__  # rows without the NamedTuple's Python-level __new__ (hot path)
+
+
 def reservation_record(obj: dict[str, Any], network_names: list[str]) -> ReservationRow:
     """`network_names`: the network_name of every whereabouts NAD, longest first.
 
@@ -45,50 +45,70 @@ def reservation_record(obj: dict[str, Any], network_names: list[str]) -> Reserva
     a problem on the row; leak rules never call such a reservation orphaned (nothing
     trustworthy says whose it is).
     """
-    name, uid, rv, created = _common(obj)
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
+    name = _text_of(meta.get("name"))
     problems: list[str] = []
-    raw_spec = obj.get("spec")
-    if not isinstance(raw_spec, dict):
-        problems.append(
-            f"spec is {_kind(raw_spec)}, not an object with podref (the CRD requires one)"
-        )
-    spec = _dict(raw_spec)
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        problems.append(f"spec is {_kind(spec)}, not an object with podref (the CRD requires one)")
+        spec = None
     ip = None
     network_name = ""
     for candidate in network_names:
         if candidate and name.startswith(candidate + "-"):
-            ip = naming.reservation_ip(name, candidate)
+            ip = naming.reservation_key(name, candidate)
             if ip is not None:
                 network_name = candidate
                 break
     if ip is None:
-        ip = naming.reservation_ip(name)
+        ip = naming.reservation_key(name)
     if ip is None:
         problems.append(
             f"name is not an address whereabouts could have written: {_show(name)} is not "
             "[network_name-]address (IPv4 as is, IPv6 with ':' as '-') for any known "
             "network_name; no address is attributed to it"
         )
-    raw_podref = spec.get("podref")
-    if isinstance(raw_spec, dict):
-        podref_problem = _podref_problem(raw_podref)
-        if podref_problem:
-            problems.append(f"spec.{podref_problem}")
-    podref = raw_podref if isinstance(raw_podref, str) else ""
-    problems += _field_problems(spec, "spec", {"ifname": str, "containerid": str})
-    pod_namespace, pod_name = naming.split_podref(podref)
-    return ReservationRow(
-        namespace=str(_meta(obj).get("namespace") or ""),
-        name=name,
-        uid=uid,
-        resource_version=rv,
-        created_at=created,
-        ip=ip_to_key(ip) if ip is not None else None,
-        network_name=network_name,
-        podref=podref[:317],
-        pod_namespace=pod_namespace[:63],
-        pod_name=pod_name[:253],
-        ifname=_text(spec.get("ifname"))[:32],
-        container_id=_text(spec.get("containerid"))[:128],
-        problems=dumps(problems),
+    podref = ifname = container_id = None
+    if spec is not None:
+        podref = spec.get("podref")
+        if not (
+            isinstance(podref, str)
+            and podref.count("/") == 1
+            and not podref.startswith("/")
+            and not podref.endswith("/")
+        ):
+            podref_problem = _podref_problem(podref)
+            if podref_problem:
+                problems.append(f"spec.{podref_problem}")
+        ifname = spec.get("ifname")
+        container_id = spec.get("containerid")
+        if not (
+            (ifname is None or isinstance(ifname, str))
+            and (container_id is None or isinstance(container_id, str))
+        ):
+            problems += _field_problems(spec, "spec", {"ifname": str, "containerid": str})
+    podref = podref if isinstance(podref, str) else ""
+    pod_namespace, sep, pod_name = podref.partition("/")
+    if not sep:  # naming.split_podref: no slash, no namespace
+        pod_namespace, pod_name = "", podref
+    row: ReservationRow = _tuple_new(
+        ReservationRow,
+        (
+            _text_of(meta.get("namespace")),
+            name,
+            _text_of(meta.get("uid")),
+            _text_of(meta.get("resourceVersion")),
+            timestamp(meta.get("creationTimestamp")),
+            ip,
+            network_name,
+            podref[:317],
+            pod_namespace[:63],
+            pod_name[:253],
+            ifname[:32] if isinstance(ifname, str) else "",
+            container_id[:128] if isinstance(container_id, str) else "",
+            dumps(problems) if problems else "[]",
+        ),
     )
+    return row
