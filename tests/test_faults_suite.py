@@ -256,6 +256,41 @@ def test_an_expired_continue_token_mid_list_restarts_it(simcluster, synced, sett
     assert differences(simcluster, synced) == []
 
 
+def test_a_restart_after_batches_were_written_rolls_back_only_that_kind(
+    postgres_required, simcluster, synced, settings, monkeypatch
+):
+    """On PostgreSQL the sync writes batches while it lists (one writer thread for every
+    kind, each kind in a savepoint). Small batches: pods are partly written when their list
+    restarts, and reservations and pools are still queued behind them."""
+    settings.IPPAM_LIST_PAGE_SIZE = 40
+    monkeypatch.setattr("ippam.sync.full.WRITE_BATCH", 25)
+    change_everything(simcluster)
+    compacted = []
+
+    def progress(kind, phase, count):
+        if kind == "pods" and count >= 120 and not compacted:
+            compacted.append(count)
+            simcluster.compact()
+
+    from ippam.sync import store
+
+    pods_write, pods_sent = store.pods_write, []
+
+    def counting(cluster_id, generation, records, *args, **kwargs):
+        pods_sent.append(len(records))
+        return pods_write(cluster_id, generation, records, *args, **kwargs)
+
+    monkeypatch.setattr(store, "pods_write", counting)
+    # force: every object is written again, so batches of pods are in before the restart.
+    run = cluster_sync_full(cluster=synced, progress=progress, force=True)
+
+    assert compacted and any(r["status"] == 410 for r in simcluster.requests)
+    pods = len(simcluster.list("pods"))
+    assert sum(pods_sent) > pods  # some were written before the restart, then rolled back
+    assert run.counts["written"]["pods"] == pods  # and counted once
+    assert differences(simcluster, synced) == []
+
+
 def test_the_server_killed_mid_sync_leaves_the_last_complete_state(simcluster_own, settings):
     sim = simcluster_own
     settings.IPPAM_LIST_PAGE_SIZE = 50

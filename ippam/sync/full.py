@@ -41,6 +41,7 @@ from django.utils import timezone
 from ippam import models as m
 from ippam.kube.client import KubeError, api_client_for
 from ippam.kube.resources import (
+    BY_KIND,
     MAX_LIST_RESTARTS,
     RESOURCES,
     ClusterIdentity,
@@ -88,6 +89,8 @@ Progress = Callable[[str, str, int], None]  # (kind, phase, count)
 
 # Objects parsed before their rows are written (PostgreSQL streams; see `_stream_sync`).
 # 10,000 beat 2,000 at scale (36-37 s against 40 s): fewer, bigger COPYs; ~320 MB peak.
+# An IPPool counts as its allocations: at scale 2,000 pools hold 150k of them, which as one
+# batch were written only after the last pool was listed, with nothing to overlap.
 WRITE_BATCH = 10000
 
 
@@ -158,6 +161,7 @@ def _fetch(
     elif sink is None and kind == "reservations":
         packed = fetched.records = Packed(unpack_reservation)  # type: ignore[assignment]
     batch: list[Any] = fetched.records if sink is None else []
+    batch_rows = 0
     listing = objects_list(api, resource, page_size=settings.IPPAM_LIST_PAGE_SIZE)
     cutoff = store.events_retained_since()
     # Enough pages in flight that listing goes on while a batch is written.
@@ -194,6 +198,11 @@ def _fetch(
                 continue
             if packed is None:
                 batch.append(record)
+                if kind == "ippools" and sink is not None:
+                    batch_rows += len(record.allocations)
+                    if batch_rows >= WRITE_BATCH:
+                        sink(batch)
+                        batch, batch_rows = [], 0
             elif kind == "pods":
                 packed.append(pack_pod(record))
                 packed.interfaces += len(record.interfaces)
@@ -201,7 +210,7 @@ def _fetch(
                 packed.append(pack_reservation(record))
         if sink is not None and len(batch) >= WRITE_BATCH:
             sink(batch)
-            batch = []
+            batch, batch_rows = [], 0
         if progress:
             progress(kind, "listing", fetched.listed)
     if sink is not None:
@@ -504,45 +513,85 @@ def _write(
 
 
 class _BackgroundWriter:
-    """Writes batches on a thread of its own, on the sync's own connection and transaction.
+    """Runs database work on a thread of its own, in order, on the sync's own connection and
+    transaction.
 
-    While PostgreSQL takes in one batch (index upkeep and foreign-key checks: most of a
-    first sync's database time, in the server's process), this thread waits on the socket
-    without the GIL, and the caller parses the next batch. The caller must not touch the
-    database between `put()` and `close()`: it is the same connection.
+    While PostgreSQL takes in one batch (index upkeep: most of a first sync's database
+    time, in the server's process), this thread waits on the socket without the GIL, and
+    the caller parses the next batch. One writer serves every kind, so the last batches of
+    one kind are written while the next kind is listed. The caller must not touch the
+    database between the first `put()` and `close()`: it is the same connection, so every
+    step of the transaction (savepoints included) goes through `put()`.
     """
 
-    def __init__(self, write: Callable[[list[Any]], None]) -> None:
-        self.write = write
+    def __init__(self) -> None:
         self.main = connections[DEFAULT_DB_ALIAS]  # the object, not the thread-local proxy
-        self.batches: queue.Queue[list[Any] | None] = queue.Queue(maxsize=2)
+        self.tasks: queue.Queue[Callable[[], Any] | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
+        self.abandoned = False
         self.main.inc_thread_sharing()
         self.thread = threading.Thread(target=self._run, name="sync-writer", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         connections[DEFAULT_DB_ALIAS] = self.main  # the transaction is on this connection
-        while (batch := self.batches.get()) is not None:
-            if self.error is None:
+        while (task := self.tasks.get()) is not None:
+            if self.error is None and not self.abandoned:
                 try:
-                    self.write(batch)
+                    task()
                 except BaseException as exc:  # noqa: BLE001 - raised in the caller
                     self.error = exc
 
-    def put(self, batch: list[Any]) -> None:
+    def put(self, task: Callable[[], Any]) -> None:
         if self.error is not None:
             self.close()
-        self.batches.put(batch)
+        self.tasks.put(task)
 
     def close(self) -> None:
-        """Wait until every batch is written; raise what failed."""
-        if self.thread.is_alive():
-            self.batches.put(None)
-            self.thread.join()
-            self.main.dec_thread_sharing()
+        """Wait until every task has run; raise what failed."""
+        self._join()
         if self.error is not None:
             raise self.error
+
+    def abandon(self) -> None:
+        """Skip what is still queued and stop (the caller failed: its transaction rolls
+        back, so writing the rest would be wasted)."""
+        self.abandoned = True
+        self._join()
+
+    def _join(self) -> None:
+        if self.thread.is_alive():
+            while True:  # make room for the stop mark even if the queue is full
+                try:
+                    self.tasks.put(None, timeout=0.1)
+                    break
+                except queue.Full:
+                    if not self.thread.is_alive():
+                        break
+            self.thread.join()
+            self.main.dec_thread_sharing()
+
+
+class _KindSavepoint:
+    """One kind's writes inside a savepoint, run by the writer thread: a list that starts
+    over (expired continue token) rolls back what that kind had written."""
+
+    def __init__(self, writer: _Writer, kind: str) -> None:
+        self.writer, self.kind = writer, kind
+        self.sid = ""
+
+    def begin(self) -> None:
+        self.writer.written.pop(self.kind, None)
+        self.sid = transaction.savepoint()
+
+    def rollback(self) -> None:
+        transaction.savepoint_rollback(self.sid)
+
+    def end(self, seen: set[tuple[str, str]]) -> None:
+        self.writer.delete_gone(self.kind, seen)
+        self.writer.written.setdefault(self.kind, 0)
+        transaction.savepoint_commit(self.sid)
+        self.writer.step(self.kind)
 
 
 def _stream_sync(
@@ -563,60 +612,35 @@ def _stream_sync(
     process of its own, takes in the rows meanwhile; no kind is held whole in memory.
 
     Still all or nothing: it is one transaction, and a list that fails rolls it back, so
-    the database keeps the last good data. Each kind is listed inside a savepoint: a list
+    the database keeps the last good data. Each kind is written inside a savepoint: a list
     whose continue token expires midway starts over from a clean slate.
     Returns (written, deleted, seconds until the last list ended).
     """
     with transaction.atomic():
         writer = _Writer(cluster, snapshot, force=force, steps=steps)
-        network_names: list[str] = []
-        for res in RESOURCES:
-            kind = res.kind
-            for attempt in range(MAX_LIST_RESTARTS + 1):
-                held: list[Any] = []
-                background: _BackgroundWriter | None = None
-                try:
-                    with transaction.atomic():
-                        writer.written.pop(kind, None)
-                        if kind in ("nads", "events"):  # small; written once listed
-                            sink: Sink = held.extend
-                        else:
-                            background = _BackgroundWriter(functools.partial(writer.rows, kind))
-                            sink = background.put
-                        try:
-                            listed = _fetch(
-                                api,
-                                res,
-                                snapshot.get(kind, {}),
-                                network_names,
-                                force=force,
-                                progress=progress,
-                                sink=sink,
-                            )
-                        finally:
-                            if background is not None:
-                                background.close()
-                        listed.records = held
-                        if kind == "nads":
-                            writer.nads(held, listed.seen)
-                            network_names = network_names_of(held)
-                        elif kind != "events":
-                            writer.delete_gone(kind, listed.seen)
-                            writer.written.setdefault(kind, 0)
-                            writer.step(kind)
-                        else:
-                            writer.step(kind)
-                    break
-                except ListRestarted as restarted:
-                    if attempt == MAX_LIST_RESTARTS:
-                        raise KubeError(
-                            f"{restarted}; the list started over {MAX_LIST_RESTARTS} times "
-                            "and its continue token expired again: try again later",
-                            status=410,
-                            reason="Expired",
-                        ) from None
-                    logger.info("%s: list restarted; writing it again", res.full_name)
-            fetched[kind] = listed
+        # NADs first and whole: pod interfaces point at their rows, and reservations are
+        # read in the light of their network names. They are few; events are listed last.
+        nads = _fetch_kind(api, BY_KIND["nads"], snapshot, [], force=force, progress=progress)
+        writer.nads(nads.records, nads.seen)
+        fetched["nads"] = nads
+        network_names = network_names_of(nads.records)
+        background = _BackgroundWriter()
+        try:
+            for res in RESOURCES:
+                if res.kind in ("nads", "events"):
+                    continue
+                fetched[res.kind] = _fetch_streamed(
+                    api, res, snapshot, network_names, writer, background,
+                    force=force, progress=progress,
+                )  # fmt: skip
+        except BaseException:
+            background.abandon()
+            raise
+        background.close()
+        fetched["events"] = _fetch_kind(
+            api, BY_KIND["events"], snapshot, network_names, force=force, progress=progress
+        )
+        writer.step("events")
         api.close()
         fetch_seconds = time.monotonic() - t0
         if progress:
@@ -624,6 +648,72 @@ def _stream_sync(
         writer.finish(fetched, identity, rebuilt)
     writer.step("commit")
     return writer.written, writer.deleted, fetch_seconds
+
+
+def _fetch_kind(
+    api: Any,
+    res: Resource,
+    snapshot: dict[str, store.KeyMap],
+    network_names: list[str],
+    *,
+    force: bool,
+    progress: Progress | None,
+) -> Fetched:
+    """List a small kind whole (its records kept), starting over if its list restarts."""
+    for attempt in range(MAX_LIST_RESTARTS + 1):
+        held: list[Any] = []
+        try:
+            listed = _fetch(
+                api, res, snapshot.get(res.kind, {}), network_names,
+                force=force, progress=progress, sink=held.extend,
+            )  # fmt: skip
+        except ListRestarted as restarted:
+            _restart_or_give_up(res, restarted, attempt)
+            continue
+        listed.records = held
+        return listed
+    raise AssertionError("unreachable")  # _restart_or_give_up raises on the last attempt
+
+
+def _fetch_streamed(
+    api: Any,
+    res: Resource,
+    snapshot: dict[str, store.KeyMap],
+    network_names: list[str],
+    writer: _Writer,
+    background: _BackgroundWriter,
+    *,
+    force: bool,
+    progress: Progress | None,
+) -> Fetched:
+    """List one kind, its batches written by `background` in the kind's savepoint."""
+    for attempt in range(MAX_LIST_RESTARTS + 1):
+        savepoint = _KindSavepoint(writer, res.kind)
+        background.put(savepoint.begin)
+        try:
+            listed = _fetch(
+                api, res, snapshot.get(res.kind, {}), network_names, force=force,
+                progress=progress,
+                sink=lambda batch: background.put(functools.partial(writer.rows, res.kind, batch)),
+            )  # fmt: skip
+        except ListRestarted as restarted:
+            background.put(savepoint.rollback)
+            _restart_or_give_up(res, restarted, attempt)
+            continue
+        background.put(functools.partial(savepoint.end, listed.seen))
+        return listed
+    raise AssertionError("unreachable")  # _restart_or_give_up raises on the last attempt
+
+
+def _restart_or_give_up(res: Resource, restarted: ListRestarted, attempt: int) -> None:
+    if attempt == MAX_LIST_RESTARTS:
+        raise KubeError(
+            f"{restarted}; the list started over {MAX_LIST_RESTARTS} times "
+            "and its continue token expired again: try again later",
+            status=410,
+            reason="Expired",
+        ) from None
+    logger.info("%s: list restarted; writing it again", res.full_name)
 
 
 def _record_failure(cluster: m.Cluster, run: m.SyncRun, exc: BaseException) -> None:
