@@ -15,11 +15,12 @@ PostgreSQL alike.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
 
-from ippam.models import Allocation, IPPool, PoolBlock
+from ippam.models import Allocation, Finding, IPPool, PoolBlock
 
 # Hex digits of the address key a block shares: 30 of 32, so 2 digits (8 bits) of host.
 BLOCK_KEY_DIGITS = 30
@@ -80,20 +81,69 @@ def _pool_filters(ids: Sequence[int]) -> Iterable[tuple[str, list[Any]]]:
         yield f" AND pool_id IN ({', '.join(['%s'] * len(batch))})", batch
 
 
+def _block_counts_sql(*, digits: int) -> str:
+    """SELECT (key prefix, allocations) of one pool's blocks in [lo, hi]; params pool, lo, hi."""
+    if digits > BLOCK_KEY_DIGITS:
+        raise ValueError(f"blocks are counted per {BLOCK_KEY_DIGITS} key digits, not {digits}")
+    blocks = connection.ops.quote_name(PoolBlock._meta.db_table)
+    prefix = _prefix("first_ip", digits)
+    return (
+        f"SELECT {prefix} AS block, SUM(allocated) AS c FROM {blocks} "
+        f"WHERE pool_id = %s AND first_ip BETWEEN %s AND %s GROUP BY {prefix}"
+    )
+
+
+def _prefix(column: str, digits: int) -> str:
+    prefix = f"SUBSTR({column}, 1, {int(digits)})"
+    if connection.vendor == "postgresql":
+        prefix += ' COLLATE "C"'
+    return prefix
+
+
 def pool_block_counts(*, pool_id: int, lo: str, hi: str, digits: int) -> dict[str, int]:
     """Allocations of the pool per key prefix of `digits` (<= BLOCK_KEY_DIGITS) hex digits,
     inside the keys [lo, hi] (a region aligned on such prefixes); empty prefixes left out."""
-    if digits > BLOCK_KEY_DIGITS:
-        raise ValueError(f"blocks are counted per {BLOCK_KEY_DIGITS} key digits, not {digits}")
-    qn = connection.ops.quote_name
-    blocks = qn(PoolBlock._meta.db_table)
-    prefix = f"SUBSTR(first_ip, 1, {int(digits)})"
-    if connection.vendor == "postgresql":
-        prefix += ' COLLATE "C"'
+    sql = _block_counts_sql(digits=digits)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {prefix}, SUM(allocated) FROM {blocks} "
-            f"WHERE pool_id = %s AND first_ip BETWEEN %s AND %s GROUP BY {prefix}",
-            [pool_id, lo, hi],
-        )
+        cursor.execute(sql, [pool_id, lo, hi])
         return {key: int(count) for key, count in cursor.fetchall() if count}
+
+
+@dataclass(frozen=True)
+class BlockHeat:
+    allocated: int = 0
+    leaked: int = 0
+    suspect: int = 0
+
+
+def pool_block_heat(*, pool_id: int, lo: str, hi: str, digits: int) -> dict[str, BlockHeat]:
+    """What a heat map draws per key prefix of `digits` hex digits inside [lo, hi]: the
+    allocations (these blocks) and the leak findings, leaked and suspect, of the pool.
+
+    One statement (a UNION ALL of the two groupings), so the heat map is one round trip;
+    findings are few (one per leaked address) and grouped from their own rows. Prefixes with
+    nothing to draw are left out.
+    """
+    findings = connection.ops.quote_name(Finding._meta.db_table)
+    prefix = _prefix("ip", digits)
+    sql = (
+        f"SELECT block, '' AS state, c FROM ({_block_counts_sql(digits=digits)}) AS b "
+        f"UNION ALL SELECT {prefix}, state, COUNT(*) FROM {findings} "
+        f"WHERE pool_id = %s AND ip BETWEEN %s AND %s AND state IN (%s, %s) "
+        f"GROUP BY {prefix}, state"
+    )
+    leaked, suspect = Finding.State.LEAKED, Finding.State.SUSPECT
+    counts: dict[str, dict[str, int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pool_id, lo, hi, pool_id, lo, hi, str(leaked), str(suspect)])
+        for key, state, count in cursor.fetchall():
+            if count:
+                counts.setdefault(key, {})[state or "allocated"] = int(count)
+    return {
+        key: BlockHeat(
+            allocated=c.get("allocated", 0),
+            leaked=c.get(str(leaked), 0),
+            suspect=c.get(str(suspect), 0),
+        )
+        for key, c in counts.items()
+    }

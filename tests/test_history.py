@@ -11,7 +11,7 @@ from django.utils import timezone
 from ippam.charts import history_chart_svg, sparkline_svg
 from ippam.history import forecast, history_retain, pool_samples_record
 from ippam.models import PoolSample
-from ippam.selectors.history import pool_days_to_exhaustion
+from ippam.selectors.history import pool_days_to_exhaustion, pool_history
 from tests.factories import make_cluster, make_pool
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -110,6 +110,24 @@ def test_days_to_exhaustion_from_the_database_matches_the_pure_forecast(pool):
     days = pool_days_to_exhaustion(pool_ids=[pool.pk], now=NOW)
     assert days[pool.pk] == pytest.approx(forecast(points, usable=254, allocated=100))
     assert days[pool.pk] == pytest.approx(154 / 48)
+
+
+def test_pool_page_forecast_from_its_chart_rows_matches_the_database_sums(pool):
+    """The pool page computes the forecast from the 30 days of rows its chart reads (one
+    query); it must say what the API and /metrics say (the sums in SQL)."""
+    rng = random.Random(5)
+    for h in range(0, 20 * 24, 5):  # beyond the 7-day trend window, noisy, mixed resolutions
+        _sample(
+            pool,
+            NOW - dt.timedelta(hours=h),
+            120.0 - 1.5 * h + rng.uniform(-3, 3),
+            "raw" if h < 48 else "hour",
+        )
+    _sample(pool, NOW + dt.timedelta(hours=1), 500.0)  # after `now`: in neither
+    history = pool_history(pool=pool, now=NOW)
+    expected = pool_days_to_exhaustion(pool_ids=[pool.pk], now=NOW)[pool.pk]
+    assert history["days_to_exhaustion"] == pytest.approx(expected, rel=1e-9)
+    assert len(history["series"]) == len(range(0, 20 * 24, 5)) + 1
 
 
 # --- where it shows ----------------------------------------------------------------------------

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from netaddr import IPAddress, IPNetwork
 
 from ippam.leaks.reclaim.execute import pools_recount
-from ippam.models import Allocation, Cluster, IPPool, PoolBlock
+from ippam.models import Allocation, Cluster, Finding, IPPool, PoolBlock
 from ippam.pool_blocks import pool_blocks_refresh
 from ippam.selectors.pool_map import pool_allocation_map
 from ippam.sync import cluster_sync_full
 from ippam.sync.apply import objects_apply
-from tests.factories import make_allocation, make_cluster, make_pool
+from tests.factories import make_allocation, make_cluster, make_finding, make_pool
 
 pytestmark = pytest.mark.django_db
 
@@ -154,14 +154,22 @@ def test_the_migration_fills_what_the_refresh_writes():
 )
 def test_heat_map_from_blocks_equals_counting_the_allocations(cidr, offsets, zoom):
     """Whatever the pool's size and family, and zoomed into a block or not: each heat-map
-    block's count is the number of the pool's allocations inside it."""
+    block's count is the number of the pool's allocations inside it, and its leaked and
+    suspect counts those of the pool's findings inside it (the same statement reads both)."""
     Cluster.objects.all().delete()
     c = make_cluster("c")
     network = IPNetwork(cidr)
     pool = make_pool(c, cidr)
     ips = sorted({IPAddress(network.first + o % network.size, network.version) for o in offsets})
-    for ip in ips:
-        make_allocation(pool, str(ip))
+    leaked, suspect = set(), set()
+    for i, ip in enumerate(ips):
+        allocation = make_allocation(pool, str(ip))
+        if i % 3 == 1:
+            make_finding(c, allocation=allocation)
+            leaked.add(ip)
+        elif i % 5 == 2:
+            make_finding(c, allocation=allocation, state=Finding.State.SUSPECT)
+            suspect.add(ip)
     pool_blocks_refresh(cluster_id=c.pk)
     block = None
     if zoom and ips:
@@ -173,5 +181,7 @@ def test_heat_map_from_blocks_equals_counting_the_allocations(cidr, offsets, zoo
     assert amap.blocks
     for b in amap.blocks:
         assert b.allocated == sum(1 for ip in ips if ip in b.network), b.cidr
+        assert b.leaked == sum(1 for ip in leaked if ip in b.network), b.cidr
+        assert b.suspect == sum(1 for ip in suspect if ip in b.network), b.cidr
         assert b.cidr == str(b.network)
     assert sum(b.allocated for b in amap.blocks) == sum(1 for ip in ips if ip in amap.region)

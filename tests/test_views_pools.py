@@ -138,8 +138,10 @@ def test_pool_list_sort_links_keep_the_filter(viewer_client):
 def test_pool_detail_full_page(viewer_client, django_assert_max_num_queries):
     demo = make_demo()
     pool = demo["pools"][0]
-    # +1: the free addresses and blocks (one query); +2: recently freed (map cells, card)
-    with django_assert_max_num_queries(19):
+    # session, user, clusters; the pool and its NAD ranges; the cell map's allocations,
+    # findings and recently freed; the table's rows and findings; history; recently freed
+    # (the free addresses and the failures come on their own requests)
+    with django_assert_max_num_queries(14):
         response = viewer_client.get(f"/pools/{pool.pk}/")
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html
@@ -191,7 +193,8 @@ def test_large_pool_gets_a_heat_map_that_drills_down(viewer_client, django_asser
     make_finding(c, allocation=leaked)
     pool_recount(pool)
     pool_blocks_refresh(cluster_id=c.pk)  # as the sync does after writing allocations
-    with django_assert_max_num_queries(17):  # +1: free addresses and blocks; +1: recently freed
+    # the heat map is one statement (blocks and findings); see test_pool_detail_full_page
+    with django_assert_max_num_queries(12):
         html = viewer_client.get(f"/pools/{pool.pk}/").content.decode()
     assert 'class="heat-map"' in html and 'class="alloc-map' not in html
     blocks = re.findall(r'<a class="block ([^"]+)" href="([^"]+)"[^>]*data-block="([^"]+)"', html)
@@ -244,7 +247,7 @@ def test_ipv6_pool_map(viewer_client):
 def test_pool_allocations_fragment_search_and_states(viewer_client, django_assert_max_num_queries):
     demo = make_demo()
     pool = demo["pools"][0]
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(7):
         response = viewer_client.get(f"/pools/{pool.pk}/?q=web-gone", HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert html.strip().startswith('<div id="pool-allocations"')
@@ -272,7 +275,7 @@ def test_pool_allocations_page_query_count_is_fixed(viewer_client, django_assert
         if i % 10 == 0:
             make_finding(c, allocation=a)
     pool_recount(pool)
-    with django_assert_max_num_queries(19):  # +1: free addresses/blocks; +2: recently freed
+    with django_assert_max_num_queries(14):  # as test_pool_detail_full_page, for any page
         html = viewer_client.get(f"/pools/{pool.pk}/?page=2").content.decode()
     assert "page 2 of 3" in html
     assert html.count('<tr id="alloc-') == 50
@@ -340,13 +343,30 @@ def test_pool_allocations_empty(viewer_client):
     pool = make_pool(c, "10.0.0.0/24")
     html = viewer_client.get(f"/pools/{pool.pk}/").content.decode()
     assert "Nothing is allocated from this pool" in html
+    html = viewer_client.get(f"/pools/{pool.pk}/?failures=1").content.decode()
     assert "No attachment failures" in html
 
 
-def test_pool_attachment_failures(viewer_client):
+def test_pool_attachment_failures_come_on_their_own_request(
+    viewer_client, django_assert_max_num_queries
+):
+    """The last card loads after the page (htmx on load); without JavaScript a link
+    (?failures=1) renders the page with it inline."""
     demo = make_demo()
-    html = viewer_client.get(f"/pools/{demo['pools'][1].pk}/").content.decode()
-    assert "The pool is full" in html
+    url = f"/pools/{demo['pools'][1].pk}/"
+    page = viewer_client.get(url).content.decode()
+    card = re.search(r'<section class="card" id="pool-failures"[^>]*>.*?</section>', page, re.S)
+    assert card is not None and "The pool is full" not in page
+    assert f'hx-get="{url}" hx-trigger="load" hx-swap="outerHTML"' in card.group(0)
+    assert 'href="?failures=1#pool-failures"' in card.group(0)
+    with django_assert_max_num_queries(5):  # session, user, clusters, the pool, the failures
+        fragment = viewer_client.get(
+            url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="pool-failures"
+        ).content.decode()
+    assert fragment.strip().startswith('<section class="card" id="pool-failures">')
+    assert "The pool is full" in fragment and "hx-get" not in fragment
+    inline = viewer_client.get(f"{url}?failures=1").content.decode()
+    assert "The pool is full" in inline and 'id="pool-map"' in inline
 
 
 def test_pool_missing_is_404(viewer_client):
@@ -371,7 +391,9 @@ def test_pool_failures_listed(viewer_client):
         pool=pool,
         message='plugin type="macvlan" failed (add): failed to lookup master "ens9": Link not found',
     )
-    html = viewer_client.get(f"/pools/{pool.pk}/").content.decode()
+    html = viewer_client.get(
+        f"/pools/{pool.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="pool-failures"
+    ).content.decode()
     assert (
         "The master interface &quot;ens9&quot; named by the NAD does not exist on this node."
         in html

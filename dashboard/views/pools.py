@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 
 from dashboard.views.common import (
@@ -13,7 +14,7 @@ from dashboard.views.common import (
     selected_cluster,
 )
 from ippam.filters import PoolFilter
-from ippam.models import IPPool
+from ippam.models import Allocation, IPPool
 from ippam.selectors.failures import attachment_failures
 from ippam.selectors.free_addresses import pool_free_summary
 from ippam.selectors.freed import pool_recently_freed
@@ -45,6 +46,7 @@ POOL_DETAIL_TARGETS = {
     "pool-map": "pool-map",
     "pool-allocations": "pool-allocations",
     "pool-free": "pool-free",
+    "pool-failures": "pool-failures",
 }
 
 
@@ -68,7 +70,8 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
         count = None if clean_query(q) else pool.allocated
         page = paginate(request, pool_allocations(pool=pool, q=q), count=count)
         context["page"] = page
-        context["rows"] = allocation_rows(list(page.object_list), pool=pool)
+        # The page of a QuerySet is a sliced QuerySet: the rows' query pages by subquery.
+        context["rows"] = allocation_rows(cast(QuerySet[Allocation], page.object_list), pool=pool)
         context["qs_page"] = query_without(request, "page", "cluster")
     # The free-address region reads every taken address of the pool (a /16 holds 60k), so
     # the page sends it on its own request (htmx on load, or ?free=1 without JavaScript)
@@ -76,8 +79,13 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
     context["free"] = None
     if fragment == "pool-free" or (fragment is None and request.GET.get("free")):
         context["free"], context["free_blocks"] = pool_free_summary(pool=pool, count=5, top=10)
-    if fragment is None:
+    # Attachment failures, the last card, come on their own request too (htmx on load, or
+    # ?failures=1 without JavaScript): the page's first paint needs neither its query nor
+    # its rows.
+    context["failures"] = None
+    if fragment == "pool-failures" or (fragment is None and request.GET.get("failures")):
         context["failures"] = attachment_failures(pool=pool, limit=20)
+    if fragment is None:
         context["history"] = pool_history(pool=pool)
         context["recently_freed"] = pool_recently_freed(pool)
     return render_page(

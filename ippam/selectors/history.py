@@ -164,13 +164,25 @@ def pools_attach_history(
 
 
 def pool_history(*, pool: IPPool, now: dt.datetime | None = None) -> dict[str, Any]:
-    """What the pool page's history card shows: 30 days of samples and the forecast."""
+    """What the pool page's history card shows: 30 days of samples and the forecast.
+
+    One query: the forecast's 7 days are inside the chart's 30, so its least-squares sums
+    come from the same rows (`pool_days_to_exhaustion` sums them in SQL for many pools).
+    """
     now = now or timezone.now()
     start = now - CHART_WINDOW
-    (pool,) = pools_attach_days_to_exhaustion([pool], now=now)
+    series = pool_series(pool_id=pool.pk, since=start)
+    since = now - TREND_WINDOW
+    points = [
+        ((at - now).total_seconds() / 86400.0, float(allocated))
+        for at, allocated, _ in series
+        if since <= at <= now
+    ]
     return {
-        "series": pool_series(pool_id=pool.pk, since=start),
+        "series": series,
         "start": start,
         "end": now,
-        "days_to_exhaustion": pool.days_to_exhaustion,  # type: ignore[attr-defined]
+        "days_to_exhaustion": days_to_exhaustion(
+            slope=trend_slope(Sums.of(points)), usable=float(pool.usable), allocated=pool.allocated
+        ),
     }

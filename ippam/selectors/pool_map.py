@@ -6,17 +6,13 @@ sub-blocks counted in the database for large ones.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from django.db import connection
-from django.db.models import Count
-from django.db.models.functions import Collate, Substr
 from netaddr import IPAddress, IPNetwork
 
 from ippam.fields import ip_to_key, key_to_ip, network_key_bounds
 from ippam.ipparse import go_cidr, input_cidr
 from ippam.models import Allocation, Finding, IPPool, NADRange
-from ippam.pool_blocks import pool_block_counts
+from ippam.pool_blocks import BlockHeat, pool_block_heat
 from ippam.ranges import PoolUsable, UsableRange, pool_usable, stored_range_usable
 from ippam.selectors.freed import freed_phrase, pool_freed_by_ip
 
@@ -241,16 +237,6 @@ def _cell_map(
     return AllocationMap(region=region, cells=cells, parent=parent, counts=counts)
 
 
-def _key_prefix(digits: int) -> Any:
-    """The first `digits` hex digits of the address key, grouped byte-wise.
-
-    PostgreSQL groups text under the database collation (slow for 60k rows); the keys are
-    plain hex, so the "C" collation gives the same groups several times faster.
-    """
-    prefix = Substr("ip", 1, digits)
-    return Collate(prefix, "C") if connection.vendor == "postgresql" else prefix
-
-
 def _heat_map(
     pool: IPPool, plan: PoolAddressPlan, region: IPNetwork, parent: IPNetwork | None
 ) -> AllocationMap:
@@ -266,31 +252,23 @@ def _heat_map(
     lo, hi = network_key_bounds(region)
     mapped = 0xFFFF00000000 if region.version == 4 else 0  # as ippam.fields.ip_to_key
     step = 1 << block_bits
-    # Kept by the writers (ippam.pool_blocks): at most one row per 256 addresses.
-    alloc_counts = pool_block_counts(pool_id=pool.pk, lo=lo, hi=hi, digits=digits)
-    leak_counts: dict[tuple[str, str], int] = {}
-    for blk, state, c in (
-        Finding.objects.filter(pool=pool, ip__range=(lo, hi))
-        .order_by()
-        .annotate(block=_key_prefix(digits))
-        .values("block", "state")
-        .annotate(c=Count("pk"))
-        .values_list("block", "state", "c")
-    ):
-        leak_counts[(blk, state)] = c
+    # Allocations kept per 256 addresses by the writers (ippam.pool_blocks), and the leak
+    # findings, in one statement.
+    heat = pool_block_heat(pool_id=pool.pk, lo=lo, hi=hi, digits=digits)
+    nothing = BlockHeat()
     blocks: list[HeatBlock] = []
     count_in = plan.usable.count_in
     for first in range(region.first, region.last + 1, step):
-        key = f"{first | mapped:032x}"[:digits]
+        counts = heat.get(f"{first | mapped:032x}"[:digits], nothing)
         blocks.append(
             HeatBlock(
                 first=first,
                 prefixlen=block_prefix_len,
                 version=region.version,
                 usable=count_in(first, first + step - 1),
-                allocated=alloc_counts.get(key, 0),
-                leaked=leak_counts.get((key, Finding.State.LEAKED), 0),
-                suspect=leak_counts.get((key, Finding.State.SUSPECT), 0),
+                allocated=counts.allocated,
+                leaked=counts.leaked,
+                suspect=counts.suspect,
             )
         )
     return AllocationMap(region=region, blocks=blocks, parent=parent)

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import (
     Count,
+    Exists,
     F,
     IntegerField,
     OuterRef,
@@ -23,7 +24,7 @@ from django.db.models.functions import Coalesce
 from ippam.fields import network_key_bounds
 from ippam.ipparse import input_cidr, input_ip
 from ippam.models import Allocation, Cluster, Finding, IPPool, NADRange, Node, Pod
-from ippam.selectors.shared import nodes_by_name, pods_by_ref, scoped, sort_param
+from ippam.selectors.shared import scoped, sort_param
 from ippam.userinput import clean_query
 
 POOL_SORTS = {
@@ -108,10 +109,25 @@ def pool_get(*, pool_id: int, summary: bool = True) -> IPPool:
 
 
 @dataclass
+class RowPod:
+    """What the allocations table shows of an allocation's pod."""
+
+    pk: int
+    node_name: str
+    terminating: bool
+
+
+@dataclass
+class RowNode:
+    pk: int
+    name: str
+
+
+@dataclass
 class AllocationRow:
     allocation: Allocation
-    pod: Pod | None
-    node: Node | None
+    pod: RowPod | None
+    node: RowNode | None
     state: str  # allocated | leaked | suspect | terminating | no pod
     reason: str = ""
 
@@ -135,40 +151,55 @@ def pool_allocations(*, pool: IPPool, q: str = "") -> QuerySet[Allocation]:
     return qs.order_by("ip")
 
 
-def allocation_rows(allocations: list[Allocation], *, pool: IPPool) -> list[AllocationRow]:
-    """Attach pod, node and leak state to one page of allocations: three queries in all.
+def allocation_rows(page: QuerySet[Allocation], *, pool: IPPool) -> list[AllocationRow]:
+    """One page of allocations (a sliced queryset, as a Paginator's page holds it) with their
+    pod, node and leak state attached: two queries.
 
-    The pods and nodes hold only what the table shows (their big JSON and annotation
-    columns are neither fetched nor decoded, 50 rows a page).
+    The page is an `IN (... LIMIT 50 OFFSET n)` subquery, so the pod and node lookups
+    (correlated subqueries on the (cluster, namespace, name) and (cluster, name) indexes)
+    run for the page's rows only, never for the rows an offset skips, and read nothing of a
+    pod but its node name and deletion mark. The findings are a second query: Finding has no
+    (pool, allocation_key) index, so a correlated lookup would scan the pool's findings once
+    per row.
     """
-    pods = pods_by_ref(
-        pool.cluster_id,
-        {(a.pod_namespace, a.pod_name) for a in allocations},
-        fields=("cluster_id", "namespace", "name", "node_name", "deletion_timestamp"),
+    pods = Pod.objects.filter(
+        cluster_id=pool.cluster_id,
+        namespace=OuterRef("pod_namespace"),
+        name=OuterRef("pod_name"),
     )
-    nodes = nodes_by_name(
-        pool.cluster_id,
-        {p.node_name for p in pods.values() if p.node_name},
-        fields=("cluster_id", "name"),
+    nodes = Node.objects.filter(cluster_id=pool.cluster_id, name=OuterRef("pod_node_name"))
+    allocations = list(
+        Allocation.objects.filter(pk__in=page.values("pk"))
+        .annotate(
+            pod_pk=Subquery(pods.values("pk")[:1]),
+            pod_node_name=Subquery(pods.values("node_name")[:1]),
+            pod_terminating=Exists(pods.filter(deletion_timestamp__isnull=False)),
+        )
+        .annotate(node_pk=Subquery(nodes.values("pk")[:1]))
+        .order_by("ip")
     )
-    keys = [a.key for a in allocations]
     findings: dict[str, tuple[str, str]] = {}
-    for key, state, reason in (
-        Finding.objects.filter(pool=pool, allocation_key__in=keys)
-        .order_by("state")
-        .values_list("allocation_key", "state", "reason")
-    ):
-        findings.setdefault(key, (state, reason))
+    if allocations:
+        for key, state, reason in (
+            Finding.objects.filter(pool=pool, allocation_key__in=[a.key for a in allocations])
+            .order_by("state")  # a leaked finding wins over a suspect one
+            .values_list("allocation_key", "state", "reason")
+        ):
+            findings.setdefault(key, (state, reason))
     rows = []
     for a in allocations:
-        pod = pods.get((a.pod_namespace, a.pod_name))
-        node = nodes.get(pod.node_name) if pod else None
+        pod = (
+            RowPod(a.pod_pk, a.pod_node_name or "", a.pod_terminating)
+            if a.pod_pk is not None
+            else None
+        )
+        node = RowNode(a.node_pk, a.pod_node_name) if a.node_pk is not None else None
         finding = findings.get(a.key)
         if finding is not None:
             state, reason = finding
         elif pod is None:
             state, reason = "no pod", "no synced pod has this name"
-        elif pod.deletion_timestamp is not None:
+        elif pod.terminating:
             state, reason = "terminating", "pod is terminating"
         else:
             state, reason = "allocated", ""
