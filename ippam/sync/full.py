@@ -190,7 +190,8 @@ def _fetch(
             if (
                 not force
                 and kind != "nads"
-                and store.unchanged(known.get(key), store.object_uid(obj), resource_version(obj))
+                and (prior := known.get(key)) is not None  # none on a first load: no reads
+                and store.unchanged(prior, store.object_uid(obj), resource_version(obj))
             ):
                 continue  # the same object, unchanged since we last wrote it
             record = record_for(kind, obj, network_names)

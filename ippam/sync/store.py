@@ -594,16 +594,15 @@ def pods_write(
     records = _dedupe(records, lambda rec: (rec.row.namespace, rec.row.name))
     written: list[tuple[str, str]] = []
     if fresh:
-        new_pod_ids = iter(reserve_ids(m.Pod, len(records)))
-        pod_ids: dict[tuple[str, str], int] = {}
-
-        def fresh_rows() -> Iterator[tuple[Any, ...]]:
-            for rec in records:
-                row = rec.row
-                pod_id = pod_ids[(row.namespace, row.name)] = next(new_pod_ids)
-                yield (pod_id, cluster_id, generation, now, *row)
-
-        insert(m.Pod, ("id", *_KUBE_COLUMNS, *PodRow._fields), fresh_rows())
+        ids_in_order = reserve_ids(m.Pod, len(records))
+        insert(
+            m.Pod,
+            ("id", *_KUBE_COLUMNS, *PodRow._fields),
+            (
+                (pod_id, cluster_id, generation, now, *rec.row)
+                for rec, pod_id in zip(records, ids_in_order, strict=True)
+            ),
+        )
     else:
 
         def pod_rows() -> Iterator[tuple[Any, ...]]:
@@ -618,10 +617,11 @@ def pods_write(
             _kube_rows(cluster_id, generation, now, pod_rows()),
         )
         pod_ids = _ids_for(m.Pod, cluster_id, written)
+        ids_in_order = [pod_ids[key] for key in written]
     if nad_ids is None:
         nad_ids = {k: v[0] for k, v in key_map(m.NetworkAttachmentDefinition, cluster_id).items()}
     if not fresh:  # brand-new pod rows (a first sync) have no interfaces to clear
-        _pods_clear_interfaces([pod_ids[key] for key in written])
+        _pods_clear_interfaces(ids_in_order)
     if isinstance(records, Packed):
         interface_count = records.interfaces
     else:
@@ -633,14 +633,14 @@ def pods_write(
     # for the second COPY, so packed records are unpacked once more, not twice.
     def interface_rows() -> Iterator[tuple[Any, ...]]:
         new_ids = iter(interface_ids)
-        for rec in records:
-            pod_id = pod_ids[(rec.row.namespace, rec.row.name)]
+        for rec, pod_id in zip(records, ids_in_order, strict=True):
             for iface, keys in rec.interfaces:
                 iface_id = next(new_ids)
                 nad_id = (
                     nad_ids.get((iface.nad_namespace, iface.nad_name)) if iface.nad_name else None
                 )
-                addresses.extend((iface_id, key) for key in keys)
+                for key in keys:
+                    addresses.append((iface_id, key))
                 yield (iface_id, pod_id, cluster_id, nad_id, *iface)
 
     insert(
