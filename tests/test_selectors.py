@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from netaddr import IPAddress
 
-from ippam.models import Cluster
+from ippam.models import Alert, Cluster
 from ippam.pool_blocks import pool_blocks_refresh
 from ippam.selectors.clusters import cluster_health
 from ippam.selectors.failures import explain_cni_error
@@ -17,6 +17,7 @@ from ippam.selectors.pool_map import pool_address_plan, pool_allocation_map
 from ippam.selectors.pools import pool_list_with_usage
 from ippam.selectors.search import search
 from tests.factories import (
+    make_alert,
     make_allocation,
     make_cluster,
     make_demo,
@@ -178,6 +179,42 @@ def test_overview_totals_sum_the_pool_counters():
     assert overview_totals().allocations == 12
     assert overview_totals(cluster=a).allocations == 5
     assert overview_totals(cluster=make_cluster("empty")).allocations == 0
+
+
+@pytest.mark.django_db
+def test_overview_totals_and_open_alerts_by_kind_per_cluster():
+    """One statement gives every total and the open alerts per kind; each scoped alike."""
+    a, b = make_cluster("a"), make_cluster("b")
+    make_pool(a, "10.1.0.0/24", allocated=5)
+    make_pool(b, "10.2.0.0/24", allocated=7)
+    make_nad(a, "net-a")
+    make_finding(a, ip="10.1.0.9")
+    for cluster, kind, state in [
+        (a, Alert.Kind.POOL_EXHAUSTED, Alert.State.OPEN),
+        (a, Alert.Kind.POOL_THRESHOLD, Alert.State.OPEN),
+        (a, Alert.Kind.POOL_THRESHOLD, Alert.State.OPEN),
+        (a, Alert.Kind.POOL_THRESHOLD, Alert.State.RESOLVED),
+        (b, Alert.Kind.POOL_THRESHOLD, Alert.State.OPEN),
+        (b, Alert.Kind.POOL_EXHAUSTED, Alert.State.ACKNOWLEDGED),
+    ]:
+        make_alert(cluster, kind=kind, state=state)
+    everything = overview_totals()
+    assert (everything.pools, everything.allocations, everything.nads, everything.findings) == (
+        2,
+        12,
+        1,
+        1,
+    )
+    assert everything.alerts_by_kind == [
+        ("pool_exhausted", "pool exhausted", 1),
+        ("pool_threshold", "pool above threshold", 3),
+    ]
+    assert everything.open_alerts == 4
+    only_b = overview_totals(cluster=b)
+    assert (only_b.pools, only_b.allocations, only_b.nads, only_b.findings) == (1, 7, 0, 0)
+    assert only_b.alerts_by_kind == [("pool_threshold", "pool above threshold", 1)]
+    none = overview_totals(cluster=make_cluster("empty"))
+    assert (none.pools, none.open_alerts, none.alerts_by_kind) == (0, 0, [])
 
 
 @pytest.mark.django_db

@@ -42,7 +42,10 @@ def overview(request: DashboardRequest) -> HttpResponse:
         context["health"] = cluster_health_list(
             clusters=[cluster] if cluster else request.ippam_clusters
         )
-    if shown("overview-failures"):
+    # The failures, the last region, load on their own request after the page (htmx on
+    # load, then polled like the others; ?failures=1 without JavaScript).
+    context["failures"] = None
+    if region == "overview-failures" or (region is None and request.GET.get("failures")):
         context["failures"] = attachment_failures(cluster=cluster, limit=10)
     return render_page(
         request, "dashboard/overview.html", context, partial="overview-body", targets=REGIONS

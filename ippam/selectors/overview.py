@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 
 from ippam.models import Alert, Cluster, Finding, IPPool, NetworkAttachmentDefinition
 from ippam.selectors.pools import pool_list_with_usage
@@ -24,27 +24,22 @@ class OverviewTotals:
 
 
 def overview_totals(*, cluster: Cluster | None = None) -> OverviewTotals:
+    """Every total of the overview, and the open alerts by kind, in one statement."""
     labels = dict(Alert.Kind.choices)
-    by_kind = [
-        (kind, labels.get(kind, kind), c)
-        for kind, c in scoped(Alert.objects.filter(state=Alert.State.OPEN), cluster)
-        .order_by()
-        .values("kind")
-        .annotate(c=Count("pk"))
-        .order_by("kind")
-        .values_list("kind", "c")
-    ]
     # The pools' `allocated` counters (kept by sync, watch and reclaim) sum to the number of
     # Allocation rows, without counting those rows: one small query stays flat with size.
     pools = scoped(IPPool.objects.all(), cluster)
-    n_pools, allocated, nads, findings = _scalars(
+    totals, counts = _totals(
         [
             ("COUNT(*)", pools.values("pk")),
             ("COALESCE(SUM(allocated), 0)", pools.values("allocated")),
             ("COUNT(*)", scoped(NetworkAttachmentDefinition.objects.all(), cluster).values("pk")),
             ("COUNT(*)", scoped(Finding.objects.all(), cluster).values("pk")),
-        ]
+        ],
+        groups=scoped(Alert.objects.filter(state=Alert.State.OPEN), cluster).values("kind"),
     )
+    n_pools, allocated, nads, findings = totals
+    by_kind = [(kind, labels.get(kind, kind), c) for kind, c in sorted(counts.items())]
     return OverviewTotals(
         nads=nads,
         pools=n_pools,
@@ -55,19 +50,34 @@ def overview_totals(*, cluster: Cluster | None = None) -> OverviewTotals:
     )
 
 
-def _scalars(parts: list[tuple[str, QuerySet[Any]]]) -> list[int]:
-    """Each (aggregate, queryset) as one number, all in one statement: a page of totals
+def _totals(
+    parts: list[tuple[str, QuerySet[Any]]], *, groups: QuerySet[Any]
+) -> tuple[list[int], dict[str, int]]:
+    """Each (aggregate, queryset) as one number, and the rows of `groups` (a one-column
+    `values()`) counted per value, all in one statement (a UNION ALL): a page of totals
     pays one round trip, not one per total."""
     selects: list[str] = []
     params: list[Any] = []
     for i, (aggregate, qs) in enumerate(parts):
         sql, qs_params = qs.order_by().query.sql_with_params()
-        selects.append(f"(SELECT {aggregate} FROM ({sql}) AS part{i})")
+        selects.append(f"SELECT {i} AS part, NULL AS value, {aggregate} AS n FROM ({sql}) AS p{i}")
         params.extend(qs_params)
+    sql, qs_params = groups.order_by().query.sql_with_params()
+    column = connection.ops.quote_name(groups.query.values_select[0])
+    selects.append(
+        f"SELECT {len(parts)}, g.{column}, COUNT(*) FROM ({sql}) AS g GROUP BY g.{column}"
+    )
+    params.extend(qs_params)
+    totals = [0] * len(parts)
+    counts: dict[str, int] = {}
     with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(selects), params)
-        row = cursor.fetchone()
-    return [int(value or 0) for value in row]
+        cursor.execute(" UNION ALL ".join(selects), params)
+        for part, value, n in cursor.fetchall():
+            if part < len(parts):
+                totals[part] = int(n or 0)
+            else:
+                counts[value] = int(n)
+    return totals, counts
 
 
 def fullest_pools(*, cluster: Cluster | None = None, limit: int = 15) -> list[IPPool]:
