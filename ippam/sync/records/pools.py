@@ -93,6 +93,26 @@ def _allocation_value_problems(key: str, value: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _odd_key_offset(key: str, size: int, problems: list[str]) -> int | None:
+    """The offset of a key that is not plain digits, as whereabouts' strconv.ParseInt reads
+    it (a "+" and leading zeros allowed), or None with a problem when it is skipped."""
+    digits = key[1:] if key.startswith("+") else key
+    if not digits.isascii() or not digits.isdigit():
+        if key.startswith("-") and key[1:].isascii() and key[1:].isdigit():
+            problems.append(
+                f"allocation key {_show(key)} is negative; whereabouts "
+                "only writes offsets 0 and up; not counted as allocated"
+            )
+        else:
+            problems.append(
+                f"allocation key {_show(key)} is not a decimal offset (whereabouts "
+                "skips it); not counted as allocated"
+            )
+        return None
+    # A bounded int(): Python refuses to convert more than 4300 digits.
+    return int(digits) if len(digits.lstrip("0")) <= MAX_KEY_DIGITS else size
+
+
 def pool_record(obj: dict[str, Any]) -> PoolRecord:
     """An IPPool and the allocations whereabouts holds in it.
 
@@ -137,68 +157,73 @@ def pool_record(obj: dict[str, Any]) -> PoolRecord:
         size = network.size
         mapped = 0xFFFF00000000 if network.version == 4 else 0
         offsets: dict[int, str] = {}
+        new = tuple.__new__  # rows without the NamedTuple's Python-level __new__ (hot path)
         for key, value in raw_allocations.items():
-            key = str(key)
-            shown = _show(key)
-            digits = key[1:] if key.startswith("+") else key
-            if not digits.isascii() or not digits.isdigit():
-                if key.startswith("-") and key[1:].isascii() and key[1:].isdigit():
-                    problems.append(
-                        f"allocation key {shown} is negative; whereabouts "
-                        "only writes offsets 0 and up; not counted as allocated"
-                    )
-                else:
-                    problems.append(
-                        f"allocation key {shown} is not a decimal offset (whereabouts "
-                        "skips it); not counted as allocated"
-                    )
-                continue
-            # A bounded int(): Python refuses to convert more than 4300 digits.
-            offset = int(digits) if len(digits.lstrip("0")) <= MAX_KEY_DIGITS else size
+            if type(key) is not str:
+                key = str(key)
+            offset: int | None
+            if key.isdigit() and key.isascii() and len(key) <= MAX_KEY_DIGITS:
+                offset = int(key)  # what whereabouts writes: a plain decimal offset
+            else:
+                offset = _odd_key_offset(key, size, problems)
+                if offset is None:
+                    continue
             if offset >= size or len(key) > 40:
                 problems.append(
-                    f"allocation key {shown} points outside {cidr} (offsets "
+                    f"allocation key {_show(key)} points outside {cidr} (offsets "
                     f"0..{size - 1}); not counted as allocated"
                 )
                 continue
             if not isinstance(value, dict):
                 problems.append(
-                    f"allocation key {shown} is {_kind(value)}, not an {{id, podref}} object "
-                    "(the IPPool CRD requires one); not counted as allocated"
+                    f"allocation key {_show(key)} is {_kind(value)}, not an {{id, podref}} "
+                    "object (the IPPool CRD requires one); not counted as allocated"
                 )
                 continue
             if offset in offsets:
+                shown = _show(key)
                 problems.append(
                     f"allocation keys {_show(offsets[offset])} and {shown} are the same offset; "
                     f"{shown} is not counted twice"
                 )
                 continue
             offsets[offset] = key
-            podref = value.get("podref")
-            id_ = value.get("id")
-            ifname = value.get("ifname")
+            # Any: the checks below make them strings (mypy cannot follow the `and` chain).
+            podref: Any = value.get("podref")
+            id_: Any = value.get("id")
+            ifname: Any = value.get("ifname")
+            if isinstance(podref, str):
+                pod_namespace, sep, pod_name = podref.partition("/")
+            else:
+                sep = ""
+            # The usual value: podref "namespace/name", id and (optional) ifname strings.
             if not (
-                isinstance(podref, str)
+                sep
+                and pod_namespace
+                and pod_name
+                and "/" not in pod_name
                 and isinstance(id_, str)
                 and (ifname is None or isinstance(ifname, str))
-                and podref.count("/") == 1
-                and not podref.startswith("/")
-                and not podref.endswith("/")
             ):
                 problems.extend(_allocation_value_problems(key, value))
                 podref = podref if isinstance(podref, str) else ""
                 id_ = id_ if isinstance(id_, str) else ""
                 ifname = ifname if isinstance(ifname, str) else ""
-            pod_namespace, pod_name = naming.split_podref(podref)
+                pod_namespace, sep, pod_name = podref.partition("/")
+                if not sep:  # naming.split_podref: no slash, no namespace
+                    pod_namespace, pod_name = "", podref
             allocations.append(
-                AllocationRow(
-                    key=key,
-                    ip=f"{(base + offset) | mapped:032x}",
-                    container_id=id_[:128],
-                    podref=podref[:317],
-                    pod_namespace=pod_namespace[:63],
-                    pod_name=pod_name[:253],
-                    ifname=(ifname or "")[:32],
+                new(
+                    AllocationRow,
+                    (
+                        key,
+                        f"{(base + offset) | mapped:032x}",
+                        id_[:128],
+                        podref[:317],
+                        pod_namespace[:63],
+                        pod_name[:253],
+                        (ifname or "")[:32],
+                    ),
                 )
             )
     elif raw_allocations:
