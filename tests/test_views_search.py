@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.factories import (
@@ -17,7 +19,8 @@ pytestmark = pytest.mark.django_db
 
 def test_search_full_page_and_fragment(viewer_client, django_assert_max_num_queries):
     make_demo()
-    with django_assert_max_num_queries(16):
+    # the holders' pods and nodes come with them (subqueries), not as two more queries
+    with django_assert_max_num_queries(13):
         response = viewer_client.get("/search/?q=10.10.0.12")
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html and 'id="search-results"' in html
@@ -34,6 +37,12 @@ def test_search_ip_finds_pool_and_holders(viewer_client):
     assert f'href="/pools/{demo["pools"][0].pk}/?q=10.10.0.12"' in html
     assert "IPPool allocation" in html and "network-status" in html
     assert "default/web-2" in html and "worker-1" in html
+    # every holder row links its pod on its node's page, for each source
+    holders = re.findall(r'<tr class="holder">.*?</tr>', html, re.S)
+    assert len(holders) >= 2
+    for row in holders:
+        assert re.search(r'<a href="/nodes/(\d+)/#pod-\d+">default/web-2</a>', row), row
+        assert re.search(r'<a href="/nodes/\d+/">worker-1</a>', row), row
 
 
 def test_search_leaked_ip_shows_finding_and_gone_pod(viewer_client):
@@ -129,5 +138,5 @@ def test_search_nothing_found(viewer_client):
 def test_search_query_count_does_not_grow(viewer_client, django_assert_max_num_queries):
     make_demo()
     for q in ("10.10.0.12", "10.10.0.0/24", "web", "0a:58:0a:0a:00:0a"):
-        with django_assert_max_num_queries(16):
+        with django_assert_max_num_queries(13):
             assert viewer_client.get("/search/", {"q": q}).status_code == 200
