@@ -186,13 +186,15 @@ def ip_key(text: str) -> str | None:
     Same value as ippam.fields.ip_to_key, without building netaddr objects.
     """
     address = text.split("/", 1)[0].strip()
+    # ValueError: inet_pton refuses text with a NUL in it (JSON's "\u0000" decodes to one);
+    # that is no address, not a reason for an event or a pod to be dropped.
     try:
         return (_V4_MAPPED + socket.inet_pton(socket.AF_INET, address)).hex()
-    except OSError:
+    except (OSError, ValueError):
         pass
     try:
         return socket.inet_pton(socket.AF_INET6, address).hex()
-    except OSError:
+    except (OSError, ValueError):
         return None
 
 
@@ -217,7 +219,7 @@ def canonical_ip(value: Any) -> tuple[str, str] | None:
         except (OSError, ValueError):
             return _canonical_ip_careful(value)
         return (value, packed.hex()) if _inet_ntop(_AF_INET6, packed) == value else None
-    except ValueError:
+    except ValueError:  # a NUL in the text (see ip_key)
         return _canonical_ip_careful(value)
     return (value, _V4_KEY_PREFIX + packed.hex()) if _inet_ntop(_AF_INET, packed) == value else None
 
@@ -227,7 +229,7 @@ def _canonical_ip_careful(value: str) -> tuple[str, str] | None:
     for family, prefix in ((socket.AF_INET, _V4_MAPPED), (socket.AF_INET6, b"")):
         try:
             packed = socket.inet_pton(family, text)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL in the text (see ip_key)
             continue
         if socket.inet_ntop(family, packed) != text:
             return None
