@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import (
     Count,
-    Exists,
     F,
     IntegerField,
     OuterRef,
@@ -155,29 +156,31 @@ def allocation_rows(page: QuerySet[Allocation], *, pool: IPPool) -> list[Allocat
     """One page of allocations (a sliced queryset, as a Paginator's page holds it) with their
     pod, node and leak state attached: two queries.
 
-    The page is an `IN (... LIMIT 50 OFFSET n)` subquery, so the pod and node lookups
-    (correlated subqueries on the (cluster, namespace, name) and (cluster, name) indexes)
-    run for the page's rows only, never for the rows an offset skips, and read nothing of a
-    pod but its node name and deletion mark. The findings are a second query: Finding has no
-    (pool, allocation_key) index, so a correlated lookup would scan the pool's findings once
-    per row.
+    The page's own SQL (with its LIMIT/OFFSET) is a derived table that the pods and nodes
+    join on their unique (cluster, namespace, name) and (cluster, name) indexes, so only the
+    page's rows are looked up and nothing of a pod is read but its node name and deletion
+    mark. Plain SQL around the ORM's: the same query built from Subquery/OuterRef
+    annotations cost ~5-9 ms of Python to build and compile per request, more than the
+    two queries it saved. The findings are a second query: Finding has no (pool,
+    allocation_key) index, so a join would scan the pool's findings once per row.
     """
-    pods = Pod.objects.filter(
-        cluster_id=pool.cluster_id,
-        namespace=OuterRef("pod_namespace"),
-        name=OuterRef("pod_name"),
+    qn = connection.ops.quote_name
+    try:
+        inner, params = page.query.sql_with_params()
+    except EmptyResultSet:  # an empty page (LIMIT 0), or a filter that matches nothing
+        return []
+    pod_table, node_table = qn(Pod._meta.db_table), qn(Node._meta.db_table)
+    sql = (
+        f"SELECT a.*, p.{qn('id')} AS pod_pk, p.{qn('node_name')} AS pod_node_name, "
+        f"p.{qn('deletion_timestamp')} AS pod_deleted_at, n.{qn('id')} AS node_pk "
+        f"FROM ({inner}) AS a "
+        f"LEFT JOIN {pod_table} p ON p.{qn('cluster_id')} = %s "
+        f"AND p.{qn('namespace')} = a.{qn('pod_namespace')} AND p.{qn('name')} = a.{qn('pod_name')} "
+        f"LEFT JOIN {node_table} n ON n.{qn('cluster_id')} = %s "
+        f"AND n.{qn('name')} = p.{qn('node_name')} "
+        f"ORDER BY a.{qn('ip')}"
     )
-    nodes = Node.objects.filter(cluster_id=pool.cluster_id, name=OuterRef("pod_node_name"))
-    allocations = list(
-        Allocation.objects.filter(pk__in=page.values("pk"))
-        .annotate(
-            pod_pk=Subquery(pods.values("pk")[:1]),
-            pod_node_name=Subquery(pods.values("node_name")[:1]),
-            pod_terminating=Exists(pods.filter(deletion_timestamp__isnull=False)),
-        )
-        .annotate(node_pk=Subquery(nodes.values("pk")[:1]))
-        .order_by("ip")
-    )
+    allocations = list(Allocation.objects.raw(sql, [*params, pool.cluster_id, pool.cluster_id]))
     findings: dict[str, tuple[str, str]] = {}
     if allocations:
         for key, state, reason in (
@@ -189,7 +192,7 @@ def allocation_rows(page: QuerySet[Allocation], *, pool: IPPool) -> list[Allocat
     rows = []
     for a in allocations:
         pod = (
-            RowPod(a.pod_pk, a.pod_node_name or "", a.pod_terminating)
+            RowPod(a.pod_pk, a.pod_node_name or "", a.pod_deleted_at is not None)
             if a.pod_pk is not None
             else None
         )
