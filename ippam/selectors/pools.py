@@ -191,12 +191,13 @@ def allocation_rows(page: QuerySet[Allocation], *, pool: IPPool) -> list[Allocat
             findings.setdefault(key, (state, reason))
     rows = []
     for a in allocations:
+        joined: Any = a  # the raw query's extra columns are attributes the model does not declare
         pod = (
-            RowPod(a.pod_pk, a.pod_node_name or "", a.pod_deleted_at is not None)
-            if a.pod_pk is not None
+            RowPod(joined.pod_pk, joined.pod_node_name or "", joined.pod_deleted_at is not None)
+            if joined.pod_pk is not None
             else None
         )
-        node = RowNode(a.node_pk, a.pod_node_name) if a.node_pk is not None else None
+        node = RowNode(joined.node_pk, joined.pod_node_name) if joined.node_pk is not None else None
         finding = findings.get(a.key)
         if finding is not None:
             state, reason = finding

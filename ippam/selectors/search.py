@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Q
 from django.utils import timezone
 from netaddr import IPAddress, IPNetwork
 
@@ -31,6 +31,7 @@ from ippam.selectors.freed import FreedRow, ip_recently_freed
 from ippam.selectors.shared import (
     attach_nodes,
     nodes_for_pods,
+    pods_by_ref,
     scoped,
     scoped_by_ip,
 )
@@ -38,26 +39,12 @@ from ippam.userinput import clean_query, parse_mac
 
 
 @dataclass
-class HolderPod:
-    """What the holders table shows of a holder's pod."""
-
-    pk: int
-    node_name: str
-
-
-@dataclass
-class HolderNode:
-    pk: int
-    name: str
-
-
-@dataclass
 class HeldAddress:
     ip: IPAddress
     pool: IPPool | None
     podref: str
-    pod: HolderPod | None  # None: no synced pod of that name (gone)
-    node: HolderNode | None
+    pod: Pod | None
+    node: Node | None
     interface: str
     source: str  # "IPPool allocation" | "network-status" | "reservation"
     container_id: str = ""
@@ -159,54 +146,56 @@ def _search_ip(q: str, ip: IPAddress, cluster: Cluster | None) -> SearchResults:
         .select_related("cluster")
         .order_by("cluster__name", "name")
     )
-    # Each holder's pod and node come with it: correlated subqueries on the (cluster,
-    # namespace, name) and (cluster, name) indexes, run for the few rows found (was two
-    # more queries).
     allocations = list(
-        _with_pod_and_node(
-            scoped_by_ip(Allocation.objects.filter(ip=ip), cluster).select_related(
-                "pool", "cluster"
-            )
-        )
-    )
-    nodes = Node.objects.filter(
-        cluster_id=OuterRef("cluster_id"), name=OuterRef("interface__pod__node_name")
+        scoped_by_ip(Allocation.objects.filter(ip=ip), cluster).select_related("pool", "cluster")
     )
     addresses = list(
-        scoped_by_ip(InterfaceAddress.objects.filter(ip=ip), cluster)
-        .select_related("interface__pod", "interface__nad")
-        .annotate(node_pk=Subquery(nodes.values("pk")[:1]))
-    )
-    reservations = list(
-        _with_pod_and_node(
-            scoped_by_ip(OverlappingRangeIPReservation.objects.filter(ip=ip), cluster)
+        scoped_by_ip(InterfaceAddress.objects.filter(ip=ip), cluster).select_related(
+            "interface__pod", "interface__nad"
         )
     )
+    reservations = list(scoped_by_ip(OverlappingRangeIPReservation.objects.filter(ip=ip), cluster))
+    refs: dict[int, set[tuple[str, str]]] = {}
     for a in allocations:
-        pod, node = _holder_pod_and_node(a)
+        refs.setdefault(a.cluster_id, set()).add((a.pod_namespace, a.pod_name))
+    for r in reservations:
+        refs.setdefault(r.cluster_id, set()).add((r.pod_namespace, r.pod_name))
+    pods: dict[tuple[int, str, str], Pod] = {}
+    for cid, rs in refs.items():
+        pods.update({(cid, *k): v for k, v in pods_by_ref(cid, rs).items()})
+    all_pods = list(pods.values()) + [ia.interface.pod for ia in addresses]
+    nodes = nodes_for_pods(all_pods)
+
+    def node_of(pod: Pod | None) -> Node | None:
+        return nodes.get((pod.cluster_id, pod.node_name)) if pod else None
+
+    for a in allocations:
+        pod = pods.get((a.cluster_id, a.pod_namespace, a.pod_name))
         res.holders.append(
             HeldAddress(
                 ip,
                 a.pool,
                 a.podref,
                 pod,
-                node,
+                node_of(pod),
                 a.ifname,
                 "IPPool allocation",
                 a.container_id,
             )
         )
     for ia in addresses:
-        p = ia.interface.pod
-        pod = HolderPod(p.pk, p.node_name)
-        node = HolderNode(ia.node_pk, p.node_name) if ia.node_pk is not None else None
+        pod = ia.interface.pod
         res.holders.append(
-            HeldAddress(ip, None, p.podref, pod, node, ia.interface.interface, "network-status")
+            HeldAddress(
+                ip, None, pod.podref, pod, node_of(pod), ia.interface.interface, "network-status"
+            )
         )
     for r in reservations:
-        pod, node = _holder_pod_and_node(r)
+        pod = pods.get((r.cluster_id, r.pod_namespace, r.pod_name))
         res.holders.append(
-            HeldAddress(ip, None, r.podref, pod, node, r.ifname, "reservation", r.container_id)
+            HeldAddress(
+                ip, None, r.podref, pod, node_of(pod), r.ifname, "reservation", r.container_id
+            )
         )
     res.findings = list(scoped(Finding.objects.filter(ip=ip), cluster).select_related("pool"))
     res.freed = ip_recently_freed(ip, cluster)
@@ -240,29 +229,6 @@ def _search_ip(q: str, ip: IPAddress, cluster: Cluster | None) -> SearchResults:
             )
     res.history.sort(key=lambda h: h["at"] or timezone.now() - timedelta(days=36500), reverse=True)
     return res
-
-
-def _with_pod_and_node(qs: QuerySet[Any]) -> QuerySet[Any]:
-    """Rows naming a pod by (cluster_id, pod_namespace, pod_name), with `pod_pk`,
-    `pod_node_name` and `node_pk` annotated (None: no such pod, or its node is not synced)."""
-    pods = Pod.objects.filter(
-        cluster_id=OuterRef("cluster_id"),
-        namespace=OuterRef("pod_namespace"),
-        name=OuterRef("pod_name"),
-    )
-    nodes = Node.objects.filter(cluster_id=OuterRef("cluster_id"), name=OuterRef("pod_node_name"))
-    return qs.annotate(
-        pod_pk=Subquery(pods.values("pk")[:1]),
-        pod_node_name=Subquery(pods.values("node_name")[:1]),
-    ).annotate(node_pk=Subquery(nodes.values("pk")[:1]))
-
-
-def _holder_pod_and_node(row: Any) -> tuple[HolderPod | None, HolderNode | None]:
-    if row.pod_pk is None:
-        return None, None
-    node_name = row.pod_node_name or ""
-    node = HolderNode(row.node_pk, node_name) if row.node_pk is not None else None
-    return HolderPod(row.pod_pk, node_name), node
 
 
 def _search_cidr(q: str, net: IPNetwork, cluster: Cluster | None) -> SearchResults:
