@@ -305,6 +305,7 @@ def pod_record(obj: dict[str, Any]) -> PodRecord:
                 break
     node_name = spec.get("nodeName") if isinstance(spec, dict) else None
     phase = status.get("phase")
+    deleted = meta.get("deletionTimestamp")
     row: PodRow = _tuple_new(
         PodRow,
         (
@@ -317,7 +318,7 @@ def pod_record(obj: dict[str, Any]) -> PodRecord:
             if type(node_name) is str
             else _intern(str(node_name or "")[:253]),
             _PHASES[phase] if type(phase) is str else _intern(str(phase or "")[:16]),
-            timestamp(meta.get("deletionTimestamp")),
+            timestamp(deleted) if deleted is not None else None,
             disruption,
             str(networks_raw),
             str(status_raw),
@@ -325,4 +326,5 @@ def pod_record(obj: dict[str, Any]) -> PodRecord:
             dumps(problems) if problems else "[]",
         ),
     )
-    return PodRecord(row, interfaces)
+    record: PodRecord = _tuple_new(PodRecord, (row, interfaces))
+    return record
