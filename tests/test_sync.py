@@ -493,3 +493,22 @@ def test_binary_copy_keeps_every_value_exactly(postgres_required, make_cluster, 
     inserted = rows_written(2_000_000, threshold=10_000)  # executemany
     assert copied == inserted
     assert copied[0][7] == odd and copied[0][13] == json.loads(json_text)
+
+
+def test_an_event_that_cannot_be_read_is_skipped_not_fatal(simcluster, make_cluster, monkeypatch):
+    from ippam.sync import full
+
+    simcluster.load("demo")
+    read, calls = full.event_record, []
+
+    def first_one_breaks(obj, **kwargs):
+        calls.append(obj)
+        if len(calls) == 1:
+            raise ValueError("an event nobody foresaw")
+        return read(obj, **kwargs)
+
+    monkeypatch.setattr(full, "event_record", first_one_breaks)
+    run = cluster_sync_full(cluster=make_cluster())
+
+    assert run.outcome == SyncRun.Outcome.OK
+    assert len(calls) == run.counts["events"] > 1  # the others were read

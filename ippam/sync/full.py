@@ -178,7 +178,11 @@ def _fetch(
                 continue
             fetched.listed += 1
             if kind == "events":
-                event = event_record(obj, not_before=cutoff)
+                try:
+                    event = event_record(obj, not_before=cutoff)
+                except Exception:  # noqa: BLE001 - one odd event must not stop a sync
+                    logger.exception("event %s: could not be read; skipped", object_key(obj))
+                    continue
                 if event is not None:
                     batch.append(event)
                 continue
