@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from netaddr import IPAddress
 
-from ippam.models import Alert, Cluster
+from ippam.models import Alert, Cluster, FreedAddress, PodEvent
 from ippam.pool_blocks import pool_blocks_refresh
 from ippam.selectors.clusters import cluster_health
 from ippam.selectors.failures import explain_cni_error
@@ -19,11 +19,16 @@ from ippam.selectors.search import search
 from tests.factories import (
     make_alert,
     make_allocation,
+    make_audit,
     make_cluster,
     make_demo,
+    make_event,
     make_finding,
     make_nad,
     make_nad_range,
+    make_node,
+    make_orip,
+    make_pod,
     make_pool,
 )
 
@@ -244,3 +249,69 @@ def test_search_scoped_to_cluster():
     other = make_cluster("other")
     assert search("10.10.0.12", cluster=other).empty
     assert not search("10.10.0.12", cluster=demo["cluster"]).empty
+
+
+@pytest.mark.django_db
+def test_search_ip_every_part_from_one_statement(settings):
+    """Search by address reads its holders, findings, frees, events and audit in one plain
+    SQL statement: each part as the ORM read it (links, order, limits, window, cluster)."""
+    c = make_cluster("c")
+    other = make_cluster("other")
+    node = make_node(c, "w1")
+    pool = make_pool(c, "10.9.0.0/24")
+    alloc_pod = make_pod(c, "web-1", node=node)
+    make_allocation(pool, "10.9.0.7", pod=alloc_pod, ifname="net1", container_id="c" * 64)
+    make_pod(c, "web-2", node="no-such-node", default_ip="10.9.0.7")
+    make_orip(c, "10.9.0.7", podref="default/gone", ifname="net1")
+    make_finding(c, ip="10.9.0.7", pool=pool, reason="two holders")
+    now = timezone.now()
+    window = settings.IPPAM_FREED_RETENTION_SECONDS
+    for i, (cluster, age) in enumerate([(c, 60), (c, 600), (c, window + 60), (other, 60)]):
+        FreedAddress.objects.create(
+            cluster=cluster,
+            pool_namespace="kube-system",
+            pool_name="10.9.0.0-24",
+            key="7",
+            ip="10.9.0.7",
+            podref=f"default/freed-{i}",
+            freed_at=now - timedelta(seconds=age),
+        )
+    never = make_event(c, pod_name="never-seen", reason="AddedInterface", ip="10.9.0.7")
+    PodEvent.objects.filter(pk=never.pk).update(last_seen=None)
+    make_event(c, pod_name="ev-old", ip="10.9.0.7", last_seen=now - timedelta(hours=2))
+    make_event(other, pod_name="ev-other", ip="10.9.0.7", last_seen=now)
+    make_audit(cluster=c, target="kube-system/10.9.0.0-24 10.9.0.7", before={"podref": "a/b"})
+    make_audit(cluster=None, target="x", message="freed 10.9.0.7 by hand", actor_name="ops")
+    make_audit(cluster=c, target="kube-system/10.9.0.0-24 10.9.0.77")  # another address
+
+    res = search("10.9.0.7", cluster=c)
+    assert [(h.source, h.podref, h.interface) for h in res.holders] == [
+        ("IPPool allocation", "default/web-1", "net1"),
+        ("network-status", "default/web-2", "eth0"),
+        ("reservation", "default/gone", "net1"),
+    ]
+    alloc, address, reservation = res.holders
+    assert alloc.pool is not None and (alloc.pool.pk, alloc.pool.range) == (pool.pk, pool.range)
+    assert alloc.pod is not None and alloc.pod.pk == alloc_pod.pk
+    assert alloc.node is not None and (alloc.node.pk, alloc.node.name) == (node.pk, "w1")
+    assert alloc.container_id == "c" * 64
+    assert address.pod is not None and address.pod.node_name == "no-such-node"
+    assert address.node is None and address.pool is None
+    assert reservation.pod is None and reservation.node is None
+    assert [(f.state, f.get_kind_display(), f.reason, f.ip) for f in res.findings] == [
+        ("leaked", "orphaned allocation", "two holders", IPAddress("10.9.0.7"))
+    ]
+    assert [f.freed.podref for f in res.freed] == ["default/freed-0", "default/freed-1"]
+    assert res.freed[0].freed.cluster.name == "c" and "from IPPool kube-system/" in (
+        res.freed[0].phrase
+    )
+    assert (
+        res.freed[0].freed.freed_at == FreedAddress.objects.get(podref="default/freed-0").freed_at
+    )
+    # newest first, an event never seen last; the other address's audit entry is not shown
+    assert [h["who"] for h in res.history] == ["a/b", "default/ev-old", "default/never-seen"]
+    assert res.history[0]["what"] == "allocation reclaimed"
+
+    everywhere = search("10.9.0.7")
+    assert len(everywhere.freed) == 3 and everywhere.freed[0].freed.cluster.name in {"c", "other"}
+    assert [h["who"] for h in everywhere.history][:3] == ["ops", "a/b", "default/ev-other"]

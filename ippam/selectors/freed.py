@@ -1,4 +1,5 @@
-"""Recently freed addresses (ippam.sync.freed): for the pool page, its map and search.
+"""Recently freed addresses (ippam.sync.freed): for the pool page and its map (search reads
+them in its own statement, ippam.selectors.search, and shows them as these rows).
 
 Whereabouts hands a freed address out again at once, so "who had 10.0.0.7 a minute ago"
 is the question behind a stale ARP/neighbour entry; these reads answer it.
@@ -8,14 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.timesince import timesince
-from netaddr import IPAddress
 
-from ippam.models import Cluster, FreedAddress, IPPool
+from ippam.models import FreedAddress, IPPool
 from ippam.sync.freed import freed_since
 
 
@@ -64,27 +63,13 @@ class FreedRow:
     phrase: str
 
 
+def freed_row(f: FreedAddress, now: datetime, *, pool: bool = False) -> FreedRow:
+    return FreedRow(
+        f, freed_ago(f.freed_at, now), freed_exact(f.freed_at), freed_phrase(f, now, pool=pool)
+    )
+
+
 def pool_recently_freed(pool: IPPool, *, limit: int = 20) -> list[FreedRow]:
     """The pool's latest frees, newest first, for the pool page's card."""
     now = timezone.now()
-    return [
-        FreedRow(f, freed_ago(f.freed_at, now), freed_exact(f.freed_at), freed_phrase(f, now))
-        for f in _pool_freed(pool).order_by("-freed_at", "-pk")[:limit]
-    ]
-
-
-def ip_recently_freed(ip: IPAddress, cluster: Cluster | None) -> list[FreedRow]:
-    """Every recent free of one address (any pool), newest first, for search."""
-    qs: Any = FreedAddress.objects.filter(ip=ip, freed_at__gte=freed_since())
-    if cluster is not None:
-        qs = qs.filter(cluster=cluster)
-    now = timezone.now()
-    return [
-        FreedRow(
-            f,
-            freed_ago(f.freed_at, now),
-            freed_exact(f.freed_at),
-            freed_phrase(f, now, pool=True),
-        )
-        for f in qs.select_related("cluster").order_by("-freed_at", "-pk")[:20]
-    ]
+    return [freed_row(f, now) for f in _pool_freed(pool).order_by("-freed_at", "-pk")[:limit]]
