@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db.models import Count, Prefetch
 from django.utils import timezone
 from netaddr import IPAddress
 
-from ippam.models import Alert, Cluster, FreedAddress, PodEvent
+from ippam.models import Alert, Cluster, FreedAddress, IPPool, NADRange, PodEvent
 from ippam.pool_blocks import pool_blocks_refresh
 from ippam.selectors.clusters import cluster_health
 from ippam.selectors.failures import explain_cni_error
 from ippam.selectors.overview import overview_totals
 from ippam.selectors.pool_map import pool_address_plan, pool_allocation_map
-from ippam.selectors.pools import pool_list_with_usage
+from ippam.selectors.pools import pool_get, pool_list_with_usage
 from ippam.selectors.search import search
 from tests.factories import (
     make_alert,
@@ -315,3 +316,56 @@ def test_search_ip_every_part_from_one_statement(settings):
     everywhere = search("10.9.0.7")
     assert len(everywhere.freed) == 3 and everywhere.freed[0].freed.cluster.name in {"c", "other"}
     assert [h["who"] for h in everywhere.history][:3] == ["ops", "a/b", "default/ev-other"]
+
+
+@pytest.mark.django_db
+def test_pool_get_reads_pool_ranges_and_leaks_in_one_statement(django_assert_num_queries):
+    """pool_get's plain SQL gives what the ORM gave: every field of the pool and of each
+    feeding NAD range (converted: addresses, JSON, decimals), their NADs, the ORM's order."""
+    c = make_cluster("c")
+    pool = make_pool(c, "10.30.0.0/24", network_name="blue")
+    other = make_pool(c, "10.31.0.0/24")
+    zeta, alpha = make_nad(c, "zeta"), make_nad(c, "alpha")
+    make_nad_range(zeta, "10.30.0.0/24", pool=pool, range_start="10.30.0.10", exclude=["x/32"])
+    make_nad_range(alpha, "10.31.0.0/24", pool=other)
+    make_nad_range(alpha, "10.30.0.0/24", pool=pool, range_end="10.30.0.99", gateway="10.30.0.1")
+    for ip in ("10.30.0.5", "10.30.0.6"):
+        make_finding(c, ip=ip, pool=pool)
+    make_finding(c, ip="10.31.0.5", pool=other)
+    expected = (
+        IPPool.objects.select_related("cluster")
+        .prefetch_related(
+            Prefetch(
+                "nad_ranges",
+                queryset=NADRange.objects.select_related("nad").order_by(
+                    "nad__namespace", "nad__name", "position"
+                ),
+            )
+        )
+        .annotate(leak_count=Count("findings", distinct=True))
+        .get(pk=pool.pk)
+    )
+    with django_assert_num_queries(1):
+        got = pool_get(pool_id=pool.pk, clusters=[c])
+        assert got.cluster.name == "c"
+        ranges = list(got.nad_ranges.all())
+    fields = [f.attname for f in IPPool._meta.concrete_fields]
+    assert [getattr(got, f) for f in fields] == [getattr(expected, f) for f in fields]
+    assert got.leak_count == expected.leak_count == 2
+    range_fields = [f.attname for f in NADRange._meta.concrete_fields]
+    want = list(expected.nad_ranges.all())
+    assert [[getattr(r, f) for f in range_fields] for r in ranges] == [
+        [getattr(r, f) for f in range_fields] for r in want
+    ]
+    assert (
+        [str(r.nad) for r in ranges]
+        == [str(r.nad) for r in want]
+        == ["default/alpha", "default/zeta"]
+    )
+    assert ranges[0].gateway == IPAddress("10.30.0.1") and ranges[1].exclude == ["x/32"]
+
+    lone = make_pool(c, "10.32.0.0/24")
+    got = pool_get(pool_id=lone.pk)
+    assert list(got.nad_ranges.all()) == [] and got.leak_count == 0 and got.cluster == c
+    with pytest.raises(IPPool.DoesNotExist):
+        pool_get(pool_id=lone.pk + 1000)

@@ -55,7 +55,7 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
     # Only what the rendering shows: the htmx fragments are one region each.
     fragment = fragment_name(request, partial="pool-allocations", targets=POOL_DETAIL_TARGETS)
     try:
-        pool = pool_get(pool_id=pool_id, summary=fragment is None)
+        pool = pool_get(pool_id=pool_id, summary=fragment is None, clusters=request.ippam_clusters)
     except IPPool.DoesNotExist:
         raise Http404("No such IPPool") from None
     q = request.GET.get("q", "").strip()

@@ -4,8 +4,9 @@ their pod, node and leak state attached.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
@@ -24,8 +25,17 @@ from django.db.models.functions import Coalesce
 
 from ippam.fields import network_key_bounds
 from ippam.ipparse import input_cidr, input_ip
-from ippam.models import Allocation, Cluster, Finding, IPPool, NADRange, Node, Pod
-from ippam.selectors.shared import scoped, sort_param
+from ippam.models import (
+    Allocation,
+    Cluster,
+    Finding,
+    IPPool,
+    NADRange,
+    NetworkAttachmentDefinition,
+    Node,
+    Pod,
+)
+from ippam.selectors.shared import converted, loaded, scoped, sort_param
 from ippam.userinput import clean_query
 
 POOL_SORTS = {
@@ -93,20 +103,56 @@ def _nad_ranges_prefetch() -> Any:
     )
 
 
-def pool_get(*, pool_id: int, summary: bool = True) -> IPPool:
+def pool_get(*, pool_id: int, summary: bool = True, clusters: Iterable[Cluster] = ()) -> IPPool:
     """The pool or Http404-able IPPool.DoesNotExist.
 
+    `summary=True` (the pool page): with `leak_count`, its cluster, and the NAD ranges that
+    feed it (`pool.nad_ranges.all()`, each with its `nad`'s namespace and name) in one
+    statement: the pool LEFT JOINs its ranges, a row each, ordered as the pools list's
+    prefetch orders them. Plain SQL: the ORM's version (a GROUP BY over every column for
+    the count, then the prefetch) took two round trips and ~5 ms of Python to build and
+    compile. `clusters`: cluster rows already read (the layout's list), so the pool's
+    comes from there rather than from a join.
     `summary=False`: the bare row, for a fragment of the pool page that shows neither the
-    feeding NADs nor the leak count (no prefetch, no findings join).
+    feeding NADs nor the leak count.
     """
     if not summary:
         return IPPool.objects.get(pk=pool_id)
-    return (
-        IPPool.objects.select_related("cluster")
-        .prefetch_related(_nad_ranges_prefetch())
-        .annotate(leak_count=Count("findings", distinct=True))
-        .get(pk=pool_id)
+    range_fields = NADRange._meta.concrete_fields
+    qn = connection.ops.quote_name
+    sql = (
+        "SELECT pl.*, (SELECT COUNT(*) FROM ippam_finding f WHERE f.pool_id = pl.id) AS leak_count, "
+        + ", ".join(f"nr.{qn(f.column)} AS nr_{f.attname}" for f in range_fields)
+        + ", nad.namespace AS nad_namespace, nad.name AS nad_name"
+        " FROM ippam_ippool pl"
+        " LEFT JOIN ippam_nadrange nr ON nr.pool_id = pl.id"
+        " LEFT JOIN ippam_networkattachmentdefinition nad ON nad.id = nr.nad_id"
+        " WHERE pl.id = %s ORDER BY nad.namespace, nad.name, nr.position"
     )
+    rows: list[Any] = list(IPPool.objects.raw(sql, [pool_id]))
+    if not rows:
+        raise IPPool.DoesNotExist(f"IPPool {pool_id} does not exist")
+    pool = rows[0]
+    fed = [row for row in rows if row.nr_id is not None]  # none: the LEFT JOIN's one row
+    ranges = converted(
+        NADRange,
+        [tuple(getattr(row, f"nr_{f.attname}") for f in range_fields) for row in fed],
+        alias="nr",
+    )
+    for r, row in zip(ranges, fed, strict=True):
+        r.nad = loaded(
+            NetworkAttachmentDefinition, id=r.nad_id, namespace=row.nad_namespace, name=row.nad_name
+        )
+    # What prefetch_related("nad_ranges") leaves on the instance (Django's prefetch_one_level).
+    prefetched = pool.nad_ranges.all()
+    prefetched._result_cache = ranges
+    prefetched._prefetch_done = True
+    pool._prefetched_objects_cache = {"nad_ranges": prefetched}
+    for cluster in clusters:
+        if cluster.pk == pool.cluster_id:
+            pool.cluster = cluster
+            break
+    return cast(IPPool, pool)
 
 
 @dataclass

@@ -6,10 +6,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db import connection
-from django.db.models import Model, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from netaddr import IPAddress, IPNetwork
@@ -29,7 +29,7 @@ from ippam.models import (
     PodInterface,
 )
 from ippam.selectors.freed import FreedRow, freed_row
-from ippam.selectors.shared import attach_nodes, nodes_for_pods, scoped
+from ippam.selectors.shared import attach_nodes, loaded, nodes_for_pods, scoped
 from ippam.sync.freed import freed_since
 from ippam.userinput import clean_query, parse_mac
 
@@ -141,8 +141,6 @@ def search(q: str, *, cluster: Cluster | None = None) -> SearchResults:
 # other columns are slots whose meaning depends on it (see _search_ip). NULLs are typed
 # because PostgreSQL types a derived table's bare NULL as text, which no UNION can match
 # with an integer or a timestamp. Plain SQL that SQLite and PostgreSQL read alike.
-M = TypeVar("M", bound=Model)
-
 _HOLDER, _ADDRESS, _RESERVATION, _FINDING, _FREED, _EVENT, _AUDIT = range(7)
 _NI = "CAST(NULL AS INTEGER)"
 _NT = "CAST(NULL AS TEXT)"
@@ -212,13 +210,6 @@ def _db_datetime(value: Any) -> datetime | None:
     return parsed
 
 
-def _loaded(model: type[M], **values: Any) -> M:
-    """An instance as `.only(*values)` would load it (the rest deferred, read on access):
-    from_db takes the values in the model's field order, whatever order they come in."""
-    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
-    return model.from_db(None, names, [values[n] for n in names])
-
-
 def _ip_rows(ip: IPAddress, cluster: Cluster | None) -> list[tuple[Any, ...]]:
     key = ip_to_key(ip)
     if cluster is None:
@@ -266,12 +257,12 @@ def _search_ip(q: str, ip: IPAddress, cluster: Cluster | None) -> SearchResults:
     rows[_FINDING].sort(key=lambda r: (r[6], r[1]))  # kind
 
     def pod_node(r: tuple[Any, ...]) -> tuple[Pod | None, Node | None]:
-        pod = _loaded(Pod, id=r[4], node_name=r[10]) if r[4] is not None else None
-        node = _loaded(Node, id=r[5], name=r[11]) if r[5] is not None else None
+        pod = loaded(Pod, id=r[4], node_name=r[10]) if r[4] is not None else None
+        node = loaded(Node, id=r[5], name=r[11]) if r[5] is not None else None
         return pod, node
 
     for r in rows[_HOLDER]:
-        pool = _loaded(IPPool, id=r[3], range=r[6])
+        pool = loaded(IPPool, id=r[3], range=r[6])
         pod, node = pod_node(r)
         res.holders.append(HeldAddress(ip, pool, r[7], pod, node, r[8], "IPPool allocation", r[9]))
     for r in rows[_ADDRESS]:
@@ -281,11 +272,11 @@ def _search_ip(q: str, ip: IPAddress, cluster: Cluster | None) -> SearchResults:
         pod, node = pod_node(r)
         res.holders.append(HeldAddress(ip, None, r[7], pod, node, r[8], "reservation", r[9]))
     res.findings = [
-        _loaded(Finding, id=r[1], kind=r[6], state=r[7], reason=r[8], ip=ip) for r in rows[_FINDING]
+        loaded(Finding, id=r[1], kind=r[6], state=r[7], reason=r[8], ip=ip) for r in rows[_FINDING]
     ]
     now = timezone.now()
     for r in sorted(rows[_FREED], key=lambda r: (_db_datetime(r[2]), r[1]), reverse=True):
-        freed = _loaded(
+        freed = loaded(
             FreedAddress,
             id=r[1],
             cluster_id=r[3],
@@ -296,7 +287,7 @@ def _search_ip(q: str, ip: IPAddress, cluster: Cluster | None) -> SearchResults:
             ifname=r[9],
             freed_at=_db_datetime(r[2]),
         )
-        freed.cluster = _loaded(Cluster, id=r[3], name=r[10])
+        freed.cluster = loaded(Cluster, id=r[3], name=r[10])
         res.freed.append(freed_row(freed, now, pool=True))
     # Who held it last: the most recent events and audit entries naming the address.
     for r in sorted(

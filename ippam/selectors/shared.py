@@ -4,11 +4,36 @@ one-query-per-page fetches of pods and nodes that selectors attach to their rows
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import Model, Q, QuerySet
+from django.db.models.sql import Query
 
 from ippam.models import Cluster, Node, Pod
+
+M = TypeVar("M", bound=Model)
+
+
+def loaded(model: type[M], **values: Any) -> M:
+    """An instance as `.only(*values)` would load it (the rest deferred, read on access), for
+    rows a selector read with plain SQL. from_db takes the values in the model's field
+    order, whatever order they are given in."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(None, names, [values[n] for n in names])
+
+
+def converted(model: type[M], rows: Iterable[Sequence[Any]], *, alias: str) -> list[M]:
+    """Instances of `model` from rows of all its concrete columns in field order (read as
+    extra columns of a plain-SQL statement), each value through its field's and the
+    backend's converters as a RawQuerySet would (JSON text on SQLite, address keys)."""
+    fields = model._meta.concrete_fields
+    compiler = connection.ops.compiler("SQLCompiler")(Query(model), connection, None)
+    converters = compiler.get_converters([f.get_col(alias) for f in fields])
+    values = compiler.apply_converters(rows, converters) if converters else rows
+    names = [f.attname for f in fields]
+    return [model.from_db(None, names, list(v)) for v in values]
 
 
 def scoped(qs: QuerySet, cluster: Cluster | None, field_name: str = "cluster") -> QuerySet:
