@@ -85,12 +85,13 @@ def parse_sync(text: str) -> list[dict[str, Any]]:
     metrics = []
     for label in (
         "fetch + JSON decode (lists only)",
+        "the same, cycle collector on",
         "full sync, empty database",
         "full sync, nothing changed",
     ):
         m = re.search(rf"^{re.escape(label)}\s+([\d.]+)\s+([\d.]+)", text, re.M)
         if m:
-            name = "floor: " + label if label.startswith("fetch") else label
+            name = "floor: " + label if label.startswith(("fetch", "the same")) else label
             metrics.append(common.metric(f"{name}: time", float(m.group(1)), "s"))
             metrics.append(common.metric(f"{name}: peak RSS", float(m.group(2)), "MB"))
     m = re.search(r"first sync <= ([\d.]+)x fetch: \w+ \(([\d.]+)x\)", text)
@@ -101,6 +102,10 @@ def parse_sync(text: str) -> list[dict[str, Any]]:
     m = re.search(r"resync <= ([\d.]+)x fetch: \w+ \(([\d.]+)x\)", text)
     if m:
         metrics.append(common.metric("resync / floor", float(m.group(2)), "x", float(m.group(1))))
+    m = re.search(r"collector on: first sync ([\d.]+)x, resync ([\d.]+)x", text)
+    if m:
+        metrics.append(common.metric("first sync / floor, collector on", float(m.group(1)), "x"))
+        metrics.append(common.metric("resync / floor, collector on", float(m.group(2)), "x"))
     m = re.search(r"RSS <= ([\d.]+) MB: \w+ \(([\d.]+) MB\)", text)
     if m:
         metrics.append(

@@ -103,3 +103,25 @@ def test_added_interface_event_names_interface_ip_and_nad():
     assert (event.row.interface, event.nad) == ("net1", ("lab", "blue-net"))
     assert event.row.ip == ip_key("10.0.0.5")
     assert event_record({"reason": "Scheduled", "involvedObject": {"kind": "Pod"}}) is None
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"metadata": {"namespace": "ns", "name": "a", "uid": "u", "resourceVersion": "7"}},
+        {"metadata": {"name": "a", "uid": "u", "resourceVersion": "7"}},  # no namespace
+        {"metadata": {"namespace": "ns", "name": 5, "uid": None, "resourceVersion": 7}},
+        {"metadata": {"namespace": "", "name": "", "uid": "", "resourceVersion": ""}},
+        {"metadata": ["not", "a", "dict"]},
+        {"metadata": None},
+        {},
+    ],
+)
+@pytest.mark.parametrize("namespaced", [True, False])
+def test_the_full_syncs_identity_read_equals_the_careful_readers(obj, namespaced):
+    from ippam.sync import store
+    from ippam.sync.full import _identity
+    from ippam.sync.records.common import object_key, resource_version
+
+    careful = (object_key(obj, namespaced), store.object_uid(obj), resource_version(obj))
+    assert _identity(obj, namespaced) == careful
