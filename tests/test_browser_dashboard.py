@@ -111,3 +111,31 @@ def test_switch_cluster_and_search_an_ip(page, live_server, demo):
         page.goto(f"{live_server.url}{path}")
         expect(page.locator("#content")).to_be_visible()
         screenshot(page, name)
+
+
+def test_heat_map_block_zooms_in_place(page, live_server, make_user):
+    """A /16's heat-map block swaps the map for that /24's cells in place (htmx: the
+    target, swap and URL push are the map's, inherited by its 256 links) and its URL is
+    pushed, so back and a reload show the same."""
+    from playwright.sync_api import expect
+
+    from ippam.pool_blocks import pool_blocks_refresh
+    from tests.factories import make_allocation, make_cluster, make_nad, make_pool, pool_recount
+
+    c = make_cluster("c")
+    pool = make_pool(c, "10.64.0.0/16", nads=[make_nad(c, "big", range="10.64.0.0/16")])
+    make_allocation(pool, "10.64.3.7")
+    pool_recount(pool)
+    pool_blocks_refresh(cluster_id=c.pk)
+    user = make_user("bob", "viewer")
+    user.set_password("bob-pw-123")
+    user.save()
+    log_in(page, live_server.url, "bob", "bob-pw-123")
+    page.goto(f"{live_server.url}/pools/{pool.pk}/")
+    page.evaluate("window.notReloaded = true")
+    page.locator('.heat-map a[data-block="10.64.3.0/24"]').click()
+    page.wait_for_url(f"{live_server.url}/pools/{pool.pk}/?block=10.64.3.0%2F24")
+    expect(page.locator("#pool-map .alloc-map")).to_be_visible()
+    expect(page.locator('#pool-map [data-ip="10.64.3.7"]')).to_have_class("cell allocated")
+    assert page.evaluate("window.notReloaded === true")  # swapped, not a page load
+    assert page.locator("h1").count() == 1
