@@ -62,6 +62,7 @@ from ippam.kube.resources import (
     objects_watch,
 )
 from ippam.models import Cluster
+from ippam.sync.apply import ClusterBusy
 from ippam.watch_lease import (
     LEASE_SECONDS,
     RENEW_SECONDS,
@@ -243,6 +244,9 @@ class Watcher:
         self.held: dict[int, int] = {}  # cluster id -> lease generation (the fencing token)
         self.release_on_stop = True
         self.queue: queue.Queue[Batch] = queue.Queue()
+        # Batches of clusters a full sync was writing: tried again next window, before
+        # anything newer of theirs (the writer's only state besides the queue).
+        self.deferred: list[Batch] = []
         self.stopping = threading.Event()
         self.wake = threading.Event()  # look at the clusters now, not at the next poll
         self.watches: dict[int, list[KindWatch]] = {}
@@ -440,11 +444,13 @@ class Watcher:
         try:
             while not (self.stopping.is_set() and self.queue.empty()):
                 try:
-                    first = self.queue.get(timeout=0.5)
+                    first = self.queue.get(timeout=self.batch_seconds if self.deferred else 0.5)
+                    batches = [first]
                 except queue.Empty:
-                    continue
+                    if not self.deferred:
+                        continue
+                    batches = []
                 deadline = time.monotonic() + self.batch_seconds
-                batches = [first]
                 while True:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
@@ -453,6 +459,7 @@ class Watcher:
                         batches.append(self.queue.get(timeout=remaining))
                     except queue.Empty:
                         break
+                batches, self.deferred = self.deferred + batches, []
                 self._apply(batches)
         finally:
             connection.close()
@@ -485,14 +492,21 @@ class Watcher:
                     )
                 )
         merged = [batch for segments in groups.values() for batch in segments]
+        busy: set[int] = set()  # clusters a full sync is writing: their batches wait
         for batch in merged:
             if self.sessions.get(batch.cluster_id) != batch.session:
                 continue  # its cluster stopped being watched, or restarted its watches since
             generation = self.held.get(batch.cluster_id)
             if generation is None:
                 continue  # the lease is gone: the next holder resumes from the stored versions
+            if batch.cluster_id in busy:
+                self.deferred.append(batch)
+                continue
             try:
                 self._apply_one(batch, generation)
+            except ClusterBusy:
+                busy.add(batch.cluster_id)
+                self.deferred.append(batch)
             except LeaseLost as exc:
                 logger.warning("watcher %s: %s", self.identity, exc)
                 if self.held.get(batch.cluster_id) == generation:
@@ -514,6 +528,7 @@ class Watcher:
                             kind=batch.kind,
                             objects=batch.relist,
                             resource_version=batch.resource_version,
+                            wait=False,
                         )
                 else:
                     # One transaction with the counter, so a batch retried below counts once.
@@ -524,13 +539,14 @@ class Watcher:
                             kind=batch.kind,
                             events=batch.events,
                             resource_version=batch.resource_version,
+                            wait=False,
                         )
                         watch_events_add(
                             cluster_id=batch.cluster_id, kind=batch.kind, count=len(batch.events)
                         )
                 self.applied += len(batch.events) + len(batch.relist or [])
                 return
-            except LeaseLost:
+            except (LeaseLost, ClusterBusy):
                 raise
             except (OperationalError, IntegrityError) as exc:
                 # A lock held by a full sync (SQLite: the whole file), or a row the sync

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 
 from ippam import models as m
 from ippam.kube.resources import BY_KIND
@@ -18,6 +18,27 @@ from ippam.sync.records.common import resource_version as object_resource_versio
 from ippam.sync.records.events import event_record
 
 logger = logging.getLogger(__name__)
+
+
+class ClusterBusy(Exception):
+    """Another transaction (a full sync) holds the cluster row: apply this later."""
+
+
+def _cluster_locked(cluster_id: int, *, wait: bool) -> m.Cluster:
+    """The cluster row, locked for this transaction: every writer of a cluster's rows takes
+    it first. `wait=False` (PostgreSQL): raise ClusterBusy instead of waiting, so a watcher
+    serving many clusters is not stalled for all of them while one is fully synced."""
+    nowait = not wait and connection.vendor == "postgresql"
+    try:
+        return (
+            m.Cluster.objects.select_for_update(nowait=nowait)
+            .only("id", "sync_generation", "resource_versions")
+            .get(pk=cluster_id)
+        )
+    except OperationalError as exc:
+        if nowait and getattr(exc.__cause__, "sqlstate", None) == "55P03":  # lock_not_available
+            raise ClusterBusy(f"cluster {cluster_id} is being written by a full sync") from exc
+        raise
 
 
 def network_names_for(cluster_id: int) -> list[str]:
@@ -35,6 +56,7 @@ def objects_apply(
     kind: str,
     events: Iterable[tuple[str, dict[str, Any]]],
     resource_version: str = "",
+    wait: bool = True,
 ) -> dict[str, int]:
     """Apply (type, object) watch events of one kind, in order; the last event per object wins.
 
@@ -51,11 +73,7 @@ def objects_apply(
             latest[object_key(obj, resource.namespaced)] = (event_type, obj)
     with transaction.atomic():
         store.constraints_immediate()
-        cluster = (
-            m.Cluster.objects.select_for_update()
-            .only("id", "sync_generation", "resource_versions")
-            .get(pk=cluster_id)
-        )
+        cluster = _cluster_locked(cluster_id, wait=wait)
         generation = cluster.sync_generation
         upserts = [obj for event_type, obj in latest.values() if event_type != "DELETED"]
         removed = [key for key, (event_type, _obj) in latest.items() if event_type == "DELETED"]
@@ -106,7 +124,12 @@ def objects_apply(
 
 
 def kind_replace(
-    *, cluster_id: int, kind: str, objects: list[dict[str, Any]], resource_version: str = ""
+    *,
+    cluster_id: int,
+    kind: str,
+    objects: list[dict[str, Any]],
+    resource_version: str = "",
+    wait: bool = True,
 ) -> dict[str, int]:
     """Make the rows of one kind match a complete list of it (the watcher's re-list on 410).
 
@@ -116,11 +139,7 @@ def kind_replace(
     resource = BY_KIND[kind]
     with transaction.atomic():
         store.constraints_immediate()
-        cluster = (
-            m.Cluster.objects.select_for_update()
-            .only("id", "sync_generation", "resource_versions")
-            .get(pk=cluster_id)
-        )
+        cluster = _cluster_locked(cluster_id, wait=wait)
         result = {"upserted": 0, "deleted": 0}
         if kind == "events":
             cutoff = store.events_retained_since()
