@@ -10,8 +10,12 @@ from django.utils import timezone
 
 from ippam.charts import history_chart_svg, sparkline_svg
 from ippam.history import forecast, history_retain, pool_samples_record
-from ippam.models import PoolSample
-from ippam.selectors.history import pool_days_to_exhaustion, pool_history
+from ippam.models import FreedAddress, PoolSample
+from ippam.selectors.history import (
+    pool_days_to_exhaustion,
+    pool_history,
+    pool_history_and_freed,
+)
 from tests.factories import make_cluster, make_pool
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -128,6 +132,55 @@ def test_pool_page_forecast_from_its_chart_rows_matches_the_database_sums(pool):
     expected = pool_days_to_exhaustion(pool_ids=[pool.pk], now=NOW)[pool.pk]
     assert history["days_to_exhaustion"] == pytest.approx(expected, rel=1e-9)
     assert len(history["series"]) == len(range(0, 20 * 24, 5)) + 1
+
+
+def test_pool_page_history_and_recent_frees_in_one_statement(
+    pool, settings, django_assert_num_queries
+):
+    """The pool page reads its chart's samples and its latest frees in one statement: the
+    same rows the ORM gives, the frees newest first, within the window, of this pool only."""
+    now = timezone.now()
+    for h in (1, 30, 24 * 29, 24 * 31):  # the last one is before the chart's 30 days
+        _sample(pool, now - dt.timedelta(hours=h), 10.0 + h, "raw" if h < 48 else "hour")
+    other = make_pool(pool.cluster, "10.2.0.0/24")
+    window = settings.IPPAM_FREED_RETENTION_SECONDS
+    for i, (p, age) in enumerate(
+        [(pool, 30), (pool, 90), (pool, 90), (pool, window + 60), (other, 10)]
+        + [(pool, 200 + s) for s in range(25)]
+    ):
+        FreedAddress.objects.create(
+            cluster=p.cluster,
+            pool_namespace=p.namespace,
+            pool_name=p.name,
+            key=str(i),
+            ip=f"10.1.0.{i}" if p == pool else "10.2.0.9",
+            podref=f"default/p{i}",
+            ifname="net1" if i % 2 else "",
+            freed_at=now - dt.timedelta(seconds=age),
+        )
+    with django_assert_num_queries(1):
+        history, frees = pool_history_and_freed(pool=pool, now=now)
+    expected = list(
+        PoolSample.objects.filter(pool=pool, at__gte=now - dt.timedelta(days=30))
+        .order_by("at")
+        .values_list("at", "allocated", "usable")
+    )
+    assert history["series"] == expected and len(expected) == 3
+    assert history == pool_history(pool=pool, now=now)
+    want = list(
+        FreedAddress.objects.filter(
+            cluster=pool.cluster,
+            pool_namespace=pool.namespace,
+            pool_name=pool.name,
+            freed_at__gte=now - dt.timedelta(seconds=window),
+        ).order_by("-freed_at", "-pk")[:20]
+    )
+    fields = ["id", "key", "ip", "podref", "ifname", "freed_at", "pool_namespace", "pool_name"]
+    assert [[getattr(r.freed, f) for f in fields] for r in frees] == [
+        [getattr(f, f_) for f_ in fields] for f in want
+    ]
+    assert len(frees) == 20 and frees[0].freed.podref == "default/p0"
+    assert frees[0].phrase.endswith("held by default/p0") and frees[2].phrase.endswith("(net1)")
 
 
 # --- where it shows ----------------------------------------------------------------------------

@@ -140,9 +140,9 @@ def test_pool_detail_full_page(viewer_client, django_assert_max_num_queries):
     pool = demo["pools"][0]
     # session, user, the viewer's permissions (2), clusters; the pool with its NAD ranges
     # and leak count (one statement); the cell map's allocations, findings and recently
-    # freed; the table's rows and findings; history; recently freed (the free addresses and
-    # the failures come on their own requests)
-    with django_assert_max_num_queries(13):
+    # freed; the table's rows and findings; history and recently freed (one statement; the
+    # free addresses and the failures come on their own requests)
+    with django_assert_max_num_queries(12):
         response = viewer_client.get(f"/pools/{pool.pk}/")
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html
@@ -195,7 +195,7 @@ def test_large_pool_gets_a_heat_map_that_drills_down(viewer_client, django_asser
     pool_recount(pool)
     pool_blocks_refresh(cluster_id=c.pk)  # as the sync does after writing allocations
     # the heat map is one statement (blocks and findings); see test_pool_detail_full_page
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(10):
         html = viewer_client.get(f"/pools/{pool.pk}/").content.decode()
     assert 'class="heat-map"' in html and 'class="alloc-map' not in html
     blocks = re.findall(r'<a class="block ([^"]+)" href="([^"]+)"[^>]*data-block="([^"]+)"', html)
@@ -276,7 +276,7 @@ def test_pool_allocations_page_query_count_is_fixed(viewer_client, django_assert
         if i % 10 == 0:
             make_finding(c, allocation=a)
     pool_recount(pool)
-    with django_assert_max_num_queries(13):  # as test_pool_detail_full_page, for any page
+    with django_assert_max_num_queries(12):  # as test_pool_detail_full_page, for any page
         html = viewer_client.get(f"/pools/{pool.pk}/?page=2").content.decode()
     assert "page 2 of 3" in html
     assert html.count('<tr id="alloc-') == 50

@@ -17,8 +17,7 @@ from ippam.filters import PoolFilter
 from ippam.models import Allocation, IPPool
 from ippam.selectors.failures import attachment_failures
 from ippam.selectors.free_addresses import pool_free_summary
-from ippam.selectors.freed import pool_recently_freed
-from ippam.selectors.history import pool_history, pools_attach_history
+from ippam.selectors.history import pool_history_and_freed, pools_attach_history
 from ippam.selectors.pool_map import MAP_LEGEND, pool_allocation_map
 from ippam.selectors.pools import allocation_rows, pool_allocations, pool_get, pool_list_with_usage
 from ippam.userinput import clean_query
@@ -86,8 +85,7 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
     if fragment == "pool-failures" or (fragment is None and request.GET.get("failures")):
         context["failures"] = attachment_failures(pool=pool, limit=20)
     if fragment is None:
-        context["history"] = pool_history(pool=pool)
-        context["recently_freed"] = pool_recently_freed(pool)
+        context["history"], context["recently_freed"] = pool_history_and_freed(pool=pool)
     return render_page(
         request,
         "dashboard/pool_detail.html",

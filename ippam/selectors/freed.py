@@ -67,9 +67,3 @@ def freed_row(f: FreedAddress, now: datetime, *, pool: bool = False) -> FreedRow
     return FreedRow(
         f, freed_ago(f.freed_at, now), freed_exact(f.freed_at), freed_phrase(f, now, pool=pool)
     )
-
-
-def pool_recently_freed(pool: IPPool, *, limit: int = 20) -> list[FreedRow]:
-    """The pool's latest frees, newest first, for the pool page's card."""
-    now = timezone.now()
-    return [freed_row(f, now) for f in _pool_freed(pool).order_by("-freed_at", "-pk")[:limit]]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from netaddr import IPAddress, IPNetwork
 
 from ippam.fields import ip_to_key, network_key_bounds
@@ -29,7 +28,7 @@ from ippam.models import (
     PodInterface,
 )
 from ippam.selectors.freed import FreedRow, freed_row
-from ippam.selectors.shared import attach_nodes, loaded, nodes_for_pods, scoped
+from ippam.selectors.shared import attach_nodes, db_datetime, loaded, nodes_for_pods, scoped
 from ippam.sync.freed import freed_since
 from ippam.userinput import clean_query, parse_mac
 
@@ -199,17 +198,6 @@ SELECT * FROM (
 """
 
 
-def _db_datetime(value: Any) -> datetime | None:
-    """A timestamp column read by a plain cursor: PostgreSQL gives an aware datetime, SQLite
-    the text Django wrote (UTC, naive)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(str(value))
-    if parsed is not None and timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
 def _ip_rows(ip: IPAddress, cluster: Cluster | None) -> list[tuple[Any, ...]]:
     key = ip_to_key(ip)
     if cluster is None:
@@ -275,7 +263,7 @@ def _search_ip(q: str, ip: IPAddress, cluster: Cluster | None) -> SearchResults:
         loaded(Finding, id=r[1], kind=r[6], state=r[7], reason=r[8], ip=ip) for r in rows[_FINDING]
     ]
     now = timezone.now()
-    for r in sorted(rows[_FREED], key=lambda r: (_db_datetime(r[2]), r[1]), reverse=True):
+    for r in sorted(rows[_FREED], key=lambda r: (db_datetime(r[2]), r[1]), reverse=True):
         freed = loaded(
             FreedAddress,
             id=r[1],
@@ -285,20 +273,20 @@ def _search_ip(q: str, ip: IPAddress, cluster: Cluster | None) -> SearchResults:
             ip=ip,
             podref=r[8],
             ifname=r[9],
-            freed_at=_db_datetime(r[2]),
+            freed_at=db_datetime(r[2]),
         )
         freed.cluster = loaded(Cluster, id=r[3], name=r[10])
         res.freed.append(freed_row(freed, now, pool=True))
     # Who held it last: the most recent events and audit entries naming the address.
     for r in sorted(
-        rows[_EVENT], key=lambda r: (r[2] is not None, _db_datetime(r[2]) or now), reverse=True
+        rows[_EVENT], key=lambda r: (r[2] is not None, db_datetime(r[2]) or now), reverse=True
     ):
         res.history.append(
-            {"at": _db_datetime(r[2]), "what": r[6], "who": f"{r[7]}/{r[8]}", "message": r[9]}
+            {"at": db_datetime(r[2]), "what": r[6], "who": f"{r[7]}/{r[8]}", "message": r[9]}
         )
     word = re.compile(rf"(?<![\w.:]){re.escape(str(ip))}(?![\w:]|\.\d)")
     actions = dict(AuditEntry.Action.choices)
-    for r in sorted(rows[_AUDIT], key=lambda r: _db_datetime(r[2]) or now, reverse=True):
+    for r in sorted(rows[_AUDIT], key=lambda r: db_datetime(r[2]) or now, reverse=True):
         target, message = r[8], r[10]
         if word.search(target) or word.search(message):
             before = json.loads(r[11]) if r[11] else None
@@ -306,7 +294,7 @@ def _search_ip(q: str, ip: IPAddress, cluster: Cluster | None) -> SearchResults:
             who = str(before.get("podref", "")) or r[7]
             res.history.append(
                 {
-                    "at": _db_datetime(r[2]),
+                    "at": db_datetime(r[2]),
                     "what": actions.get(r[6], r[6]),
                     "who": who,
                     "message": f"{target}: {r[9]} {message}".strip(),

@@ -5,11 +5,14 @@ one-query-per-page fetches of pods and nodes that selectors attach to their rows
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import Model, Q, QuerySet
 from django.db.models.sql import Query
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from ippam.models import Cluster, Node, Pod
 
@@ -22,6 +25,18 @@ def loaded(model: type[M], **values: Any) -> M:
     order, whatever order they are given in."""
     names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
     return model.from_db(None, names, [values[n] for n in names])
+
+
+def db_datetime(value: Any) -> datetime | None:
+    """A timestamp column read by a plain cursor: PostgreSQL gives an aware datetime; SQLite
+    the text Django wrote (UTC, naive), or a naive datetime when the column's declared type
+    reaches the cursor (Django's sqlite3 converters: the first SELECT of a UNION)."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def converted(model: type[M], rows: Iterable[Sequence[Any]], *, alias: str) -> list[M]:
