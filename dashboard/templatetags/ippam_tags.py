@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 from typing import Any
 
 from django import template
@@ -148,30 +149,32 @@ def _state_slug(state: str) -> str:
 def alloc_rows(rows: list[Any]) -> SafeString:
     """The rows of a pool's allocations table (an `AllocationRow` each), built here, not in a
     template loop: the same HTML the loop gave, in a tenth of the time."""
-    node_urls: dict[Any, str] = {}
+    # html.escape is what django.utils.html.escape returns (wrapped in a SafeString, through
+    # keep_lazy): called directly, ~450 calls a page cost half. One reverse() for every
+    # node's link: a page of 50 rows can name 50 nodes (~30 us each).
+    esc = html.escape
+    node_head, node_tail = reverse("node_detail", args=[1]).rsplit("1", 1)
+    node_head, node_tail = esc(node_head), esc(node_tail)
     parts = []
     for r in rows:
         a = r.allocation
-        state = escape(r.state)
+        state = esc(r.state)
         slug = _state_slug(str(r.state))
         if r.node is not None:
-            url = node_urls.get(r.node.pk)
-            if url is None:
-                url = node_urls[r.node.pk] = escape(reverse("node_detail", args=[r.node.pk]))
-            node = f'<a href="{url}">{escape(r.node.name)}</a>'
+            node = f'<a href="{node_head}{int(r.node.pk)}{node_tail}">{esc(r.node.name)}</a>'
         elif r.pod is not None and r.pod.node_name:
-            node = escape(r.pod.node_name)
+            node = esc(r.pod.node_name)
         else:
             node = '<span class="muted">—</span>'
-        reason = f' title="{escape(r.reason)}"' if r.reason else ""
+        reason = f' title="{esc(r.reason)}"' if r.reason else ""
         parts.append(
-            f'\n    <tr id="alloc-{escape(a.key)}" class="state-{slug}">'
-            f'\n      <td class="mono">{escape(str(a.ip))}</td>'
-            f"\n      <td>{escape(a.podref or '—')}</td>"
+            f'\n    <tr id="alloc-{esc(a.key)}" class="state-{slug}">'
+            f'\n      <td class="mono">{esc(str(a.ip))}</td>'
+            f"\n      <td>{esc(a.podref or '—')}</td>"
             f"\n      <td>{node}</td>"
-            f"\n      <td>{escape(a.ifname or '—')}</td>"
-            f'\n      <td class="mono" title="{escape(a.container_id)}">'
-            f"{escape(shortid(a.container_id))}</td>"
+            f"\n      <td>{esc(a.ifname or '—')}</td>"
+            f'\n      <td class="mono" title="{esc(a.container_id)}">'
+            f"{esc(shortid(a.container_id))}</td>"
             f'\n      <td><span class="badge st-{slug}"{reason}>{state}</span></td>'
             "\n    </tr>\n    "
         )

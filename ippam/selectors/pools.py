@@ -23,7 +23,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from ippam.fields import network_key_bounds
+from ippam.fields import key_to_ip, network_key_bounds
 from ippam.ipparse import input_cidr, input_ip
 from ippam.models import (
     Allocation,
@@ -217,8 +217,9 @@ def allocation_rows(page: QuerySet[Allocation], *, pool: IPPool) -> list[Allocat
         return []
     pod_table, node_table = qn(Pod._meta.db_table), qn(Node._meta.db_table)
     sql = (
-        f"SELECT a.*, p.{qn('id')} AS pod_pk, p.{qn('node_name')} AS pod_node_name, "
-        f"p.{qn('deletion_timestamp')} AS pod_deleted_at, n.{qn('id')} AS node_pk "
+        f"SELECT a.{qn('id')}, a.{qn('key')}, a.{qn('ip')}, a.{qn('podref')}, a.{qn('ifname')}, "
+        f"a.{qn('container_id')}, p.{qn('id')}, p.{qn('node_name')}, "
+        f"p.{qn('deletion_timestamp')} IS NOT NULL, n.{qn('id')} "
         f"FROM ({inner}) AS a "
         f"LEFT JOIN {pod_table} p ON p.{qn('cluster_id')} = %s "
         f"AND p.{qn('namespace')} = a.{qn('pod_namespace')} AND p.{qn('name')} = a.{qn('pod_name')} "
@@ -226,7 +227,25 @@ def allocation_rows(page: QuerySet[Allocation], *, pool: IPPool) -> list[Allocat
         f"AND n.{qn('name')} = p.{qn('node_name')} "
         f"ORDER BY a.{qn('ip')}"
     )
-    allocations = list(Allocation.objects.raw(sql, [*params, pool.cluster_id, pool.cluster_id]))
+    # A plain cursor, not Allocation.objects.raw(): the RawQuerySet's column mapping,
+    # converters and annotations cost ~3 ms for 50 rows; these columns are text and ids.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, pool.cluster_id, pool.cluster_id])
+        joined = cursor.fetchall()
+    allocations = [
+        loaded(
+            Allocation,
+            id=pk,
+            pool_id=pool.pk,
+            cluster_id=pool.cluster_id,
+            key=key,
+            ip=key_to_ip(ip),
+            podref=podref,
+            ifname=ifname,
+            container_id=container_id,
+        )
+        for pk, key, ip, podref, ifname, container_id, *_ in joined
+    ]
     findings: dict[str, tuple[str, str]] = {}
     if allocations:
         for key, state, reason in (
@@ -236,14 +255,9 @@ def allocation_rows(page: QuerySet[Allocation], *, pool: IPPool) -> list[Allocat
         ):
             findings.setdefault(key, (state, reason))
     rows = []
-    for a in allocations:
-        joined: Any = a  # the raw query's extra columns are attributes the model does not declare
-        pod = (
-            RowPod(joined.pod_pk, joined.pod_node_name or "", joined.pod_deleted_at is not None)
-            if joined.pod_pk is not None
-            else None
-        )
-        node = RowNode(joined.node_pk, joined.pod_node_name) if joined.node_pk is not None else None
+    for a, (*_, pod_pk, node_name, terminating, node_pk) in zip(allocations, joined, strict=True):
+        pod = RowPod(pod_pk, node_name or "", bool(terminating)) if pod_pk is not None else None
+        node = RowNode(node_pk, node_name) if node_pk is not None else None
         finding = findings.get(a.key)
         if finding is not None:
             state, reason = finding
