@@ -284,3 +284,10 @@ class LeaseAdmin(ReadOnlyAdmin):
 class FreedAddressAdmin(ReadOnlyAdmin):
     list_display = ("ip", "pool_namespace", "pool_name", "podref", "freed_at")
     list_filter = ("cluster",)
+
+
+@admin.register(models.PoolBlock)
+class PoolBlockAdmin(ReadOnlyAdmin):
+    list_display = ("pool", "first_ip", "allocated")
+    list_filter = ("cluster",)
+    list_select_related = ("pool",)
