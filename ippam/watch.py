@@ -224,6 +224,20 @@ class KindWatch(threading.Thread):
         return True
 
 
+def _commit_without_flush_wait() -> None:
+    """Let this transaction's COMMIT return before its WAL reaches the disk (PostgreSQL).
+
+    A watcher commits once per cluster and kind every window; waiting for each flush
+    (10-20 ms on a small VM's disk) is most of a busy watcher's latency. It is safe here:
+    a crash loses only the last few hundred milliseconds of commits, whole, and each batch
+    stores where its watch resumes in the same transaction as its rows, so the next
+    holder of the lease re-reads exactly what was lost. Nothing becomes inconsistent.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 class Watcher:
     """All clusters' watches plus the writer; `run()` blocks until `stop()`."""
 
@@ -522,6 +536,7 @@ class Watcher:
             try:
                 if batch.relist is not None:
                     with transaction.atomic():
+                        _commit_without_flush_wait()
                         self._fence(batch.cluster_id, generation)
                         kind_replace(
                             cluster_id=batch.cluster_id,
@@ -533,6 +548,7 @@ class Watcher:
                 else:
                     # One transaction with the counter, so a batch retried below counts once.
                     with transaction.atomic():
+                        _commit_without_flush_wait()
                         self._fence(batch.cluster_id, generation)
                         objects_apply(
                             cluster_id=batch.cluster_id,

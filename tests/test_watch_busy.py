@@ -78,3 +78,21 @@ def test_a_busy_cluster_waits_and_the_others_go_on(simcluster, two_watched):
 
     eventually(busy_applied)
     assert not watcher.deferred
+
+
+def test_a_watcher_commit_does_not_wait_for_the_disk_and_nothing_else_changes(
+    postgres_required, transactional_db
+):
+    from django.db import connection
+
+    from ippam.watch import _commit_without_flush_wait
+
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    with transaction.atomic():
+        _commit_without_flush_wait()
+        assert setting() == "off"  # this transaction only (SET LOCAL) ...
+    assert setting() == "on"  # ... the connection's other work keeps its durability
