@@ -228,10 +228,11 @@ def _commit_without_flush_wait() -> None:
     """Let this transaction's COMMIT return before its WAL reaches the disk (PostgreSQL).
 
     A watcher commits once per cluster and kind every window; waiting for each flush
-    (10-20 ms on a small VM's disk) is most of a busy watcher's latency. It is safe here:
-    a crash loses only the last few hundred milliseconds of commits, whole, and each batch
-    stores where its watch resumes in the same transaction as its rows, so the next
-    holder of the lease re-reads exactly what was lost. Nothing becomes inconsistent.
+    (10-20 ms on a small VM's disk) is most of a busy watcher's latency. A crash of the
+    database server loses at most its last few hundred milliseconds of commits, each whole:
+    never half a batch, never rows without the resume point stored with them. A watch
+    that resumes from the stored versions reads them again; otherwise the next full sync
+    repairs them, as it does any batch the watcher could not apply. Nothing is inconsistent.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
