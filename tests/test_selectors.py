@@ -15,7 +15,7 @@ from ippam.selectors.clusters import cluster_health
 from ippam.selectors.failures import explain_cni_error
 from ippam.selectors.overview import overview_totals
 from ippam.selectors.pool_map import pool_address_plan, pool_allocation_map
-from ippam.selectors.pools import pool_get, pool_list_with_usage
+from ippam.selectors.pools import allocation_rows, pool_allocations, pool_get, pool_list_with_usage
 from ippam.selectors.search import search
 from tests.factories import (
     make_alert,
@@ -369,3 +369,38 @@ def test_pool_get_reads_pool_ranges_and_leaks_in_one_statement(django_assert_num
     assert list(got.nad_ranges.all()) == [] and got.leak_count == 0 and got.cluster == c
     with pytest.raises(IPPool.DoesNotExist):
         pool_get(pool_id=lone.pk + 1000)
+
+
+@pytest.mark.django_db
+def test_allocation_rows_one_statement_states(django_assert_num_queries):
+    """A page's rows come with pod, node and findings in one statement; a key's leaked
+    finding wins over its suspect one, with its own reason; another pool's findings and a
+    finding of another key do not leak into a row."""
+    c = make_cluster("c")
+    node = make_node(c, "w1")
+    pool = make_pool(c, "10.40.0.0/24")
+    other = make_pool(c, "10.41.0.0/24")
+    live = make_pod(c, "live", node=node)
+    dying = make_pod(c, "dying", node="w-gone", deletion_timestamp=timezone.now())
+    both = make_allocation(pool, "10.40.0.1", pod=live)
+    make_finding(c, allocation=both, kind="stale_allocation", state="suspect", reason="maybe")
+    make_finding(c, allocation=both, state="leaked", reason="surely")
+    make_allocation(pool, "10.40.0.2", pod=live)
+    make_allocation(pool, "10.40.0.3", pod=dying)
+    make_allocation(pool, "10.40.0.4", podref="default/nobody")
+    elsewhere = make_allocation(other, "10.41.0.2", pod=live)  # same key as 10.40.0.2
+    make_finding(c, allocation=elsewhere, reason="other pool")
+    page = pool_allocations(pool=pool)[:10]
+    with django_assert_num_queries(1):
+        rows = allocation_rows(page, pool=pool)
+    assert [(str(r.allocation.ip), r.state, r.reason) for r in rows] == [
+        ("10.40.0.1", "leaked", "surely"),
+        ("10.40.0.2", "allocated", ""),
+        ("10.40.0.3", "terminating", "pod is terminating"),
+        ("10.40.0.4", "no pod", "no synced pod has this name"),
+    ]
+    assert rows[0].node is not None and (rows[0].node.pk, rows[0].node.name) == (node.pk, "w1")
+    assert rows[0].pod is not None and rows[0].pod.pk == live.pk
+    assert rows[2].node is None and rows[2].pod is not None and rows[2].pod.node_name == "w-gone"
+    assert [r.allocation.key for r in rows] == ["1", "2", "3", "4"]
+    assert rows[0].allocation.container_id == both.container_id

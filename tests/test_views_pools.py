@@ -140,9 +140,10 @@ def test_pool_detail_full_page(viewer_client, django_assert_max_num_queries):
     pool = demo["pools"][0]
     # session, user, the viewer's permissions (2), clusters; the pool with its NAD ranges
     # and leak count (one statement); the cell map's allocations, findings and recently
-    # freed; the table's rows and findings; history and recently freed (one statement; the
-    # free addresses and the failures come on their own requests)
-    with django_assert_max_num_queries(12):
+    # freed; the table's rows with their pods, nodes and findings (one statement); history
+    # and recently freed (one statement). The free addresses and the failures come on their
+    # own requests.
+    with django_assert_max_num_queries(11):
         response = viewer_client.get(f"/pools/{pool.pk}/")
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html
@@ -195,7 +196,7 @@ def test_large_pool_gets_a_heat_map_that_drills_down(viewer_client, django_asser
     pool_recount(pool)
     pool_blocks_refresh(cluster_id=c.pk)  # as the sync does after writing allocations
     # the heat map is one statement (blocks and findings); see test_pool_detail_full_page
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(9):
         html = viewer_client.get(f"/pools/{pool.pk}/").content.decode()
     assert 'class="heat-map"' in html and 'class="alloc-map' not in html
     blocks = re.findall(r'<a class="block ([^"]+)" href="([^"]+)"[^>]*data-block="([^"]+)"', html)
@@ -248,7 +249,7 @@ def test_ipv6_pool_map(viewer_client):
 def test_pool_allocations_fragment_search_and_states(viewer_client, django_assert_max_num_queries):
     demo = make_demo()
     pool = demo["pools"][0]
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(6):
         response = viewer_client.get(f"/pools/{pool.pk}/?q=web-gone", HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert html.strip().startswith('<div id="pool-allocations"')
@@ -276,7 +277,7 @@ def test_pool_allocations_page_query_count_is_fixed(viewer_client, django_assert
         if i % 10 == 0:
             make_finding(c, allocation=a)
     pool_recount(pool)
-    with django_assert_max_num_queries(12):  # as test_pool_detail_full_page, for any page
+    with django_assert_max_num_queries(11):  # as test_pool_detail_full_page, for any page
         html = viewer_client.get(f"/pools/{pool.pk}/?page=2").content.decode()
     assert "page 2 of 3" in html
     assert html.count('<tr id="alloc-') == 50

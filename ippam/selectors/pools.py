@@ -200,15 +200,16 @@ def pool_allocations(*, pool: IPPool, q: str = "") -> QuerySet[Allocation]:
 
 def allocation_rows(page: QuerySet[Allocation], *, pool: IPPool) -> list[AllocationRow]:
     """One page of allocations (a sliced queryset, as a Paginator's page holds it) with their
-    pod, node and leak state attached: two queries.
+    pod, node and leak state attached: one statement.
 
     The page's own SQL (with its LIMIT/OFFSET) is a derived table that the pods and nodes
     join on their unique (cluster, namespace, name) and (cluster, name) indexes, so only the
     page's rows are looked up and nothing of a pod is read but its node name and deletion
     mark. Plain SQL around the ORM's: the same query built from Subquery/OuterRef
     annotations cost ~5-9 ms of Python to build and compile per request, more than the
-    two queries it saved. The findings are a second query: Finding has no (pool,
-    allocation_key) index, so a join would scan the pool's findings once per row.
+    queries it saved. The findings: Finding has no (pool, allocation_key) index, so the
+    pool's findings are read once (as the separate query they were read by did) and joined
+    by key, each key's first by state.
     """
     qn = connection.ops.quote_name
     try:
@@ -219,18 +220,23 @@ def allocation_rows(page: QuerySet[Allocation], *, pool: IPPool) -> list[Allocat
     sql = (
         f"SELECT a.{qn('id')}, a.{qn('key')}, a.{qn('ip')}, a.{qn('podref')}, a.{qn('ifname')}, "
         f"a.{qn('container_id')}, p.{qn('id')}, p.{qn('node_name')}, "
-        f"p.{qn('deletion_timestamp')} IS NOT NULL, n.{qn('id')} "
+        f"p.{qn('deletion_timestamp')} IS NOT NULL, n.{qn('id')}, f.state, f.reason "
         f"FROM ({inner}) AS a "
         f"LEFT JOIN {pod_table} p ON p.{qn('cluster_id')} = %s "
         f"AND p.{qn('namespace')} = a.{qn('pod_namespace')} AND p.{qn('name')} = a.{qn('pod_name')} "
         f"LEFT JOIN {node_table} n ON n.{qn('cluster_id')} = %s "
         f"AND n.{qn('name')} = p.{qn('node_name')} "
+        # Each key's first finding by state (a leaked one wins over a suspect one).
+        f"LEFT JOIN (SELECT allocation_key, state, reason, ROW_NUMBER() OVER "
+        f"(PARTITION BY allocation_key ORDER BY state, id) AS rn "
+        f"FROM {qn(Finding._meta.db_table)} WHERE pool_id = %s AND allocation_key <> '') f "
+        f"ON f.allocation_key = a.{qn('key')} AND f.rn = 1 "
         f"ORDER BY a.{qn('ip')}"
     )
     # A plain cursor, not Allocation.objects.raw(): the RawQuerySet's column mapping,
     # converters and annotations cost ~3 ms for 50 rows; these columns are text and ids.
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, pool.cluster_id, pool.cluster_id])
+        cursor.execute(sql, [*params, pool.cluster_id, pool.cluster_id, pool.pk])
         joined = cursor.fetchall()
     allocations = [
         loaded(
@@ -246,21 +252,14 @@ def allocation_rows(page: QuerySet[Allocation], *, pool: IPPool) -> list[Allocat
         )
         for pk, key, ip, podref, ifname, container_id, *_ in joined
     ]
-    findings: dict[str, tuple[str, str]] = {}
-    if allocations:
-        for key, state, reason in (
-            Finding.objects.filter(pool=pool, allocation_key__in=[a.key for a in allocations])
-            .order_by("state")  # a leaked finding wins over a suspect one
-            .values_list("allocation_key", "state", "reason")
-        ):
-            findings.setdefault(key, (state, reason))
     rows = []
-    for a, (*_, pod_pk, node_name, terminating, node_pk) in zip(allocations, joined, strict=True):
+    for a, (*_, pod_pk, node_name, terminating, node_pk, f_state, f_reason) in zip(
+        allocations, joined, strict=True
+    ):
         pod = RowPod(pod_pk, node_name or "", bool(terminating)) if pod_pk is not None else None
         node = RowNode(node_pk, node_name) if node_pk is not None else None
-        finding = findings.get(a.key)
-        if finding is not None:
-            state, reason = finding
+        if f_state is not None:
+            state, reason = f_state, f_reason
         elif pod is None:
             state, reason = "no pod", "no synced pod has this name"
         elif pod.terminating:
