@@ -208,8 +208,8 @@ def allocation_rows(page: QuerySet[Allocation], *, pool: IPPool) -> list[Allocat
     mark. Plain SQL around the ORM's: the same query built from Subquery/OuterRef
     annotations cost ~5-9 ms of Python to build and compile per request, more than the
     queries it saved. The findings: Finding has no (pool, allocation_key) index, so the
-    pool's findings are read once (as the separate query they were read by did) and joined
-    by key, each key's first by state.
+    pool's findings are read once (as the separate query they were read by did) and hashed
+    by key; a key's first finding by state is its row's.
     """
     qn = connection.ops.quote_name
     try:
@@ -226,18 +226,22 @@ def allocation_rows(page: QuerySet[Allocation], *, pool: IPPool) -> list[Allocat
         f"AND p.{qn('namespace')} = a.{qn('pod_namespace')} AND p.{qn('name')} = a.{qn('pod_name')} "
         f"LEFT JOIN {node_table} n ON n.{qn('cluster_id')} = %s "
         f"AND n.{qn('name')} = p.{qn('node_name')} "
-        # Each key's first finding by state (a leaked one wins over a suspect one).
-        f"LEFT JOIN (SELECT allocation_key, state, reason, ROW_NUMBER() OVER "
-        f"(PARTITION BY allocation_key ORDER BY state, id) AS rn "
+        # Every finding of the key, the first by state first (a leaked one wins over a
+        # suspect one; the loop below keeps it). No ROW_NUMBER() filter: PostgreSQL
+        # estimates one row for it and compares every row with every finding.
+        f"LEFT JOIN (SELECT id, allocation_key, state, reason "
         f"FROM {qn(Finding._meta.db_table)} WHERE pool_id = %s AND allocation_key <> '') f "
-        f"ON f.allocation_key = a.{qn('key')} AND f.rn = 1 "
-        f"ORDER BY a.{qn('ip')}"
+        f"ON f.allocation_key = a.{qn('key')} "
+        f"ORDER BY a.{qn('ip')}, f.state, f.id"
     )
     # A plain cursor, not Allocation.objects.raw(): the RawQuerySet's column mapping,
     # converters and annotations cost ~3 ms for 50 rows; these columns are text and ids.
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, pool.cluster_id, pool.cluster_id, pool.pk])
-        joined = cursor.fetchall()
+        joined: list[tuple[Any, ...]] = []
+        for row in cursor.fetchall():
+            if not joined or joined[-1][0] != row[0]:  # an allocation's first finding only
+                joined.append(row)
     allocations = [
         loaded(
             Allocation,
