@@ -81,6 +81,10 @@ from ippam.watch_lease import (
 logger = logging.getLogger(__name__)
 
 BATCH_SECONDS = 0.3
+# Writer threads, each with its own connection and a fixed share of the clusters (so one
+# cluster's batches stay in order). A batch is a dozen short queries, mostly round trips:
+# with one writer, twenty busy clusters queued behind each other (p95 1.6 s at 200 events/s).
+WRITERS = 4
 WATCH_TIMEOUT_SECONDS = 60  # the server ends each watch after this; we resume at once
 CLUSTER_POLL_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 30.0
@@ -250,6 +254,7 @@ class Watcher:
         identity: str | None = None,
         lease_seconds: float = LEASE_SECONDS,
         renew_seconds: float = RENEW_SECONDS,
+        writers: int = WRITERS,
     ):
         self.kinds = kinds
         self.batch_seconds = batch_seconds
@@ -258,10 +263,13 @@ class Watcher:
         self.renew_seconds = renew_seconds
         self.held: dict[int, int] = {}  # cluster id -> lease generation (the fencing token)
         self.release_on_stop = True
-        self.queue: queue.Queue[Batch] = queue.Queue()
-        # Batches of clusters a full sync was writing: tried again next window, before
-        # anything newer of theirs (the writer's only state besides the queue).
-        self.deferred: list[Batch] = []
+        if connection.vendor == "sqlite":
+            writers = 1  # one write transaction at a time: more writers would wait in turn
+        self.queues: list[queue.Queue[Batch]] = [queue.Queue() for _ in range(max(1, writers))]
+        # Per writer: batches of clusters a full sync was writing, tried again next window
+        # before anything newer of theirs (a writer's only state besides its queue).
+        self.deferred_by_writer: list[list[Batch]] = [[] for _ in self.queues]
+        self._applied_lock = threading.Lock()
         self.stopping = threading.Event()
         self.wake = threading.Event()  # look at the clusters now, not at the next poll
         self.watches: dict[int, list[KindWatch]] = {}
@@ -279,9 +287,21 @@ class Watcher:
         self.stopping.set()
         self.wake.set()
 
+    @property
+    def deferred(self) -> list[Batch]:
+        return [batch for batches in self.deferred_by_writer for batch in batches]
+
+    def queue_for(self, cluster_id: int) -> queue.Queue[Batch]:
+        return self.queues[cluster_id % len(self.queues)]
+
     def run(self) -> None:
-        writer = threading.Thread(target=self._write_loop, name="watch-writer", daemon=True)
-        writer.start()
+        writers = [
+            threading.Thread(target=self._write_loop, args=(i,), name=f"watch-writer-{i}")
+            for i in range(len(self.queues))
+        ]
+        for writer in writers:
+            writer.daemon = True
+            writer.start()
         renewer = threading.Thread(target=self._renew_loop, name="watch-leases", daemon=True)
         renewer.start()
         try:
@@ -297,7 +317,8 @@ class Watcher:
         finally:
             for cluster_id in list(self.watches):
                 self._stop_cluster(cluster_id)
-            writer.join(timeout=5)
+            for writer in writers:
+                writer.join(timeout=5)
             renewer.join(timeout=5)
             if self.release_on_stop:
                 # After the writer finished: nothing of ours is written after the release.
@@ -423,7 +444,14 @@ class Watcher:
             self.sessions[cluster_id] = session
             self.rebuilt_seen[cluster_id] = cluster.rebuilt_at
             threads = [
-                KindWatch(cluster, res, self.queue, stop, session=session, on_rebuilt=self.wake.set)
+                KindWatch(
+                    cluster,
+                    res,
+                    self.queue_for(cluster_id),
+                    stop,
+                    session=session,
+                    on_rebuilt=self.wake.set,
+                )
                 for res in RESOURCES
                 if self.kinds is None or res.kind in self.kinds
             ]
@@ -454,15 +482,17 @@ class Watcher:
         for thread in self.watches.pop(cluster_id, []):
             thread.halt()
 
-    def _write_loop(self) -> None:
-        """Drain the queue every batch_seconds and apply per (cluster, kind), in order."""
+    def _write_loop(self, index: int) -> None:
+        """Drain writer `index`'s queue every batch_seconds and apply per (cluster, kind),
+        in order."""
+        tasks, deferred = self.queues[index], self.deferred_by_writer[index]
         try:
-            while not (self.stopping.is_set() and self.queue.empty()):
+            while not (self.stopping.is_set() and tasks.empty()):
                 try:
-                    first = self.queue.get(timeout=self.batch_seconds if self.deferred else 0.5)
+                    first = tasks.get(timeout=self.batch_seconds if deferred else 0.5)
                     batches = [first]
                 except queue.Empty:
-                    if not self.deferred:
+                    if not deferred:
                         continue
                     batches = []
                 deadline = time.monotonic() + self.batch_seconds
@@ -471,15 +501,16 @@ class Watcher:
                     if remaining <= 0:
                         break
                     try:
-                        batches.append(self.queue.get(timeout=remaining))
+                        batches.append(tasks.get(timeout=remaining))
                     except queue.Empty:
                         break
-                batches, self.deferred = self.deferred + batches, []
-                self._apply(batches)
+                batches = deferred + batches
+                deferred.clear()
+                self._apply(batches, deferred)
         finally:
             connection.close()
 
-    def _apply(self, batches: list[Batch]) -> None:
+    def _apply(self, batches: list[Batch], deferred: list[Batch]) -> None:
         close_old_connections()
         # Per (cluster, kind), consecutive events become one transaction; a re-list stays
         # in its place in the order. Different kinds are independent of each other.
@@ -515,13 +546,13 @@ class Watcher:
             if generation is None:
                 continue  # the lease is gone: the next holder resumes from the stored versions
             if batch.cluster_id in busy:
-                self.deferred.append(batch)
+                deferred.append(batch)
                 continue
             try:
                 self._apply_one(batch, generation)
             except ClusterBusy:
                 busy.add(batch.cluster_id)
-                self.deferred.append(batch)
+                deferred.append(batch)
             except LeaseLost as exc:
                 logger.warning("watcher %s: %s", self.identity, exc)
                 if self.held.get(batch.cluster_id) == generation:
@@ -561,7 +592,8 @@ class Watcher:
                         watch_events_add(
                             cluster_id=batch.cluster_id, kind=batch.kind, count=len(batch.events)
                         )
-                self.applied += len(batch.events) + len(batch.relist or [])
+                with self._applied_lock:
+                    self.applied += len(batch.events) + len(batch.relist or [])
                 return
             except (LeaseLost, ClusterBusy):
                 raise

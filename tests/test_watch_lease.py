@@ -205,7 +205,7 @@ def test_a_stale_holder_cannot_write_after_a_takeover(simcluster, transactional_
     stale.held[cluster.pk] = old
     stale.sessions[cluster.pk] = 1
     pod = ClusterBuilder(seed=3).pod("lab", "late", "n1", [])
-    stale._apply([Batch(cluster.pk, "pods", [("ADDED", pod)], "999", None, 1)])
+    stale._apply([Batch(cluster.pk, "pods", [("ADDED", pod)], "999", None, 1)], [])
     assert not Pod.objects.filter(cluster=cluster, name="late").exists()
     assert Cluster.objects.get(pk=cluster.pk).resource_versions.get("pods") != "999"
     assert cluster.pk not in stale.held  # it noticed, and stops following the cluster
