@@ -428,7 +428,8 @@ class _Writer:
         self.mark = now
 
     def gone(self, kind: str, seen: set[tuple[str, str]]) -> list[int]:
-        return [known[0] for key, known in self.snapshot[kind].items() if key not in seen]
+        known = self.snapshot[kind]
+        return [known[key][0] for key in known.keys() - seen]  # a set difference, in C
 
     def nads(self, records: list[NadRecord], seen: set[tuple[str, str]]) -> None:
         known = self.snapshot["nads"]
