@@ -162,6 +162,30 @@ def test_heat_map_block_edges_other_pools_and_coarse_blocks():
 
 
 @pytest.mark.django_db
+def test_heat_map_block_usable_counts_follow_the_ranges_and_excludes():
+    """Each block's usable count is the plan's usable addresses inside it: ranges starting
+    and ending mid-block, a hole inside one, one usable stretch across many blocks, a block
+    excluded entirely (one walk along the usable intervals gives every block's count)."""
+    c = make_cluster("c")
+    nad1 = make_nad(c, "a", range=None)
+    make_nad_range(
+        nad1,
+        "10.5.0.0/16",
+        range_start="10.5.1.128",
+        range_end="10.5.3.63",
+        exclude=["10.5.2.0/25", "10.5.3.16/30"],
+    )
+    nad2 = make_nad(c, "b", range=None)
+    make_nad_range(nad2, "10.5.0.0/16", range_start="10.5.200.10", exclude=["10.5.255.0/24"])
+    pool = make_pool(c, "10.5.0.0/16", nads=[nad1, nad2])
+    blocks = pool_allocation_map(pool).blocks or []
+    assert len(blocks) == 256
+    usable = {i: b.usable for i, b in enumerate(blocks) if b.usable}
+    assert usable == {1: 128, 2: 128, 3: 64 - 4, 200: 256 - 10} | {i: 256 for i in range(201, 255)}
+    assert sum(usable.values()) == pool_address_plan(pool).usable.count
+
+
+@pytest.mark.django_db
 def test_heat_map_ipv6():
     c = make_cluster("c")
     pool = make_pool(c, "fd00:30::/112")

@@ -118,30 +118,36 @@ def pool_get(*, pool_id: int, summary: bool = True, clusters: Iterable[Cluster] 
     """
     if not summary:
         return IPPool.objects.get(pk=pool_id)
+    pool_fields = IPPool._meta.concrete_fields
     range_fields = NADRange._meta.concrete_fields
+    n_pool, n_range = len(pool_fields), len(range_fields)
     qn = connection.ops.quote_name
     sql = (
-        "SELECT pl.*, (SELECT COUNT(*) FROM ippam_finding f WHERE f.pool_id = pl.id) AS leak_count, "
-        + ", ".join(f"nr.{qn(f.column)} AS nr_{f.attname}" for f in range_fields)
-        + ", nad.namespace AS nad_namespace, nad.name AS nad_name"
+        "SELECT "
+        + ", ".join(f"pl.{qn(f.column)}" for f in pool_fields)
+        + ", (SELECT COUNT(*) FROM ippam_finding f WHERE f.pool_id = pl.id), "
+        + ", ".join(f"nr.{qn(f.column)}" for f in range_fields)
+        + ", nad.namespace, nad.name"
         " FROM ippam_ippool pl"
         " LEFT JOIN ippam_nadrange nr ON nr.pool_id = pl.id"
         " LEFT JOIN ippam_networkattachmentdefinition nad ON nad.id = nr.nad_id"
         " WHERE pl.id = %s ORDER BY nad.namespace, nad.name, nr.position"
     )
-    rows: list[Any] = list(IPPool.objects.raw(sql, [pool_id]))
+    # A plain cursor, not IPPool.objects.raw(): the RawQuerySet's column mapping and
+    # annotations cost ~0.6 ms for this one row, more than the statement itself.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pool_id])
+        rows = cursor.fetchall()
     if not rows:
         raise IPPool.DoesNotExist(f"IPPool {pool_id} does not exist")
-    pool = rows[0]
-    fed = [row for row in rows if row.nr_id is not None]  # none: the LEFT JOIN's one row
-    ranges = converted(
-        NADRange,
-        [tuple(getattr(row, f"nr_{f.attname}") for f in range_fields) for row in fed],
-        alias="nr",
-    )
+    pool: Any = converted(IPPool, [rows[0][:n_pool]], alias="pl")[0]  # + leak_count
+    pool.leak_count = rows[0][n_pool]
+    # None in the range's id: the LEFT JOIN's one row of a pool no range feeds.
+    fed = [row[n_pool + 1 :] for row in rows if row[n_pool + 1] is not None]
+    ranges = converted(NADRange, [row[:n_range] for row in fed], alias="nr")
     for r, row in zip(ranges, fed, strict=True):
         r.nad = loaded(
-            NetworkAttachmentDefinition, id=r.nad_id, namespace=row.nad_namespace, name=row.nad_name
+            NetworkAttachmentDefinition, id=r.nad_id, namespace=row[n_range], name=row[n_range + 1]
         )
     # What prefetch_related("nad_ranges") leaves on the instance (Django's prefetch_one_level).
     prefetched = pool.nad_ranges.all()
