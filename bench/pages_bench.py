@@ -1,6 +1,6 @@
 """Dashboard page times on PostgreSQL with a /16 pool holding 60,000 allocations (DESIGN.md §7).
 
-Usage: .venv/bin/python bench/pages_bench.py [--quick] [--json] [--requests 20]
+Usage: .venv/bin/python bench/pages_bench.py [--quick] [--json] [--requests 100]
        [--allocations 60000] [--other-pools 300] [--keep-db]
 
 Creates a throwaway PostgreSQL database (ippam_bench_pages on the server of DATABASE_URL,
@@ -11,7 +11,8 @@ a few hundred other NADs with a /24 pool each, partly filled; then runs the real
 detection (findings + alerts) and plants some FailedCreatePodSandBox events.
 
 Then, with Django's test Client and a logged-in user, production settings (DEBUG off, cached
-templates), it requests each page 2 times to warm up and N times timed, and prints the
+templates), it requests each page 2 times to warm up, then N rounds (default 100) in which
+every page is requested once (so load swings hit every page alike), and prints the
 median and p95 wall time, the SQL time and the number of queries per request.
 Targets: the /16 pool page <= 250 ms, the overview <= 150 ms; and (issue 15) the overview,
 the /16 pool page and a search each at p95 <= 3x an empty logged-in page (/search/ without
@@ -413,16 +414,20 @@ def time_pages(pages: list[tuple], requests: int, warmup: int = 2) -> list[dict]
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench"))
     results = []
-    for label, url, headers, target in pages:
+    for _label, url, headers, _target in pages:
         for _ in range(warmup):
             response = client.get(url, headers=headers)
             assert response.status_code == 200, (url, response.status_code)
-        times = []
-        for _ in range(requests):
+    # Round robin: each round requests every page once, so a swing in the machine's load
+    # hits the empty reference page and the pages measured against it alike.
+    times_by_page: list[list[float]] = [[] for _page in pages]
+    for _ in range(requests):
+        for times, (_label, url, headers, _target) in zip(times_by_page, pages, strict=True):
             started = time.perf_counter()
             response = client.get(url, headers=headers)
             times.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200, (url, response.status_code)
+    for times, (label, url, headers, target) in zip(times_by_page, pages, strict=True):
         captured: list[dict] = []
 
         def record(execute, sql, params, many, context, captured=captured):
@@ -459,7 +464,7 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="10 timed requests per page")
     parser.add_argument("--json", action="store_true", help="end with one JSON line (run.py)")
-    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--allocations", type=int, default=60_000)
     parser.add_argument("--other-pools", type=int, default=300)
     parser.add_argument("--keep-db", action="store_true", help="leave the database in place")
