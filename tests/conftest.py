@@ -101,3 +101,25 @@ def operator_client(client, make_user):
 def admin_client_role(client, make_user):
     client.force_login(make_user("admin1", "admin"))
     return client
+
+
+@pytest.fixture
+def watched(simcluster, transactional_db):
+    """simcluster's demo, synced, with a watcher following it (every kind)."""
+    import threading
+
+    from ippam.kube.resources import RESOURCES
+    from ippam.models import Cluster
+    from ippam.sync import cluster_sync_full
+    from ippam.watch import Watcher
+
+    simcluster.load("demo")
+    cluster = Cluster.objects.create(name="sim", kubeconfig=simcluster.kubeconfig)
+    cluster_sync_full(cluster=cluster)
+    watcher = Watcher(batch_seconds=0.1)
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    simcluster.wait_for_watches(len(RESOURCES))
+    yield cluster
+    watcher.stop()
+    thread.join(10)

@@ -7,8 +7,6 @@ resourceVersions, key fields, allocations, interfaces) through ippam.sync.verify
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from ippam.kube.client import KubeError
@@ -17,7 +15,6 @@ from ippam.models import Allocation, Cluster, Node, Pod, SyncRun
 from ippam.selectors.clusters import cluster_health
 from ippam.sync import cluster_sync_full
 from ippam.sync.verify import cluster_differences, cluster_verify
-from ippam.watch import Watcher
 from tests.test_watch import eventually
 
 pytestmark = pytest.mark.django_db
@@ -365,20 +362,6 @@ def test_the_helper_finds_a_planted_difference(simcluster, synced):
 
 
 # --- the watcher ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def watched(simcluster, transactional_db):
-    simcluster.load("demo")
-    cluster = Cluster.objects.create(name="sim", kubeconfig=simcluster.kubeconfig)
-    cluster_sync_full(cluster=cluster)
-    watcher = Watcher(batch_seconds=0.1)
-    thread = threading.Thread(target=watcher.run, daemon=True)
-    thread.start()
-    simcluster.wait_for_watches(len(RESOURCES))
-    yield cluster
-    watcher.stop()
-    thread.join(10)
 
 
 def test_dropped_watches_resume_and_the_database_follows(simcluster, watched):

@@ -4,8 +4,6 @@ cluster. `rows_orphaned` is the check; the fault suite runs it after every fault
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import connection
 
@@ -21,7 +19,6 @@ from ippam.models import (
 from ippam.sync import cluster_sync_full
 from ippam.sync.store import table
 from ippam.sync.verify import rows_orphaned
-from ippam.watch import Watcher
 from tests.test_watch import eventually
 
 pytestmark = pytest.mark.django_db
@@ -59,33 +56,21 @@ def test_deletions_by_a_resync_leave_no_orphans(simcluster, synced):
     assert rows_orphaned() == []
 
 
-def test_deletions_through_the_watcher_leave_no_orphans(simcluster, transactional_db):
-    simcluster.load("demo")
-    cluster = Cluster.objects.create(name="sim", kubeconfig=simcluster.kubeconfig)
-    cluster_sync_full(cluster=cluster)
-    watcher = Watcher(batch_seconds=0.1)
-    thread = threading.Thread(target=watcher.run, daemon=True)
-    thread.start()
-    try:
-        eventually(lambda: watcher.watches.get(cluster.pk))
-        simcluster.wait_for_watches(len(watcher.watches[cluster.pk]))
-        victims = [p["metadata"] for p in simcluster.list("pods")[:3]]
-        for pod in victims:
-            simcluster.delete("pods", pod["namespace"], pod["name"])
-        pool = simcluster.list("ippools")[0]["metadata"]
-        simcluster.delete("ippools", pool["namespace"], pool["name"])
+def test_deletions_through_the_watcher_leave_no_orphans(simcluster, watched):
+    victims = [p["metadata"] for p in simcluster.list("pods")[:3]]
+    for pod in victims:
+        simcluster.delete("pods", pod["namespace"], pod["name"])
+    pool = simcluster.list("ippools")[0]["metadata"]
+    simcluster.delete("ippools", pool["namespace"], pool["name"])
 
-        def applied() -> bool:
-            """the watcher removed the pods and the pool"""
-            names = [p["name"] for p in victims]
-            return not Pod.objects.filter(cluster=cluster, name__in=names).exists() and (
-                not IPPool.objects.filter(cluster=cluster, name=pool["name"]).exists()
-            )
+    def applied() -> bool:
+        """the watcher removed the pods and the pool"""
+        names = [p["name"] for p in victims]
+        return not Pod.objects.filter(cluster=watched, name__in=names).exists() and (
+            not IPPool.objects.filter(cluster=watched, name=pool["name"]).exists()
+        )
 
-        eventually(applied)
-    finally:
-        watcher.stop()
-        thread.join(10)
+    eventually(applied)
     assert rows_orphaned() == []
 
 
