@@ -57,7 +57,8 @@ class IppamCollector:
 
 
 def _clusters_with_last_sync() -> list[tuple[str, float | None, float | None]]:
-    """(cluster name, started, finished) of each cluster's last successful full sync."""
+    """(cluster name, finished as Unix time, seconds it took) of each cluster's last
+    successful full sync."""
     last_ok = SyncRun.objects.filter(
         cluster=OuterRef("pk"), outcome=SyncRun.Outcome.OK, finished_at__isnull=False
     ).order_by("-started_at")
@@ -68,8 +69,10 @@ def _clusters_with_last_sync() -> list[tuple[str, float | None, float | None]]:
     return [
         (
             name,
-            started.timestamp() if started else None,
             finished.timestamp() if finished else None,
+            # From the datetimes, not from two Unix times: their difference loses the
+            # microseconds a sync of a small cluster is measured in.
+            (finished - started).total_seconds() if started and finished else None,
         )
         for name, started, finished in rows
     ]
@@ -87,11 +90,11 @@ def _sync_families(clusters: list[tuple[str, float | None, float | None]]) -> It
         "How long the last successful full sync of the cluster took.",
         labels=["cluster"],
     )
-    for name, started, finished in clusters:
-        if started is None or finished is None:
+    for name, finished, seconds in clusters:
+        if finished is None or seconds is None:
             continue
         last.add_metric([name], finished)
-        duration.add_metric([name], max(0.0, finished - started))
+        duration.add_metric([name], max(0.0, seconds))
     yield last
     yield duration
 
