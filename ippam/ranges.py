@@ -36,9 +36,11 @@ from netaddr import IPAddress, IPNetwork
 from ippam.ipparse import go_cidr, go_exclude, max_prefix
 
 __all__ = [
+    "EVERY_ALLOCATION_FAILS",
     "MAX_OFFSET",
     "PoolUsable",
     "UsableRange",
+    "exclude_unparsed",
     "merge_intervals",
     "pool_usable",
     "range_usable",
@@ -49,6 +51,20 @@ __all__ = [
 MAX_OFFSET = 2**63 - 1
 
 Interval = tuple[int, int]  # inclusive [first, last] of integer addresses
+
+# How the pages say that whereabouts hands out nothing from a range.
+EVERY_ALLOCATION_FAILS = "every allocation from this range fails"
+
+
+def exclude_unparsed(entry: str) -> str:
+    """Why: IterateForAssignment parses every exclude entry (Go's strict net.ParseCIDR, then
+    net.ParseIP) before it looks for an address, and returns its error for any of them."""
+    return f"exclude entry `{entry}` cannot be parsed"
+
+
+def refused(reason: str) -> str:
+    """The verdict on each range of a config whereabouts' LoadIPAMConfig rejects."""
+    return f"{EVERY_ALLOCATION_FAILS}: whereabouts rejects the config ({reason})"
 
 
 def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:
@@ -121,9 +137,10 @@ def range_usable(
 ) -> UsableRange:
     """What whereabouts may hand out from ``network`` (any CIDR; its network counts).
 
-    ``exclude`` entries are networks or the text of a config (read as whereabouts reads
-    it); one that does not parse is an error. Entries of the other IP family exclude
-    nothing. ``error``: a refusal found elsewhere (e.g. a config whereabouts rejects).
+    ``exclude`` entries are networks or the text of a config (read as whereabouts'
+    allocator reads it, strictly); one that does not parse is an error. Entries of the
+    other IP family exclude nothing. ``error``: a verdict found elsewhere (e.g. a config
+    whereabouts rejects): then nothing is usable.
     """
     net = network.cidr
     base = int(net.network)
@@ -142,10 +159,7 @@ def range_usable(
     for item in exclude:
         ex = go_exclude(item) if isinstance(item, str) else item
         if ex is None:
-            error = error or (
-                f"exclude entry '{item}' is not a CIDR or an IP: whereabouts fails every "
-                f"allocation from {net}"
-            )
+            error = error or f"{EVERY_ALLOCATION_FAILS}: {exclude_unparsed(str(item))}"
             continue
         if ex.version != net.version:
             continue
@@ -160,24 +174,16 @@ def stored_range_usable(
     range_start: IPAddress | None,
     range_end: IPAddress | None,
     exclude: Iterable[str],
-    declared: int,
+    verdict: str,
 ) -> UsableRange | None:
-    """A NAD range as the database keeps it (ippam.models.NADRange): ``declared`` is the
-    usable count the sync computed from the whole config. It is 0 for a config whereabouts
-    rejects, which the stored columns alone cannot show. None when ``cidr`` is no CIDR."""
+    """A NAD range as the database keeps it (ippam.models.NADRange): ``verdict`` is why
+    whereabouts fails every allocation from it, as the sync found it from the whole config
+    (a config whereabouts rejects, which the stored columns alone cannot show). None when
+    ``cidr`` is no CIDR."""
     network = go_cidr(cidr)
     if network is None:
         return None
-    usable = range_usable(network, range_start, range_end, exclude)
-    if declared == 0 and usable.count:
-        return UsableRange(
-            usable.network,
-            usable.first,
-            usable.last,
-            usable.excluded,
-            "whereabouts rejects this NAD's config (see the NAD's problems)",
-        )
-    return usable
+    return range_usable(network, range_start, range_end, exclude, error=verdict)
 
 
 @dataclass(frozen=True)

@@ -173,13 +173,17 @@ def test_first_last_prefix_form_overrides_range_start_keys():
 def test_first_last_prefix_form_with_first_outside_subnet_is_a_problem():
     config = parse_whereabouts_ipam({"range": "10.0.1.5-10.0.0.20/24"})
     assert config.ranges == ()
-    assert config.problems == ("range '10.0.1.5-10.0.0.20/24': 10.0.1.5 is outside 10.0.0.0/24",)
+    assert config.problems == (
+        "range '10.0.1.5-10.0.0.20/24': 10.0.1.5 is outside 10.0.0.0/24: "
+        "whereabouts rejects the config",
+    )
+    assert config.refusal
 
 
 def test_invalid_cidr_is_a_problem_in_plain_words():
     config = parse_whereabouts_ipam({"range": "10.0.0.0/33"})
     assert config.ranges == ()
-    assert config.problems == ("range '10.0.0.0/33' is not a valid CIDR",)
+    assert config.problems == ("range '10.0.0.0/33' is not a CIDR: whereabouts rejects the config",)
 
 
 def test_range_start_outside_subnet_is_ignored_with_a_problem():
@@ -222,7 +226,12 @@ def test_exclude_accepts_cidrs_and_bare_ips():
 def test_unparsable_exclude_makes_the_range_unusable():
     config = parse_whereabouts_ipam({"range": "10.0.0.0/24", "exclude": ["10.0.0.300/32"]})
     assert config.ranges[0].usable_count() == 0
-    assert "fails every allocation" in config.problems[0]
+    assert config.problems == (
+        "every allocation from 10.0.0.0/24 fails: exclude entry `10.0.0.300/32` cannot be parsed",
+    )
+    assert config.ranges[0].verdict == (
+        "every allocation from this range fails: exclude entry `10.0.0.300/32` cannot be parsed"
+    )
 
 
 def test_ip_ranges_get_the_top_level_range_prepended():
@@ -282,7 +291,10 @@ def test_a_config_whereabouts_rejects_has_nothing_usable():
         config = parse_whereabouts_ipam(ipam)
         assert config.refusal
         assert config.ranges[0].usable_count() == 0
-        assert config.ranges[0].usable().error == config.refusal
+        assert config.ranges[0].verdict == (
+            f"every allocation from this range fails: whereabouts rejects the config "
+            f"({config.refusal})"
+        )
 
 
 _json = st.recursive(

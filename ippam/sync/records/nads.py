@@ -55,6 +55,7 @@ class NadRangeRow(NamedTuple):
     node_slice_size: str
     usable: Decimal
     pool_name: str
+    verdict: str
 
 
 class NadRecord(NamedTuple):
@@ -120,6 +121,7 @@ def nad_record(obj: dict[str, Any]) -> NadRecord:
                     node_slice_size=wa.node_slice_size[:8],
                     usable=Decimal(_usable(r, wa.node_slice_size if position == 0 else "")),
                     pool_name=naming.pool_name(r.cidr, wa.network_name),
+                    verdict=r.verdict,
                 )
             )
     row = NadRow(
