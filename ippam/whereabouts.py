@@ -175,19 +175,19 @@ _ADDRESS_FIELDS: dict[str, Any] = {"address": _STR, "gateway": _STR}
 _INT64 = range(-(2**63), 2**63)
 
 
-def _folded(obj: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
-    """``obj``'s values by field name, keys matched as Go's encoding/json matches them
-    (exact first, else ASCII case-insensitively; the later key wins). Unknown keys dropped."""
-    exact: dict[str, Any] = {}
-    folded: dict[str, Any] = {}
+def _field_values(obj: Mapping[str, Any], fields: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(field, value) for each key of ``obj`` in document order, a key matched to a field
+    as Go's encoding/json matches it: ASCII case-insensitively. Unknown keys dropped."""
+    out = []
     for key, value in obj.items():
-        if not isinstance(key, str):
-            continue
-        if key in fields:
-            exact[key] = value
-        elif key.isascii() and key.lower() in fields:
-            folded[key.lower()] = value
-    return {**folded, **exact}
+        if isinstance(key, str) and key.isascii() and key.lower() in fields:
+            out.append((key.lower(), value))
+    return out
+
+
+def _folded(obj: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``obj``'s values by field name: the last key of a field wins, as in Go."""
+    return dict(_field_values(obj, fields))
 
 
 def _kind(value: Any) -> str:
@@ -216,7 +216,7 @@ def _type_error(value: Any, want: Any) -> bool:
         )
     if isinstance(want, dict):
         return not isinstance(value, Mapping) or any(
-            _type_error(v, want[k]) for k, v in _folded(value, want).items()
+            _type_error(v, want[k]) for k, v in _field_values(value, want)
         )
     return False
 
@@ -224,9 +224,8 @@ def _type_error(value: Any, want: Any) -> bool:
 def _type_refusals(ipam: Mapping[str, Any]) -> list[str]:
     """Why encoding/json fails on the section's types (empty when it decodes)."""
     out: list[str] = []
-    view = _folded(ipam, _IPAM_FIELDS)
-    for name, want in _IPAM_FIELDS.items():
-        value = view.get(name)
+    for name, value in _field_values(ipam, _IPAM_FIELDS):
+        want = _IPAM_FIELDS[name]
         if value is None:
             continue
         if name in ("ipranges", "routes", "addresses"):
@@ -240,7 +239,7 @@ def _type_refusals(ipam: Mapping[str, Any]) -> list[str]:
                 if not isinstance(item, Mapping):
                     out.append(f"{name}[{i}] is {_kind(item)}, not an object")
                 elif name != "routes":
-                    for key, v in _folded(item, inner).items():
+                    for key, v in _field_values(item, inner):
                         if _type_error(v, inner[key]):
                             out.append(f"{name}[{i}].{key} is {_kind(v)}, not {inner[key]}")
         elif _type_error(value, want):
