@@ -149,6 +149,21 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _go_field(obj: dict, name: str) -> Any:
+    """``obj[name]`` as Go's encoding/json finds a struct field's key: ASCII
+    case-insensitively, the last matching key winning ("IPAM" fills ``ipam``)."""
+    found = None
+    for key, value in obj.items():
+        if isinstance(key, str) and key.isascii() and key.lower() == name:
+            found = value
+    return found
+
+
+def _no_constant(name: str) -> Any:
+    # Python's json takes NaN and Infinity; Go's decoder (Multus, whereabouts) refuses them.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_cni_config(raw: str) -> CNIConfig:
     """Parse a NAD ``spec.config``. Never raises."""
     if raw is None:
@@ -158,7 +173,7 @@ def parse_cni_config(raw: str) -> CNIConfig:
     if not raw.strip():
         return _empty(raw, on_node=True)
     try:
-        parsed = json.loads(raw)
+        parsed = json.loads(raw, parse_constant=_no_constant)
     except json.JSONDecodeError as err:
         return _empty(raw, on_node=False, problems=(_json_error_message(raw, err),))
     except RecursionError:
@@ -206,16 +221,17 @@ def parse_cni_config(raw: str) -> CNIConfig:
                 f"{RESOURCE_NAME_ANNOTATION}"
             )
 
-    # whereabouts (and Multus' IPAM view) read the IPAM section from plugins[0] only.
+    # whereabouts (and Multus' IPAM view) read the IPAM section from plugins[0] only, into
+    # Go structs: keys match case-insensitively.
     main = plugins[0] if plugins else {}
     cni_type = _text(main.get("type"))
-    ipam_value = main.get("ipam")
+    ipam_value = _go_field(main, "ipam")
     ipam: dict | None = None
     ipam_type = ""
     if ipam_value is not None:
         if isinstance(ipam_value, dict):
             ipam = ipam_value
-            ipam_type = _text(ipam_value.get("type"))
+            ipam_type = _text(_go_field(ipam_value, "type"))
             if not ipam_type:
                 problems.append("ipam has no type")
             elif ipam_type not in KNOWN_PLUGIN_TYPES:

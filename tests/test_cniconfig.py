@@ -219,3 +219,20 @@ def test_python_literals_and_single_quotes_are_named():
     assert "JSON spells it true" in parse_cni_config('{"a": True}').problems[0]
     assert "single quotes" in parse_cni_config("{'type': 'macvlan'}").problems[0]
     assert "unquoted key 'type'" in parse_cni_config("{type: 1}").problems[0]
+
+
+def test_ipam_keys_match_case_insensitively_as_in_go():
+    # encoding/json fills types.Net.IPAM from "IPAM" and IPAMConfig.Type from "Type".
+    config = parse_cni_config(
+        '{"type": "macvlan", "IPAM": {"Type": "whereabouts", "range": "10.0.0.0/24"}}'
+    )
+    assert config.ipam_type == "whereabouts"
+    assert config.ipam is not None and config.ipam["range"] == "10.0.0.0/24"
+
+
+def test_nan_and_infinity_are_not_json():
+    # Python's json module takes them; Go's decoder (Multus, whereabouts) does not.
+    for raw in ('{"type": "macvlan", "mtu": NaN}', '{"type": "macvlan", "mtu": -Infinity}'):
+        config = parse_cni_config(raw)
+        assert config.config is None
+        assert config.problems[0].startswith("config is not valid JSON")
