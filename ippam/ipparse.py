@@ -34,6 +34,7 @@ __all__ = [
     "go_exclude",
     "go_ip",
     "go_strict_cidr",
+    "go_strict_cidr_ip",
     "go_strict_ip",
     "input_cidr",
     "input_ip",
@@ -227,6 +228,11 @@ def go_cidr(value: Any) -> IPNetwork | None:
     """``addr/prefix`` as ``ParseCIDRSloppy`` reads it (host bits allowed), as its network."""
     parsed = _go_parse_cidr(value, strict=False)
     return parsed[1] if parsed else None
+
+
+def go_strict_cidr_ip(value: Any) -> tuple[IPAddress, IPNetwork] | None:
+    """Go's ``net.ParseCIDR``: the address as written and its network."""
+    return _go_parse_cidr(value, strict=True)
 
 
 def go_strict_cidr(value: Any) -> IPNetwork | None:
