@@ -40,6 +40,7 @@ __all__ = [
     "MAX_OFFSET",
     "PoolUsable",
     "UsableRange",
+    "as_compared",
     "exclude_unparsed",
     "merge_intervals",
     "pool_usable",
@@ -123,8 +124,16 @@ class UsableRange:
         return i < 0 or self.excluded[i][1] < ip
 
 
-def _same_family(ip: IPAddress | None, net: IPNetwork) -> int | None:
-    return int(ip) if ip is not None and ip.version == net.version else None
+def as_compared(ip: IPAddress | None, net: IPNetwork) -> int | None:
+    """``ip`` as iphelpers.CompareIPs sets it against ``net``'s addresses: both as 16 bytes,
+    an IPv4 address as ::ffff:a.b.c.d. So an IPv4 range_start or range_end can fall inside
+    an IPv6 range that spans ::ffff:0:0/96; an IPv6 one never inside an IPv4 range (an
+    address in ::ffff:0:0/96 is IPv4 to Go)."""
+    if ip is None:
+        return None
+    if ip.version == net.version:
+        return int(ip)
+    return 0xFFFF << 32 | int(ip) if net.version == 6 else None
 
 
 def range_usable(
@@ -149,10 +158,16 @@ def range_usable(
         return UsableRange(net, 1, 0, error=error)
     first = base + 1
     last = min(base + net.size - 2, base + MAX_OFFSET)
-    start = _same_family(range_start, net)
+    start = as_compared(range_start, net)
     if start is not None and first <= start <= base + net.size - 2:
+        if range_start is not None and range_start.version != net.version:
+            # IterateForAssignment walks from it while ipnet.Contains(ip): never, for IPv4.
+            error = error or (
+                f"{EVERY_ALLOCATION_FAILS}: range_start {range_start} is IPv4, and whereabouts "
+                f"finds no address of {net} from it"
+            )
         first = start
-    end = _same_family(range_end, net)
+    end = as_compared(range_end, net)
     if end is not None and first <= end <= last:
         last = end
     spans: list[Interval] = []

@@ -18,6 +18,7 @@ from ippam.ipparse import go_cidr, go_cidr_ip, go_exclude, go_ip, go_strict_ip
 from ippam.naming import go_ip_string
 from ippam.ranges import (
     UsableRange,
+    as_compared,
     exclude_unparsed,
     range_usable,
     refused,
@@ -93,11 +94,11 @@ def _first_last(r: WhereaboutsRange) -> tuple[int, int]:
     net = r.network.cidr
     first = int(net.network) + 1
     last = int(net.network) + net.size - 2
-    start, end = r.range_start, r.range_end
-    if start is not None and start.version == net.version and first <= int(start) <= last:
-        first = int(start)
-    if end is not None and end.version == net.version and first <= int(end) <= last:
-        last = int(end)
+    start, end = as_compared(r.range_start, net), as_compared(r.range_end, net)
+    if start is not None and first <= start <= last:
+        first = start
+    if end is not None and first <= end <= last:
+        last = end
     return first, last
 
 
@@ -114,6 +115,12 @@ def gateway_in_usable(config: WhereaboutsConfig, r: WhereaboutsRange) -> bool:
 
 def _inside(ip: IPAddress, net: IPNetwork) -> bool:
     return ip.version == net.version and ip in net
+
+
+def _inside_as_compared(ip: IPAddress, net: IPNetwork) -> bool:
+    """``ip`` is within ``net``'s usable span as GetIPRange compares (16 bytes)."""
+    value = as_compared(ip, net)
+    return value is not None and int(net.network) < value < int(net.network) + net.size - 1
 
 
 # --- how Go's encoding/json decodes the ipam section --------------------------------------
@@ -309,7 +316,16 @@ def _parse_range_entry(
         net_first, net_last = int(network.network), int(network.network) + network.size - 1
         # Ignoring a range_start on the network address or a range_end on the last
         # address changes nothing, so only the other cases are worth a word.
-        if start is not None and int(start) != first and int(start) != net_first:
+        if (
+            start is not None
+            and start.version != network.version
+            and _inside_as_compared(start, network)
+        ):
+            problems.append(
+                f"every allocation from {network} fails: range_start {start} is IPv4, and "
+                "whereabouts finds no address of the range from it"
+            )
+        elif start is not None and as_compared(start, network) != first and int(start) != net_first:
             if not _inside(start, network):
                 problems.append(f"range_start {start} is outside {network} and is ignored")
             else:
@@ -317,7 +333,7 @@ def _parse_range_entry(
                     f"range_start {start} is the last address of {network}; whereabouts "
                     "ignores it and starts at the first usable address"
                 )
-        if end is not None and int(end) != last_int and int(end) != net_last:
+        if end is not None and as_compared(end, network) != last_int and int(end) != net_last:
             if not _inside(end, network):
                 problems.append(f"range_end {end} is outside {network} and is ignored")
             elif int(end) == net_first:

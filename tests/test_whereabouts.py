@@ -466,3 +466,14 @@ def test_a_reversed_or_outside_end_is_ignored_not_clamped():
         {"range": "10.0.0.0/24", "range_start": "10.0.0.100", "range_end": "10.0.0.50"}
     ).ranges
     assert r.usable_count() == 254 - 99
+
+
+def test_an_ipv4_range_start_inside_an_ipv6_range_finds_nothing():
+    # iphelpers.CompareIPs compares 16 bytes (IPv4 as ::ffff:a.b.c.d), so GetIPRange takes
+    # the start; IterateForAssignment then stops at once: ipnet.Contains is false for IPv4.
+    (r,) = parse_whereabouts_ipam({"range": "::/64", "range_start": "10.0.0.5"}).ranges
+    assert r.usable_count() == 0 and "range_start 10.0.0.5 is IPv4" in r.verdict
+    (r,) = parse_whereabouts_ipam({"range": "::/120", "range_start": "10.0.0.5"}).ranges
+    assert r.usable_count() == 254  # outside ::1-::fe: ignored
+    (r,) = parse_whereabouts_ipam({"range": "::/64", "range_end": "::ffff:10.0.0.5"}).ranges
+    assert r.usable_count() == 0xFFFF_0A00_0005  # ::1 .. ::ffff:a00:5

@@ -1,6 +1,7 @@
 """ippam's reading of whereabouts configs against whereabouts' own code, config by config.
 
-tests/data/whereabouts_go_table.jsonl holds 600 generated ``ipam`` sections (JSON text) and
+tests/data/whereabouts_go_table.jsonl holds 619 ``ipam`` sections (JSON text: 600 generated,
+the last 19 hand-written: IPv4 ends in IPv6 ranges, mapped ranges, keys in other cases) and
 what whereabouts made of each. It was produced outside the repository by a Go 1.19.8
 harness that restates, with the standard library only, whereabouts' (commit 3a262bd)
 ``types.IPAMConfig`` decoding, ``config.LoadIPAMConfig``'s range handling (no flat file,
