@@ -14,7 +14,7 @@ from typing import Any
 
 from netaddr import IPAddress, IPNetwork
 
-from ippam.ipparse import go_cidr, go_cidr_ip, go_exclude, go_ip, go_strict_ip
+from ippam.ipparse import go_cidr, go_cidr_ip, go_exclude, go_ip, go_strict_cidr, go_strict_ip
 from ippam.naming import go_ip_string
 from ippam.ranges import (
     UsableRange,
@@ -133,6 +133,9 @@ def _inside_as_compared(ip: IPAddress, net: IPNetwork) -> bool:
 
 _STR, _INT, _BOOL = "a string", "an integer", "true or false"
 _STRS, _ANY_OBJ = "a list of strings", "an object"
+# net.IP decodes through UnmarshalText (Go's strict net.ParseIP; "" and null are nil); a
+# CNI route's dst through types.IPNet.UnmarshalJSON (net.ParseCIDR, null included).
+_IP, _CIDR = "an IP address (Go's net.ParseIP)", "a CIDR (Go's net.ParseCIDR)"
 _IPAM_FIELDS: dict[str, Any] = {
     **dict.fromkeys(
         (
@@ -175,10 +178,23 @@ _IPAM_FIELDS: dict[str, Any] = {
 _RANGE_FIELDS: dict[str, Any] = {
     "exclude": _STRS,
     "range": _STR,
-    "range_start": _STR,
-    "range_end": _STR,
+    "range_start": _IP,
+    "range_end": _IP,
 }
-_ADDRESS_FIELDS: dict[str, Any] = {"address": _STR, "gateway": _STR}
+_ADDRESS_FIELDS: dict[str, Any] = {"address": _STR, "gateway": _IP}
+_ROUTE_FIELDS: dict[str, Any] = {
+    "dst": _CIDR,
+    "gw": _IP,
+    **dict.fromkeys(("mtu", "advmss", "priority", "table", "scope"), _INT),
+}
+# Field names as the config spells them (the map above is keyed case-folded).
+_SHOWN = {
+    "ipranges": "ipRanges",
+    "name": "Name",
+    "podname": "PodName",
+    "podnamespace": "PodNamespace",
+}
+_ITEMS = {"ipranges": _RANGE_FIELDS, "addresses": _ADDRESS_FIELDS, "routes": _ROUTE_FIELDS}
 _INT64 = range(-(2**63), 2**63)
 
 
@@ -198,6 +214,8 @@ def _folded(obj: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]
 
 
 def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -209,8 +227,12 @@ def _kind(value: Any) -> str:
 
 def _type_error(value: Any, want: Any) -> bool:
     """True when encoding/json cannot decode ``value`` into a field of type ``want``."""
+    if want == _CIDR:
+        return not isinstance(value, str) or go_strict_cidr(value) is None
     if value is None:
         return False
+    if want == _IP:
+        return not isinstance(value, str) or (value != "" and go_strict_ip(value) is None)
     if want == _STR:
         return not isinstance(value, str)
     if want == _INT:
@@ -233,25 +255,27 @@ def _type_refusals(ipam: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     for name, value in _field_values(ipam, _IPAM_FIELDS):
         want = _IPAM_FIELDS[name]
+        shown = _SHOWN.get(name, name)
         if value is None:
             continue
-        if name in ("ipranges", "routes", "addresses"):
+        if name in _ITEMS:
             if not isinstance(value, list):
-                out.append(f"{name} is {_kind(value)}, not {want}")
+                out.append(f"{shown} is {_kind(value)}, not {want}")
                 continue
-            inner = _RANGE_FIELDS if name == "ipranges" else _ADDRESS_FIELDS
+            inner = _ITEMS[name]
             for i, item in enumerate(value):
                 if item is None:
                     continue
                 if not isinstance(item, Mapping):
-                    out.append(f"{name}[{i}] is {_kind(item)}, not an object")
-                elif name != "routes":
-                    for key, v in _field_values(item, inner):
-                        if _type_error(v, inner[key]):
-                            out.append(f"{name}[{i}].{key} is {_kind(v)}, not {inner[key]}")
+                    out.append(f"{shown}[{i}] is {_kind(item)}, not an object")
+                    continue
+                for key, v in _field_values(item, inner):
+                    if _type_error(v, inner[key]):
+                        out.append(f"{shown}[{i}].{key} is {_kind(v)}, not {inner[key]}")
         elif _type_error(value, want):
-            shown = want if isinstance(want, str) else _ANY_OBJ
-            out.append(f"{name} is {_kind(value)}, not {shown}")
+            out.append(
+                f"{shown} is {_kind(value)}, not {want if isinstance(want, str) else _ANY_OBJ}"
+            )
     return out
 
 
@@ -279,7 +303,7 @@ def _parse_range_entry(
                 "silently ignores it"
             )
         elif ip is None:
-            refusals.append(f"{where}.{key} '{value}' is not an IP address (Go's net.ParseIP)")
+            continue  # encoding/json refuses it: a refusal of _type_refusals
         elif key == "range_start":
             start = ip
         else:

@@ -477,3 +477,13 @@ def test_an_ipv4_range_start_inside_an_ipv6_range_finds_nothing():
     assert r.usable_count() == 254  # outside ::1-::fe: ignored
     (r,) = parse_whereabouts_ipam({"range": "::/64", "range_end": "::ffff:10.0.0.5"}).ranges
     assert r.usable_count() == 0xFFFF_0A00_0005  # ::1 .. ::ffff:a00:5
+
+
+def test_a_route_whose_dst_go_cannot_parse_rejects_the_whole_config():
+    # CNI v1.3 types.Route decodes dst with IPNet.UnmarshalJSON (net.ParseCIDR; null is ""
+    # and fails too) and gw as net.IP (net.ParseIP): either error fails the decoding.
+    for route in ({"dst": "010.0.0.0/8"}, {"dst": None}, {"dst": "0.0.0.0/0", "gw": "10.0.0.01"}):
+        config = parse_whereabouts_ipam({"range": "10.0.0.0/29", "routes": [route]})
+        assert config.refusal.startswith("routes[0]."), route
+    for route in ({"dst": "0.0.0.0/00"}, {"gw": "10.0.0.1"}, {"dst": "::/0", "gw": None}):
+        assert not parse_whereabouts_ipam({"range": "10.0.0.0/29", "routes": [route]}).refusal

@@ -1,10 +1,11 @@
 """ippam's reading of whereabouts configs against whereabouts' own code, config by config.
 
-tests/data/whereabouts_go_table.jsonl holds 619 ``ipam`` sections (JSON text: 600 generated,
-the last 19 hand-written: IPv4 ends in IPv6 ranges, mapped ranges, keys in other cases) and
-what whereabouts made of each. It was produced outside the repository by a Go 1.19.8
+tests/data/whereabouts_go_table.jsonl holds 633 ``ipam`` sections (JSON text: 600 generated,
+the last 33 hand-written: IPv4 ends in IPv6 ranges, mapped ranges, keys in other cases,
+routes and addresses) and what whereabouts made of each. It was produced outside the repository by a Go 1.19.8
 harness that restates, with the standard library only, whereabouts' (commit 3a262bd)
-``types.IPAMConfig`` decoding, ``config.LoadIPAMConfig``'s range handling (no flat file,
+``types.IPAMConfig`` decoding (CNI v1.3's route and IPNet decoding included),
+``config.LoadIPAMConfig``'s range handling (no flat file,
 no kubeconfig check), ``allocate.IterateForAssignment`` and ``iphelpers``, with k8s.io/utils'
 ``ParseIPSloppy``/``ParseCIDRSloppy``; it walked each range of an empty pool and wrote:
 
