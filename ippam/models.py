@@ -313,8 +313,9 @@ class NADRange(models.Model):
         NetworkAttachmentDefinition, on_delete=models.CASCADE, related_name="ranges"
     )
     # Redundant with the nad FK (whose row belongs to the cluster), so no database
-    # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
-    # CASCADE still applies; the index is the composite one below that starts with cluster.
+    # constraint: checking it per row cost seconds on a full sync (the sync's writers keep
+    # the link). The ORM's CASCADE still applies; the index is the composite one below
+    # that starts with cluster.
     cluster = models.ForeignKey(
         Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
