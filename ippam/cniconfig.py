@@ -159,6 +159,21 @@ def _go_field(obj: dict, name: str) -> Any:
     return found
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _go_strings(value: Any) -> Any:
+    """``value`` with each lone surrogate (a "\\ud800" escape without its pair) as U+FFFD,
+    as Go's decoder reads it; Python's keeps it, and no UTF-8 writer takes it."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_go_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {_go_strings(k): _go_strings(v) for k, v in value.items()}
+    return value
+
+
 def _no_constant(name: str) -> Any:
     # Python's json takes NaN and Infinity; Go's decoder (Multus, whereabouts) refuses them.
     raise ValueError(f"{name} is not a JSON value")
@@ -174,6 +189,8 @@ def parse_cni_config(raw: str) -> CNIConfig:
         return _empty(raw, on_node=True)
     try:
         parsed = json.loads(raw, parse_constant=_no_constant)
+        if "\\u" in raw:  # only an escape can make a lone surrogate
+            parsed = _go_strings(parsed)
     except json.JSONDecodeError as err:
         return _empty(raw, on_node=False, problems=(_json_error_message(raw, err),))
     except RecursionError:

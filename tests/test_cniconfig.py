@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -236,3 +237,15 @@ def test_nan_and_infinity_are_not_json():
         config = parse_cni_config(raw)
         assert config.config is None
         assert config.problems[0].startswith("config is not valid JSON")
+
+
+def test_a_lone_surrogate_escape_is_read_as_go_reads_it():
+    # Go's decoder turns "\ud800" without its pair into U+FFFD; Python's keeps a surrogate
+    # that no UTF-8 writer (orjson, PostgreSQL) takes.
+    config = parse_cni_config(
+        r'{"type": "macvlan", "ipam": {"type": "whereabouts", "range": "\ud800"}}'
+    )
+    assert config.ipam is not None and config.ipam["range"] == "\ufffd"
+    orjson.dumps(config.config)
+    pair = parse_cni_config(r'{"type": "macvlan", "name": "\ud83d\ude00"}')
+    assert pair.name == "\U0001f600"
