@@ -279,6 +279,13 @@ def _type_refusals(ipam: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _meant(text: str) -> WhereaboutsRange | None:
+    """The range a refused text means once its spaces are trimmed (None if none): kept, so
+    the pool of that name shows that whereabouts hands nothing out for this config."""
+    network = go_cidr(text.strip()) if text.strip() != text else None
+    return WhereaboutsRange(network) if network is not None else None
+
+
 def _parse_range_entry(
     entry: Mapping[str, Any], where: str, problems: list[str], refusals: list[str], *, top: bool
 ) -> WhereaboutsRange | None:
@@ -318,7 +325,7 @@ def _parse_range_entry(
         last = go_cidr_ip(rest)
         if first_ip is None or last is None:
             refusals.append(f"{where} '{raw_range}' is not a CIDR or a first-last/prefix range")
-            return None
+            return _meant(rest)
         end, network = last
         if not _inside(first_ip, network):
             refusals.append(f"{where} '{raw_range}': {first_ip} is outside {network}")
@@ -328,7 +335,7 @@ def _parse_range_entry(
         parsed = go_cidr(raw_range)
         if parsed is None:
             refusals.append(f"{where} '{raw_range}' is not a CIDR")
-            return None
+            return _meant(raw_range)
         network = parsed
     host_bits = (32 if network.version == 4 else 128) - network.prefixlen
     if host_bits < 2:

@@ -372,8 +372,14 @@ def test_a_null_exclude_entry_is_an_empty_one():
 def test_a_padded_range_is_refused():
     # LoadIPAMConfig: ParseCIDRSloppy on the range, an error for the whole config.
     config = parse_whereabouts_ipam({"range": " 10.0.0.0/24"})
-    assert config.ranges == ()
     assert config.refusal == "range ' 10.0.0.0/24' is not a CIDR"
+    # The range it means stays, handing nothing out, so its pool says so.
+    (r,) = config.ranges
+    assert r.cidr == "10.0.0.0/24" and r.usable_count() == 0
+    assert r.verdict == (
+        "every allocation from this range fails: whereabouts rejects the config "
+        "(range ' 10.0.0.0/24' is not a CIDR)"
+    )
 
 
 def test_a_padded_top_level_range_start_is_dropped_silently():

@@ -24,15 +24,18 @@ def test_an_exclude_entry_with_leading_zeros_shows_every_allocation_fails(
     b.node("n1")
     b.whereabouts_nad("default", "zeros", "10.5.0.0/24", exclude=["10.5.0.10"])
     b.whereabouts_nad("default", "fine", "10.6.0.0/24", exclude=["10.6.0.10"])
-    # A pod allocated before the exclude was edited: its pool exists and holds it.
-    b.pod("default", "p1", "n1", [("default", "zeros"), ("default", "fine")])
+    b.whereabouts_nad("default", "padded", "10.7.0.0/24")
+    # A pod allocated before the configs were edited: the pools exist and hold it.
+    b.pod("default", "p1", "n1", [("default", "zeros"), ("default", "fine"), ("default", "padded")])
     objects = b.objects()
     for nad in objects["network-attachment-definitions"]:
+        config = json.loads(nad["spec"]["config"])
         if nad["metadata"]["name"] == "zeros":
-            config = json.loads(nad["spec"]["config"])
             # Go's net.ParseCIDR and net.ParseIP refuse the leading zero since Go 1.17.
             config["ipam"]["exclude"] = ["10.5.0.010"]
-            nad["spec"]["config"] = json.dumps(config)
+        if nad["metadata"]["name"] == "padded":
+            config["ipam"]["range"] = " 10.7.0.0/24"  # ParseCIDRSloppy trims nothing
+        nad["spec"]["config"] = json.dumps(config)
     simcluster.seed(objects)
     cluster = Cluster.objects.create(name="sim", kubeconfig=simcluster.kubeconfig)
     cluster_sync_full(cluster=cluster)
@@ -52,3 +55,13 @@ def test_an_exclude_entry_with_leading_zeros_shows_every_allocation_fails(
     assert text(select_one(pool_page, "#pool-summary .pool-verdict")) == FAILS
     fine = IPPool.objects.get(cluster=cluster, name="10.6.0.0-24")
     assert select(viewer_client.get(f"/pools/{fine.pk}/").content.decode(), ".pool-verdict") == []
+
+    # A config whereabouts rejects: the pool of the range it means hands nothing out.
+    padded = IPPool.objects.get(cluster=cluster, name="10.7.0.0-24")
+    assert int(padded.usable) == 0
+    assert text(
+        select_one(viewer_client.get(f"/pools/{padded.pk}/").content.decode(), ".pool-verdict")
+    ) == (
+        "every allocation from this range fails: whereabouts rejects the config "
+        "(range ' 10.7.0.0/24' is not a CIDR)"
+    )
