@@ -21,7 +21,9 @@ def fill_verdicts(apps, schema_editor):
         config = parse_whereabouts_ipam(cni.ipam)
         for position, r in enumerate(config.ranges):
             if r.verdict:
-                NADRange.objects.filter(nad_id=nad.id, position=position).update(
+                # The same range at the same place: a row the older reading placed
+                # otherwise is left to the next sync, which rewrites every NAD's ranges.
+                NADRange.objects.filter(nad_id=nad.id, position=position, range=r.cidr).update(
                     verdict=r.verdict, usable=0
                 )
 
