@@ -16,8 +16,12 @@ pkg/storage/kubernetes ``toIPReservationList``), mirrored here:
 - ``range_start`` counts only inside network+1 .. last-1, ``range_end`` only inside the
   effective start .. last-1; otherwise each is silently ignored, not clamped (a reversed
   end gives the rest of the subnet);
-- ``exclude`` subnets are skipped; one entry that does not parse makes every allocation
-  from the range fail ("could not parse exclude range"), so nothing is usable;
+- ``exclude`` subnets are skipped; the allocator parses each entry strictly (Go's
+  ``net.ParseCIDR``, then ``net.ParseIP``: no leading zeros, no spaces) on every ADD, and
+  one entry that does not parse makes every allocation from the range fail ("could not
+  parse exclude range"), so nothing is usable;
+- ``range_start``/``range_end`` compare as 16 bytes (``CompareIPs``): an IPv4 one can fall
+  inside an IPv6 range that spans ::ffff:0:0/96 (see ``as_compared``);
 - offsets from the network address of 2**63 and more are not usable. whereabouts stores an
   allocation under its decimal offset and reads offsets back with ``strconv.ParseInt(..,
   64)``: a larger one is logged and dropped, so the address looks free again and is handed
