@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from netaddr import IPAddress, IPNetwork
 
 from ippam.fields import ip_to_key
@@ -138,3 +140,38 @@ def test_canonical_ip_refuses_non_canonical_spellings():
     assert canonical_ip("FD00::5") is None
     assert canonical_ip("fd00:0::5") is None
     assert canonical_ip(5) is None
+
+
+_octet_text = st.integers(0, 300).flatmap(
+    lambda n: st.sampled_from([str(n), "0" + str(n), "00" + str(n), f" {n}", f"{n} "])
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_octet_text, min_size=4, max_size=4))
+def test_dotted_quads_read_as_go_does(parts):
+    # An independent reading of each rule: sloppy takes leading zeros, strict refuses them,
+    # neither trims, no octet above 255; the mapped spelling is the same IPv4 address.
+    text = ".".join(parts)
+    values = [int(p) if p.strip() == p else None for p in parts]
+    valid = all(v is not None and v <= 255 for v in values)
+    zeros = any(len(p) > 1 and p[0] == "0" for p in parts)
+    expected = IPAddress(".".join(map(str, values))) if valid else None
+    assert go_ip(text) == expected
+    assert go_strict_ip(text) == (None if zeros else expected)
+    assert go_ip("::ffff:" + text) == expected
+    assert go_exclude(text) == (None if zeros or not valid else IPNetwork(f"{expected}/32"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**128 - 1), st.integers(0, 128), st.integers(0, 3))
+def test_ipv6_cidrs_read_as_go_does(value, plen, zeros):
+    # Any IPv6 text netaddr prints, with the prefix padded by zeros (Go's dtoi): its
+    # network, or the IPv4 network when Go's To4() would see a mapped address.
+    ip = IPAddress(value, 6)
+    net = IPNetwork((value >> (128 - plen) << (128 - plen), plen), version=6)
+    text = f"{ip}/{'0' * zeros}{plen}"
+    if plen >= 96 and int(net.network) >> 32 == 0xFFFF:
+        net = IPNetwork((int(net.network) & 0xFFFFFFFF, plen - 96), version=4)
+    assert go_cidr(text) == net
+    assert go_strict_cidr(text) == net
