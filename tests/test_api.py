@@ -262,5 +262,8 @@ def test_pools_carry_days_to_exhaustion_from_their_history(viewer_client, world)
     by_id = {p["id"]: p for p in listed}
     assert detail["days_to_exhaustion"] == pytest.approx(8.4, abs=0.1)
     assert by_id[pool.pk]["days_to_exhaustion"] == pytest.approx(8.4, abs=0.1)
+    # a straight history: its slope's interval is a point, so the band is the estimate
+    assert detail["days_to_exhaustion_range"] == pytest.approx([8.4, 8.4], abs=0.1)
     flat = [p for p in listed if p["id"] != pool.pk]
     assert all(p["days_to_exhaustion"] is None for p in flat)
+    assert all(p["days_to_exhaustion_range"] is None for p in flat)

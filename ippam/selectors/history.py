@@ -104,8 +104,8 @@ def pool_forecasts(
     counts = {pk: (float(usable), float(allocated)) for pk, usable, allocated in pools}
     sums = pool_trend_sums(pool_ids=None if every_pool else counts, now=now) if counts else {}
     answer: dict[int, Forecast] = {}
+    empty = Sums(n=0, sx=0.0, sy=0.0, sxx=0.0, sxy=0.0)  # no samples in the window
     for pk, (usable, allocated) in counts.items():
-        empty = Sums(n=0, sx=0.0, sy=0.0, sxx=0.0, sxy=0.0)
         found = forecast_of(sums.get(pk, empty), usable=usable, allocated=allocated)
         if found is not None:
             answer[pk] = found
