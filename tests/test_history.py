@@ -359,7 +359,9 @@ def test_pools_list_and_pool_page_show_the_band_full_now_and_nothing_without_his
     _rising(pool, now)  # 48 a day, 154 free: 3.2 days, a straight line
     young = make_pool(pool.cluster, "10.4.0.0/25", allocated=5)
     _sample(young, now, 5.0)  # one sample: no forecast
-    _sample(young, now - dt.timedelta(minutes=7), 0.0)
+    minutes = make_pool(pool.cluster, "10.6.0.0/25", allocated=5)
+    for m in range(8):  # `make run`'s first minutes: steep, but no day of history
+        _sample(minutes, now - dt.timedelta(minutes=m), 5.0 - m / 2)
     full = make_pool(pool.cluster, "10.5.0.0/24", allocated=254, usable=254)
     html = viewer_client.get("/pools/").content
     badges = {
@@ -367,7 +369,8 @@ def test_pools_list_and_pool_page_show_the_band_full_now_and_nothing_without_his
         for row in select(html, "table tbody tr")
     }
     assert badges[f"pool-{pool.pk}"] == ["full in 3\u20134 days"]
-    assert badges[f"pool-{young.pk}"] == [] and badges[f"pool-{full.pk}"] == ["full now"]
+    assert badges[f"pool-{young.pk}"] == [] and badges[f"pool-{minutes.pk}"] == []
+    assert badges[f"pool-{full.pk}"] == ["full now"]
     page = viewer_client.get(f"/pools/{pool.pk}/").content
     assert select_one(page, "svg.history-chart") is not None
     assert "runs out in 3\u20134 days" in text(select_one(page, "#pool-exhaustion"))
@@ -440,3 +443,22 @@ def test_rounding_residue_of_a_flat_series_is_no_trend():
     flat = Sums(n=24, sx=-23.0, sy=120.0, sxx=30.6, sxy=-114.99999999999999)
     assert trend_slope(flat) == 0.0
     assert forecast_of(flat, usable=254.0, allocated=5.0) is None
+
+
+def test_the_band_reads_in_whole_days_widened_outward():
+    from dashboard.templatetags.history_tags import forecast_days, runs_out_soon
+    from ippam.history import Forecast
+
+    def band(days, earliest, latest):
+        return forecast_days(Forecast(full=False, days=days, earliest=earliest, latest=latest))
+
+    assert band(11.2, 9.4, 13.1) == "9\u201314 days"
+    assert band(0.3, 0.2, 0.6) == "under a day"
+    assert band(3.2, 3.2, 3.2) == "3\u20134 days"
+    assert band(7.0, 7.0, 7.0) == "about 7 days"
+    assert band(40.0, 20.0, 900.0) == "20 days to over a year"
+    assert forecast_days(FULL_NOW) == "" and forecast_days(None) == ""
+    assert runs_out_soon(FULL_NOW) and not runs_out_soon(None)
+    # shown when the earliest end of the band is within 30 days, not the central estimate
+    assert runs_out_soon(Forecast(full=False, days=40.0, earliest=25.0, latest=80.0))
+    assert not runs_out_soon(Forecast(full=False, days=40.0, earliest=31.0, latest=50.0))

@@ -10,7 +10,7 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from ippam.charts import history_chart_svg, sparkline_svg
-from ippam.history import SHOW_EXHAUSTION_UNDER_DAYS, Forecast
+from ippam.history import HORIZON_DAYS, SHOW_EXHAUSTION_UNDER_DAYS, Forecast
 
 register = template.Library()
 
@@ -40,7 +40,8 @@ def runs_out_soon(forecast: Forecast | None) -> bool:
 @register.filter
 def forecast_days(forecast: Forecast | None) -> str:
     """The forecast's band in whole days, widened outward ("9-14 days", "under a day",
-    "0-2 days"); "" for none or a full pool (the template says "full now")."""
+    "0-2 days", "20 days to over a year"); "" for none or a full pool (the template says
+    "full now")."""
     if forecast is None or forecast.full:
         return ""
     low, high = math.floor(forecast.earliest), math.ceil(forecast.latest)
@@ -48,4 +49,6 @@ def forecast_days(forecast: Forecast | None) -> str:
         return "under a day"
     if low == high:
         return f"about {low} days"
+    if forecast.latest > HORIZON_DAYS:  # a slow rise the noise nearly swallows
+        return f"{low} days to over a year"
     return f"{low}–{high} days"
