@@ -123,30 +123,34 @@ def _pool_families() -> Iterator[Metric]:
 
 
 def _pool_forecast_families() -> Iterable[Metric]:
-    """The hook for `ippam_pool_days_to_exhaustion` (labels POOL_LABELS).
+    """`ippam_pool_days_to_exhaustion` (labels POOL_LABELS), from the stored history
+    (ippam.selectors.history; two queries).
 
-    From the stored history (ippam.selectors.history; two queries); a pool with no upward
-    trend has no sample.
+    A pool without a forecast has no sample: too little history, not filling, too large to
+    fill within a year, contradicted by its current fill, or full already (its usable and
+    allocated gauges say that; a 0 here would read as a prediction).
     """
     from ippam.history import days_to_exhaustion
-    from ippam.selectors.history import pool_trend_slopes
+    from ippam.selectors.history import pool_forecasts
 
     family = GaugeMetricFamily(
         "ippam_pool_days_to_exhaustion",
         "Days until the IPPool has no free address, at the least-squares trend of its "
-        "allocations over the last 7 days; absent when the pool is not filling.",
+        "allocations over the last 7 days; absent without at least 12 samples over a day, "
+        "when the pool is not measurably filling or is full already.",
         labels=POOL_LABELS,
     )
-    slopes = pool_trend_slopes(pool_ids=None)
-    filling = [pk for pk, slope in slopes.items() if slope is not None and slope > 0]
-    if filling:
-        rows = IPPool.objects.filter(pk__in=filling).values_list(
-            "pk", "cluster__name", "namespace", "name", "network_name", "usable", "allocated"
-        )
-        for pk, cluster, namespace, pool, network_name, usable, allocated in rows:
-            days = days_to_exhaustion(slope=slopes[pk], usable=float(usable), allocated=allocated)
-            if days is not None:
-                family.add_metric([cluster, namespace, pool, network_name], days)
+    labels: dict[int, list[str]] = {}
+    counts = []
+    for pk, cluster, namespace, pool, network_name, usable, allocated in IPPool.objects.values_list(
+        "pk", "cluster__name", "namespace", "name", "network_name", "usable", "allocated"
+    ):
+        labels[pk] = [cluster, namespace, pool, network_name]
+        counts.append((pk, float(usable), float(allocated)))
+    for pk, found in pool_forecasts(pools=counts, every_pool=True).items():
+        days = days_to_exhaustion(found)
+        if days is not None:
+            family.add_metric(labels[pk], days)
     return (family,)
 
 

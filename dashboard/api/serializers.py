@@ -50,6 +50,7 @@ class PoolSerializer(serializers.ModelSerializer):
     free = serializers.IntegerField()
     leak_count = serializers.IntegerField(default=None)
     days_to_exhaustion = serializers.SerializerMethodField()
+    days_to_exhaustion_range = serializers.SerializerMethodField()
     nads = serializers.SerializerMethodField()
 
     class Meta:
@@ -68,6 +69,7 @@ class PoolSerializer(serializers.ModelSerializer):
             "utilization",
             "leak_count",
             "days_to_exhaustion",
+            "days_to_exhaustion_range",
             "nads",
             "problems",
         ]
@@ -76,6 +78,13 @@ class PoolSerializer(serializers.ModelSerializer):
         # Set by the history/forecast selector (an annotation or attribute) when it knows.
         value = getattr(pool, "days_to_exhaustion", None)
         return None if value is None else float(value)
+
+    def get_days_to_exhaustion_range(self, pool: IPPool) -> list[float] | None:
+        # [earliest, latest]: the days at the ends of the fitted slope's 95 % interval.
+        found = getattr(pool, "forecast", None)
+        if found is None or found.full:
+            return None
+        return [found.earliest, found.latest]
 
     def get_nads(self, pool: IPPool) -> list[str]:
         # The selectors prefetch nad_ranges with their NAD: no query per pool.
