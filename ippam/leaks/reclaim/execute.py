@@ -1,4 +1,4 @@
-"""Running a planned reclamation (DESIGN.md §5): every item through re-check and guarded
+"""Running a planned reclamation: every item through re-check and guarded
 write, step 4's audit (each item ends with a sentence and an AuditEntry), the worker's
 deadline (`reclaim_runs_expire`), the database follow-up and the run's summary."""
 

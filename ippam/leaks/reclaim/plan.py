@@ -1,4 +1,4 @@
-"""Step 1 of reclamation (DESIGN.md §5), plan: a dry run stored as a ReclaimRun with one
+"""Step 1 of reclamation, plan: a dry run stored as a ReclaimRun with one
 ReclaimItem per chosen finding, recording the pod uid the plan believed in."""
 
 from __future__ import annotations

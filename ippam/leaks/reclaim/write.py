@@ -1,4 +1,4 @@
-"""Step 3 of reclamation (DESIGN.md §5), the guarded write of one item: read, re-check, a JSON
+"""Step 3 of reclamation, the guarded write of one item: read, re-check, a JSON
 Patch that tests the pool's resourceVersion and the allocation's podref, retry a bounded
 number of times; the reservation is deleted under a resourceVersion precondition."""
 

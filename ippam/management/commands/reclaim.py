@@ -1,5 +1,5 @@
 """manage.py reclaim (--dry-run | --yes) [--finding ID ... | --from-report FILE] [--pool NS/NAME]
-[--cluster NAME] [--include-suspect]: free leaked addresses safely (DESIGN.md §5), printing
+[--cluster NAME] [--include-suspect]: free leaked addresses safely, printing
 each item."""
 
 from __future__ import annotations
