@@ -72,3 +72,50 @@ def test_go_address_unmaps_ipv4_mapped_only():
     assert go_address(IPAddress("::ffff:10.0.0.1")) == IPAddress("10.0.0.1")
     assert go_address(IPAddress("::10.0.0.1")).version == 6
     assert go_address(IPAddress("10.0.0.1")) == IPAddress("10.0.0.1")
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [
+        "10.88.0.14",
+        "::ffff:10.88.0.14",
+        "::ffff:a58:e",
+        "::FfFf:A58:E",
+        "0:0:0:0:0:ffff:0a58:000e",
+        "010.088.000.014",
+        "10.88.0.014",
+        "10.088.0.14",
+        "0x0a.0x58.0.14",
+        " 10.88.0.14 ",
+        "10.88.0.14/24",
+    ],
+)
+def test_the_holder_prefilter_lets_every_spelling_through(listed):
+    """The cheap pre-filter of the live holder index must never drop a pod whose listing
+    could denote a wanted IPv4 address (it only saves parsing the others)."""
+    import json
+
+    from ippam.kube.holders import _could_list
+
+    raw = json.dumps([{"name": "default/net-a", "interface": "net1", "ips": [listed]}])
+    wanted = IPAddress("10.88.0.14")
+    assert wanted in lenient_listed_ips(listed)
+    assert _could_list(raw, (str(wanted),))
+
+
+def test_the_holder_prefilter_skips_plain_unrelated_listings():
+    import json
+
+    from ippam.kube.holders import _could_list
+
+    raw = json.dumps(
+        [
+            {
+                "name": "default/net-a",
+                "interface": "net1",
+                "ips": ["10.100.200.7"],
+                "mac": "02:42:ac:11:00:02",
+            }
+        ]
+    )
+    assert not _could_list(raw, ("10.88.0.14",))
