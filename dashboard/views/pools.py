@@ -20,6 +20,7 @@ from ippam.selectors.free_addresses import pool_free_summary
 from ippam.selectors.history import pool_history_and_freed, pools_attach_history
 from ippam.selectors.pool_map import MAP_LEGEND, pool_allocation_map
 from ippam.selectors.pools import allocation_rows, pool_allocations, pool_get, pool_list_with_usage
+from ippam.selectors.reclaim import reclaim_offered
 from ippam.userinput import clean_query
 
 
@@ -86,6 +87,9 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
         context["failures"] = attachment_failures(pool=pool, limit=20)
     if fragment is None:
         context["history"], context["recently_freed"] = pool_history_and_freed(pool=pool)
+        # A Reclaim button only where reclaiming can free something (not "restart the pod").
+        if request.user.has_perm("ippam.reclaim_allocation"):
+            context["reclaim_offered"] = reclaim_offered(pool=pool)
     return render_page(
         request,
         "dashboard/pool_detail.html",
