@@ -435,8 +435,12 @@ def _spaced(text: str) -> bool:
 
 def _leading_zero(text: str) -> bool:
     """An IPv4 octet written with a leading zero ("010"): Go's net.ParseIP refuses it."""
-    address = text.partition("/")[0]
-    return any(len(part) > 1 and part.startswith("0") for part in address.split("."))
+    parts = text.partition("/")[0].split(".")
+    return (
+        len(parts) == 4
+        and all(part.isascii() and part.isdigit() for part in parts)
+        and any(len(part) > 1 and part.startswith("0") for part in parts)
+    )
 
 
 def _as_cidr(item: str) -> IPNetwork | None:

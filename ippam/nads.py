@@ -316,7 +316,7 @@ def overlap_messages(overlaps: list[RangeOverlap]) -> list[str]:
     for overlap in overlaps:
         groups.setdefault(overlap.cause or overlap.message, []).append(overlap)
     ordered = sorted(groups.values(), key=lambda group: not group[0].hazard)
-    messages = []
+    messages: list[str] = []
     for group in ordered:
         if len(group) == 1 or not group[0].cause:
             messages.extend(overlap.message for overlap in group)

@@ -136,15 +136,21 @@ def test_a_changed_holder_is_a_new_allocation_with_a_new_id(simcluster, synced):
 
 
 def test_the_copy_path_keeps_the_ids(postgres_required, simcluster, synced, monkeypatch):
-    """Big batches take COPY on PostgreSQL: forced on the test's sizes, ids still stay."""
+    """Big batches take COPY on PostgreSQL (the pools' upsert through a staging table, the
+    new allocations straight in): forced on the test's sizes, the other ids still stay."""
     from ippam.sync import store
 
     monkeypatch.setattr(store, "COPY_THRESHOLD", 2)
     before = _ids(synced)
-    freed_key = sorted(before, key=int)[0]
-    _patch_allocations(simcluster, {freed_key: None})
+    freed_key, changed_key = sorted(before, key=int)[:2]
+    value = dict(_allocations(simcluster)[changed_key], id="a" * 64)
+    new = {"id": "b" * 64, "podref": "lab/late", "ifname": "net1"}
+    _patch_allocations(simcluster, {freed_key: None, changed_key: value, "200": new})
     cluster_sync_full(cluster=synced, force=True)
-    assert _ids(synced) == {k: v for k, v in before.items() if k != freed_key}
+    after = _ids(synced)
+    assert after.pop("200")[1] == "lab/late"
+    assert after == {k: v for k, v in before.items() if k != freed_key}
+    assert Allocation.objects.get(pk=before[changed_key][0]).container_id == "a" * 64
 
 
 def test_a_watch_event_on_the_pool_keeps_the_ids_of_the_others(simcluster, transactional_db):

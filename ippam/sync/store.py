@@ -593,7 +593,6 @@ def _allocations_diff_write(
     freed.pools_freed(
         cluster_id, ids, records, now, ((pool, key, row[1]) for (pool, key), row in stored.items())
     )
-    gone: list[int] = []
     changed: list[tuple[Any, ...]] = []
     new: list[tuple[Any, ...]] = []
     kept: set[tuple[int, str]] = set()
