@@ -471,13 +471,21 @@ _SPACED = {
 }
 
 
-def _check_exclude(checks: Checks, ipam: WhereaboutsIPAM, net: IPNetwork | None) -> list[IPNetwork]:
+def _check_exclude(
+    checks: Checks,
+    ipam: WhereaboutsIPAM,
+    net: IPNetwork | None,
+    start: IPAddress | None = None,
+    end: IPAddress | None = None,
+) -> list[IPNetwork]:
     """The exclude entries as networks. One that whereabouts cannot parse is an error (its
     allocator parses every entry at each ADD: one bad entry fails every allocation from the
-    range); entries that exclude nothing of the range are one warning."""
+    range); entries that exclude nothing whereabouts would hand out are one warning per
+    cause (outside the range; outside range_start..range_end)."""
     excludes: list[IPNetwork] = []
     unparsable: list[str] = []
     outside: list[str] = []
+    beyond: list[str] = []
     for item in ipam.exclude:
         ex = None if _spaced(item) else _as_cidr(item)
         if ex is None:
@@ -503,6 +511,10 @@ def _check_exclude(checks: Checks, ipam: WhereaboutsIPAM, net: IPNetwork | None)
             excludes.append(ex.cidr)
             if net is not None and (ex.last < net.cidr.first or ex.first > net.cidr.last):
                 outside.append(item)
+            elif (start is not None and ex.last < int(start)) or (
+                end is not None and ex.first > int(end)
+            ):
+                beyond.append(item)
     if outside and net is not None:
         many = len(outside) > 1
         checks.warn(
@@ -512,6 +524,17 @@ def _check_exclude(checks: Checks, ipam: WhereaboutsIPAM, net: IPNetwork | None)
             f"excluded addresses of the range, so {'they change' if many else 'it changes'} "
             "nothing. Check for a typo, or remove "
             f"{'them' if many else 'it'}.",
+        )
+    if beyond and net is not None:
+        many = len(beyond) > 1
+        bounds = f"{start or IPAddress(net.cidr.first, net.version)}–"
+        bounds += f"{end or IPAddress(net.cidr.last, net.version)}"
+        checks.warn(
+            "exclude",
+            f"Exclude {'entries' if many else 'entry'} {_listed(beyond)} "
+            f"{'are' if many else 'is'} outside range start and end ({bounds}): whereabouts "
+            f"never hands out addresses there anyway, so {'they change' if many else 'it changes'} "
+            "nothing.",
         )
     return excludes
 
@@ -557,7 +580,7 @@ def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
             value = getattr(ipam, name)
             if value and name not in checks.errors and strict_ip(value) is None:
                 checks.error(name, f"{label} '{value}' is not an IP address.")
-    excludes = _check_exclude(checks, ipam, net)
+    excludes = _check_exclude(checks, ipam, net, start, end)
     gateway = None
     if ipam.gateway and "gateway" not in checks.errors:
         gateway = strict_ip(ipam.gateway)

@@ -439,6 +439,24 @@ def test_exclude_entries_outside_the_range_are_one_warning_with_the_reason():
     }
 
 
+def test_exclude_entries_outside_start_and_end_are_one_warning_of_their_own():
+    checks = nb.check_whereabouts(
+        nb.WhereaboutsIPAM(
+            range="10.71.0.0/24",
+            range_start="10.71.0.10",
+            range_end="10.71.0.100",
+            exclude=("10.71.0.1", "10.71.0.200/30", "10.71.0.50", "10.99.0.1"),
+        )
+    )
+    assert checks.errors == {}
+    outside, beyond = checks.warnings["exclude"]
+    assert outside.startswith("Exclude entry 10.99.0.1 is outside the range 10.71.0.0/24")
+    assert beyond.startswith(
+        "Exclude entries 10.71.0.1 and 10.71.0.200/30 are outside range start and end "
+        "(10.71.0.10–10.71.0.100): whereabouts never hands out addresses there anyway"
+    )
+
+
 def test_an_exclude_entry_overlapping_the_range_is_not_outside_it():
     checks = nb.check_whereabouts(
         nb.WhereaboutsIPAM(range="10.71.0.0/24", exclude=("10.71.0.0/28", "10.70.0.0/15"))
