@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 
 from ippam.fields import IPAddressField
+from ippam.poolnumbers import PoolNumbers, pool_alert_text
 
 
 class _DecimalSpec(TypedDict):
@@ -302,8 +303,13 @@ class IPPool(KubeObject):
         return f"{self.namespace}/{self.name}"
 
     @property
+    def numbers(self) -> PoolNumbers:
+        """Usable, allocated, free and utilization, as every surface shows them."""
+        return PoolNumbers.of(self.usable, self.allocated)
+
+    @property
     def free(self) -> int:
-        return max(int(self.usable) - self.allocated, 0)
+        return self.numbers.free
 
 
 class NADRange(models.Model):
@@ -716,6 +722,24 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.state}"
+
+    @property
+    def text(self) -> str:
+        """What the alert says now. A pool alert that is still active is rendered from its
+        pool's numbers at display time (the pool loaded with select_related: no query), so it
+        never says "90% full (82 of 91)" beside a row that reads 84 of 91; the stored
+        message is the text as of the last detection (what notifications carried)."""
+        live = (
+            self.kind in (self.Kind.POOL_THRESHOLD, self.Kind.POOL_EXHAUSTED)
+            and self.state != self.State.RESOLVED
+            and self.pool_id is not None
+            and Alert.pool.field.is_cached(self)
+        )
+        if not live or self.pool is None:
+            return self.message
+        threshold = float(getattr(settings, "IPPAM_POOL_ALERT_THRESHOLD", 0.9))
+        label = f"{self.pool.namespace}/{self.pool.name}"
+        return pool_alert_text(self.kind, label, self.pool.numbers, threshold)
 
     @property
     def is_snoozed(self) -> bool:
