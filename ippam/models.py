@@ -171,7 +171,7 @@ class KubeObject(models.Model):
     # No database constraint either: rows are written only under the cluster row's lock
     # (the sync's transaction and the watcher's batches take it first), and the cluster is
     # removed only under that lock too (ippam.clusters.cluster_remove), so a row can't
-    # outlive its cluster; checking it per row cost seconds on a first sync (DESIGN.md §7).
+    # outlive its cluster; checking it per row cost seconds on a first sync.
     # ippam.sync.verify.rows_orphaned() checks this invariant; the ORM's CASCADE still applies.
     cluster = models.ForeignKey(
         Cluster, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
@@ -319,7 +319,7 @@ class NADRange(models.Model):
         NetworkAttachmentDefinition, on_delete=models.CASCADE, related_name="ranges"
     )
     # Redundant with the nad FK (whose row belongs to the cluster), so no database
-    # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
+    # constraint: checking it per row cost seconds on a full sync. The ORM's
     # CASCADE still applies; the index is the composite one below that starts with cluster.
     cluster = models.ForeignKey(
         Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
@@ -363,7 +363,7 @@ class Allocation(models.Model):
         db_constraint=False,
     )
     # Redundant with the pool FK (whose row belongs to the cluster), so no database
-    # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
+    # constraint: checking it per row cost seconds on a full sync. The ORM's
     # CASCADE still applies; the index is the composite one below that starts with cluster.
     cluster = models.ForeignKey(
         Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
@@ -484,7 +484,7 @@ class PodInterface(models.Model):
         db_constraint=False,
     )
     # Redundant with the pod FK (whose row belongs to the cluster), so no database
-    # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
+    # constraint: checking it per row cost seconds on a full sync. The ORM's
     # CASCADE still applies; the index is the composite one below that starts with cluster.
     cluster = models.ForeignKey(
         Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
@@ -536,7 +536,7 @@ class InterfaceAddress(models.Model):
         db_constraint=False,
     )
     # Redundant with the interface FK (whose row belongs to the cluster), so no database
-    # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
+    # constraint: checking it per row cost seconds on a full sync. The ORM's
     # CASCADE still applies; the index is the composite one below that starts with cluster.
     cluster = models.ForeignKey(
         Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False

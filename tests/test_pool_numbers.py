@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ippam.charts import history_chart_svg
 from ippam.leaks import leaks_detect
-from ippam.models import Allocation, Cluster, Finding, IPPool, Node
+from ippam.models import Alert, Allocation, Cluster, Finding, IPPool, Node
 from ippam.poolnumbers import PoolNumbers, percent_text, readable
 from ippam.selectors.report import report
 from ippam.sync import cluster_sync_full
@@ -387,3 +387,36 @@ def test_node_pages_split_whereabouts_from_other_ipam(simcluster, viewer_client)
         assert f"{wb} whereabouts allocations" in text(split)
         if other:
             assert "from other IPAM (" in text(split)
+
+
+# ---------------------------------------------------------------- alert text
+
+
+@pytest.mark.django_db
+def test_a_pool_alert_says_the_pools_numbers_now_not_at_opening(viewer_client):
+    from ippam.leaks import alerts_refresh
+    from tests.factories import make_cluster, make_pool
+
+    cluster = make_cluster("c")
+    pool = make_pool(cluster, "192.168.20.0/24", usable=91, allocated=82)
+    alerts_refresh(cluster=cluster)
+    alert = Alert.objects.get(cluster=cluster, kind=Alert.Kind.POOL_THRESHOLD)
+    assert "90% full (82 of 91 addresses)" in alert.message
+    # The watcher applies two more allocations; detection (and so the stored message)
+    # runs only after the next full sync.
+    IPPool.objects.filter(pk=pool.pk).update(allocated=84, utilization=84 / 91)
+
+    row = "92% full (84 of 91 addresses)"
+    overview = viewer_client.get("/").content.decode()
+    assert row in text(select_one(overview, "#overview-alerts"))
+    assert "82 of 91" not in overview
+    alerts_page = viewer_client.get("/alerts/").content.decode()
+    assert row in text(alerts_page) and "82 of 91" not in alerts_page
+    api = viewer_client.get(f"/api/v1/alerts/{alert.pk}/").json()
+    assert row in api["message"]
+    # A resolved alert keeps the words it had.
+    Alert.objects.filter(pk=alert.pk).update(
+        state=Alert.State.RESOLVED, resolved_at=alert.opened_at
+    )
+    api = viewer_client.get(f"/api/v1/alerts/{alert.pk}/").json()
+    assert "(82 of 91 addresses)" in api["message"]

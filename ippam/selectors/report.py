@@ -184,7 +184,8 @@ def report_candidates(
 
     The report is only a list of candidates: a candidate counts only while a current finding
     has the same identity and address, and even then the reclaim plan and its live re-check
-    decide (DESIGN.md §5). Nothing in the file is trusted beyond naming what to look at."""
+    decide (ippam.leaks.reclaim re-reads the cluster before any write). Nothing in the file
+    is trusted beyond naming what to look at."""
     _check(data)
     entries = [c for c in data["clusters"] if isinstance(c, dict) and c.get("name") == cluster.name]
     if not entries:
