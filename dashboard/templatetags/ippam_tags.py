@@ -281,7 +281,7 @@ def overview_pool_rows(pools: list[Any], cluster: Any) -> SafeString:
             else "0"
         )
         parts.append(
-            "\n    <tr>"
+            f'\n    <tr data-pool="{p.pk}">'
             f'\n      <td><a href="{_pool_url(p.pk, urls)}">{escape(p.range)}</a></td>'
             f"\n      <td>{escape(p.network_name or '—')}</td>{cluster}"
             f'\n      <td class="num">{bignum(n.allocated)} / {bignum(n.usable)}</td>'
