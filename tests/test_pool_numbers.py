@@ -99,9 +99,15 @@ def _page_numbers(client, pool: IPPool) -> tuple[Numbers, Numbers | None]:
     groups = {g["data-group"]: int(g["data-total"]) for g in select(html, "#pool-map-legend ul")}
     legend = None
     if groups:
-        # Usable = allocated + free as the legend counts them (allocations all on usable
-        # addresses, as whereabouts hands them out).
-        legend = (groups["allocated"] + groups["free"], groups["allocated"], groups["free"])
+        # Usable: the free cells and the allocations on usable addresses, i.e. all of them
+        # but those the config no longer hands out ("allocated excluded").
+        stray = sum(
+            int(li["data-count"])
+            for li in select(html, "#pool-map-legend li[data-state]")
+            if li["data-state"] == "allocated excluded"
+        )
+        allocated, free = groups["allocated"], groups["free"] - stray
+        legend = (allocated + free, allocated, free)
     return header, legend  # type: ignore[return-value]
 
 
@@ -457,3 +463,22 @@ def test_a_pool_alert_says_the_pools_numbers_now_not_at_opening(viewer_client):
     )
     api = viewer_client.get(f"/api/v1/alerts/{alert.pk}/").json()
     assert "(82 of 91 addresses)" in api["message"]
+
+
+@pytest.mark.django_db
+def test_an_allocation_the_config_no_longer_hands_out_is_allocated_and_said(viewer_client):
+    from tests.factories import make_allocation, make_demo, pool_recount
+
+    pool = make_demo()["pools"][0]  # 10.10.0.0/24 from .10, excluding 10.10.0.100/30
+    make_allocation(pool, "10.10.0.101")  # allocated before the exclude was added
+    pool = pool_recount(pool)
+    header, legend = _page_numbers(viewer_client, pool)
+    numbers = pool.numbers
+    assert header == (numbers.usable, numbers.allocated, numbers.free)
+    assert legend == header  # the stray allocation is drawn allocated, and said
+    page = viewer_client.get(f"/pools/{pool.pk}/").content.decode()
+    cell = select_one(page, '#pool-map [data-ip="10.10.0.101"]')
+    assert {"allocated", "excluded"} <= cell.classes
+    assert "1 allocation lies on addresses the config no longer hands out" in text(
+        select_one(page, "#pool-map-legend-note")
+    )

@@ -55,9 +55,12 @@ def pool_address_plan(
 # The map's cell states in three groups that partition the cells: every cell is counted in
 # exactly one state. Over the whole pool the allocated group adds up to the pool's allocated
 # (every allocation is drawn in it, wherever it lies) and the free group to its free
-# (whereabouts' usable addresses no allocation holds), the numbers of the page's header.
+# (whereabouts' usable addresses no allocation holds), the numbers of the page's header;
+# allocations on addresses the config no longer hands out ("allocated excluded", e.g. an
+# exclude added after the fact) are the one way the two frees can differ, and say so.
 ALLOCATED_STATES = [
     ("allocated", "allocated"),
+    ("allocated excluded", "allocated, on an address the config no longer hands out"),
     ("allocated reused", "re-allocated after a recent free"),
     ("leaked", "leaked"),
     ("suspect", "suspect"),
@@ -246,10 +249,12 @@ def _cell_map(
             title = f"{ip}: {state}{who}: {reason}"
         elif holder is not None:
             podref, ifname, container_id = holder
-            state = "allocated"
+            state = "allocated" if can_use else "allocated excluded"
             title = f"{ip}: {podref or 'unknown pod'}{' ' + ifname if ifname else ''}"
             if container_id:
                 title += f" (container {container_id[:12]})"
+            if not can_use:
+                title += "; the range's config does not hand this address out (any more)"
         elif has_edges and value == network_first:
             state, title = "network", f"{ip}: network address"
         elif has_edges and value == network_last:
