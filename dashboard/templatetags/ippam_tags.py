@@ -134,7 +134,7 @@ def heat_blocks(blocks: list[Any], pool_url: str) -> SafeString:
             classes += " has-suspect"
         if not b.usable:
             classes += " unusable"
-        title = f"{net}: {b.allocated} of {b.usable} allocated"
+        title = f"{net}: {readable(b.allocated)} of {readable(b.usable)} allocated"
         if b.leaked:
             title += f", {b.leaked} leaked"
         if b.suspect:
