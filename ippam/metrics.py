@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.openmetrics.exposition import ALLOWUTF8
 
 from ippam.models import Alert, Cluster, Finding, IPPool, ReclaimItem, SyncRun, WatchEventCount
+from ippam.poolnumbers import PoolNumbers
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -111,15 +112,26 @@ def _pool_families() -> Iterator[Metric]:
         "Allocations held in the IPPool's spec.allocations.",
         labels=POOL_LABELS,
     )
+    free = GaugeMetricFamily(
+        "ippam_pool_free_addresses",
+        "Usable addresses of the IPPool that no allocation holds (usable - allocated, never "
+        "below 0), the number the pool's page and API show.",
+        labels=POOL_LABELS,
+    )
     rows = IPPool.objects.values_list(
         "cluster__name", "namespace", "name", "network_name", "usable", "allocated"
     )
+    # The pool's one set of numbers (ippam.poolnumbers), as exact integers until the float
+    # Prometheus takes (a /64's 2**63 - 1 becomes 9.223372036854776e18 there only).
     for cluster, namespace, pool, network_name, n_usable, n_allocated in rows:
         labels = [cluster, namespace, pool, network_name]
-        usable.add_metric(labels, float(n_usable))
-        allocated.add_metric(labels, float(n_allocated))
+        numbers = PoolNumbers.of(n_usable, n_allocated)
+        usable.add_metric(labels, float(numbers.usable))
+        allocated.add_metric(labels, float(numbers.allocated))
+        free.add_metric(labels, float(numbers.free))
     yield usable
     yield allocated
+    yield free
 
 
 def _pool_forecast_families() -> Iterable[Metric]:
