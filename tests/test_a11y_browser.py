@@ -5,6 +5,8 @@ through the pool page, the NAD form and the reclaim flow."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ippam.models import Alert, Cluster, Finding, IPPool, NetworkAttachmentDefinition, Node
@@ -113,3 +115,165 @@ def test_no_wcag_21_aa_violation_on_any_main_page(admin_context, demo):
                 found[f"{name} @{width}px"] = _describe(violations)
     report = "\n".join(f"{where}:\n  " + "\n  ".join(lines) for where, lines in found.items())
     assert not found, f"{total} WCAG 2.1 A/AA violations (elements):\n{report}"
+
+
+# The keyboard alone: Tab moves focus forward (never a click), Enter follows a link or
+# presses a button, Space ticks a checkbox, letters pick a <select>'s option, Escape closes
+# a dialog.
+
+
+def _focused(tab, selector: str) -> bool:
+    return tab.evaluate(
+        "s => !!document.activeElement && document.activeElement.matches(s)", selector
+    )
+
+
+def _focus_description(tab) -> str:
+    return tab.evaluate(
+        "() => { const e = document.activeElement; return e ? e.outerHTML.slice(0, 160) : '' }"
+    )
+
+
+def tab_to(tab, selector: str, limit: int = 120) -> None:
+    """Press Tab until the focused element matches `selector`: it is reachable, in order."""
+    for _ in range(limit):
+        tab.keyboard.press("Tab")
+        if _focused(tab, selector):
+            return
+    raise AssertionError(
+        f"{selector} not reached in {limit} Tab presses; focus ends on {_focus_description(tab)}"
+    )
+
+
+def test_keyboard_walks_the_pools_and_a_pool_page(admin_context):
+    """Skip link, a sort header (focus kept, result announced), a pool, its heat map's block
+    (zoomed in place, focus stays in the map), an address cell to the search."""
+    from playwright.sync_api import expect
+
+    from ippam.pool_blocks import pool_blocks_refresh
+    from tests.factories import make_allocation, make_cluster, make_nad, make_pool, pool_recount
+
+    c = make_cluster("c")
+    big = make_pool(c, "10.64.0.0/16", nads=[make_nad(c, "big", range="10.64.0.0/16")])
+    make_allocation(big, "10.64.3.7")
+    pool_recount(big)
+    small = make_pool(c, "10.9.0.0/24", nads=[make_nad(c, "small", range="10.9.0.0/24")])
+    pool_recount(small)
+    pool_blocks_refresh(cluster_id=c.pk)
+    tab = admin_context.new_page()
+    tab.goto("/pools/")
+
+    # The first Tab shows the skip link; following it puts the next Tab inside <main>.
+    tab.keyboard.press("Tab")
+    assert _focused(tab, "a.skip-link"), _focus_description(tab)
+    expect(tab.locator("a.skip-link")).to_be_visible()
+    tab.keyboard.press("Enter")
+    tab.keyboard.press("Tab")
+    assert tab.evaluate("() => !!document.activeElement.closest('main')"), _focus_description(tab)
+
+    # Sorting by range through htmx: the table is replaced, the focus stays on its header.
+    tab_to(tab, 'th.sortable a[data-focus-key="sort-range"]')
+    tab.keyboard.press("Enter")
+    tab.wait_for_url("**/pools/?sort=range")
+    expect(tab.locator("#live-region")).to_contain_text("row")
+    assert _focused(tab, 'th.sortable a[data-focus-key="sort-range"]'), _focus_description(tab)
+
+    tab_to(tab, f'#pools-table a[href="/pools/{big.pk}/"]')
+    tab.keyboard.press("Enter")
+    tab.wait_for_url(f"**/pools/{big.pk}/")
+    tab.evaluate("window.notReloaded = true")
+
+    tab_to(tab, '.heat-map a[data-block="10.64.3.0/24"]', limit=200)
+    tab.keyboard.press("Enter")
+    tab.wait_for_url(f"**/pools/{big.pk}/?block=10.64.3.0%2F24")
+    expect(tab.locator('#pool-map [data-ip="10.64.3.7"]')).to_be_visible()
+    assert tab.evaluate("window.notReloaded === true")  # swapped in place
+    # The block is gone with the heat map: focus is on the map that replaced it, not lost.
+    assert tab.evaluate("() => !!document.activeElement.closest('#pool-map')"), _focus_description(
+        tab
+    )
+
+    tab_to(tab, '#pool-map a.cell[data-ip="10.64.3.7"]', limit=40)
+    tab.keyboard.press("Enter")
+    tab.wait_for_url("**/search/?q=10.64.3.7")
+    expect(tab.locator("main")).to_contain_text("10.64.3.7")
+
+
+def test_keyboard_creates_a_nad(admin_context, simcluster):
+    """The NAD form from the first field to the created NAD, by keyboard."""
+    from playwright.sync_api import expect
+
+    simcluster.load("empty")
+    Cluster.objects.create(name="sim", kubeconfig=simcluster.kubeconfig, simulated=True)
+    tab = admin_context.new_page()
+    tab.goto("/nads/new/")
+
+    tab_to(tab, "#id_cluster")
+    tab.keyboard.type("sim")  # a <select> picks the option its label starts with
+    expect(tab.locator("#id_cluster option:checked")).to_have_text("sim")
+    tab_to(tab, "#id_name", limit=10)
+    tab.keyboard.type("blue-net")
+    tab_to(tab, "#id_cni_type", limit=10)
+    tab.keyboard.type("ipvlan")
+    expect(tab.locator('#cni-fields fieldset[data-cni="ipvlan"]')).to_be_visible()
+    tab_to(tab, "#id_ipvlan_master", limit=10)
+    tab.keyboard.type("eth1")
+    tab_to(tab, "#id_wb_range", limit=20)
+    tab.keyboard.type("10.90.0.0/24")
+    expect(tab.locator("#nad-preview-yaml")).to_contain_text("name: blue-net")
+    tab_to(tab, "#nad-submit", limit=60)
+    tab.keyboard.press("Enter")
+    tab.wait_for_url(re.compile(r"/nads/\d+/$"))  # "**/nads/*/" would match /nads/new/
+    nad = NetworkAttachmentDefinition.objects.get(name="blue-net")
+    assert tab.url.endswith(f"/nads/{nad.pk}/")
+    assert simcluster.get("network-attachment-definitions", "default", "blue-net") is not None
+
+
+def test_keyboard_acknowledges_and_reclaims(admin_context, demo, monkeypatch):
+    """Alerts by keyboard: acknowledge one (result announced), then plan a reclamation in the
+    dialog (focus moves in), execute it, and Escape returns focus to the button."""
+    from playwright.sync_api import expect
+
+    from ippam.leaks import tasks
+
+    finding = Finding.objects.filter(
+        cluster=demo, kind=Finding.Kind.ORPHANED_ALLOCATION, state=Finding.State.LEAKED
+    ).first()
+    leak_alert = Alert.objects.get(finding=finding)
+    other = Alert.objects.filter(cluster=demo, state=Alert.State.OPEN).exclude(pk=leak_alert.pk)[0]
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.reclaim_run, "apply_async", lambda args, **kw: queued.extend(args))
+    tab = admin_context.new_page()
+    tab.goto(f"/alerts/?cluster={demo.pk}")
+
+    tab_to(tab, f'#alert-{other.pk} input[name="alert"]', limit=200)
+    tab.keyboard.press("Space")
+    tab_to(tab, "#ack-note", limit=200)
+    tab.keyboard.type("OPS-9")
+    tab_to(tab, "#ack-submit", limit=5)
+    tab.keyboard.press("Enter")
+    expect(tab.locator("#ack-result")).to_contain_text("Acknowledged 1 alert")
+    expect(tab.locator(f"#alert-{other.pk}")).to_have_attribute("data-state", "acknowledged")
+
+    tab.goto(f"/alerts/?cluster={demo.pk}")
+    tab_to(tab, f'#alert-{leak_alert.pk} input[name="alert"]', limit=200)
+    tab.keyboard.press("Space")
+    tab_to(tab, "#reclaim-selected", limit=200)
+    tab.keyboard.press("Enter")
+    dialog = tab.locator("#reclaim-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#reclaim-plan-items")).to_contain_text(str(finding.ip))
+    assert _focused(tab, "#reclaim-dialog"), _focus_description(tab)
+    tab_to(tab, "#reclaim-execute", limit=10)
+    tab.keyboard.press("Enter")
+    expect(tab.locator("#reclaim-progress")).to_contain_text("waiting for a Celery worker")
+    # The pressed button went with the plan: focus is still in the dialog, not on the page.
+    assert tab.evaluate("() => !!document.activeElement.closest('#reclaim-dialog')"), (
+        _focus_description(tab)
+    )
+    assert len(queued) == 1
+    tasks.reclaim_run(queued[0])  # the worker's part, run here; the dialog keeps polling
+    expect(tab.locator("#reclaim-progress")).to_have_attribute("data-state", "done")
+    tab.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    assert _focused(tab, "#reclaim-selected"), _focus_description(tab)

@@ -88,12 +88,16 @@
     var wanted = pendingFocus;
     pendingFocus = null;
     var region = target instanceof Element && target.id ? document.getElementById(target.id) : null;
-    if (!region && wanted && target instanceof Element && wanted.region === target.id && wanted.parent) {
-      region = wanted.parent.children[wanted.index] || null;
-      if (region) wanted.region = region.id;
+    var same = !!(wanted && region && wanted.region === region.id);
+    if (wanted && !same && wanted.parent) {
+      var inPlace = wanted.parent.children[wanted.index] || null;
+      if (inPlace && (!region || inPlace === region)) {
+        region = inPlace;
+        same = true;
+      }
     }
     if (!region) return;
-    if (wanted && wanted.region === region.id) {
+    if (same) {
       var active = document.activeElement;
       if (!(active instanceof HTMLElement) || active === document.body || !active.isConnected) {
         var again = (wanted.id && document.getElementById(wanted.id)) || null;
