@@ -170,10 +170,11 @@ def focus_settles_in(tab, selector: str) -> None:
         ) from error
 
 
-def tab_to(tab, selector: str, limit: int = 120) -> None:
-    """Press Tab until the focused element matches `selector`: it is reachable, in order."""
+def tab_to(tab, selector: str, limit: int = 120, backwards: bool = False) -> None:
+    """Press Tab (Shift+Tab backwards) until the focused element matches `selector`: it is
+    reachable, in order."""
     for _ in range(limit):
-        tab.keyboard.press("Tab")
+        tab.keyboard.press("Shift+Tab" if backwards else "Tab")
         if _focused(tab, selector):
             return
     raise AssertionError(
@@ -211,8 +212,13 @@ def test_keyboard_walks_the_pools_and_a_pool_page(admin_context):
     tab_to(tab, 'th.sortable a[data-focus-key="sort-range"]')
     tab.keyboard.press("Enter")
     tab.wait_for_url("**/pools/?sort=range")
-    expect(tab.locator("#live-region")).to_contain_text("row")
+    expect(tab.locator("#live-region")).to_have_text("2 rows")
     focus_settles_in(tab, 'th.sortable a[data-focus-key="sort-range"]')
+    # Back to the filter box: typing filters the table as you type; focus stays in the box.
+    tab_to(tab, "#pools-filter input[name=q]", backwards=True)
+    tab.keyboard.type("10.64")
+    expect(tab.locator("#live-region")).to_have_text("1 row")
+    assert _focused(tab, "#pools-filter input[name=q]"), _focus_description(tab)
 
     tab_to(tab, f'#pools-table a[href="/pools/{big.pk}/"]')
     tab.keyboard.press("Enter")

@@ -97,7 +97,7 @@
       }
     }
     if (!region) return;
-    if (same) {
+    if (same && wanted) {
       var active = document.activeElement;
       if (!(active instanceof HTMLElement) || active === document.body || !active.isConnected) {
         var again = (wanted.id && document.getElementById(wanted.id)) || null;
@@ -113,7 +113,12 @@
         again.focus();
       }
     }
-    announce(region);
+    // Only what the user asked for is said: not a region that loads itself after the page.
+    var config = event.detail.requestConfig;
+    var trigger = config && config.elt;
+    var fromUser = same ||
+      (trigger instanceof Element && trigger.isConnected && trigger.contains(document.activeElement));
+    if (fromUser) announce(region);
   });
 
   document.addEventListener("htmx:load", function (event) {
