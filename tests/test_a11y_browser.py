@@ -93,6 +93,7 @@ def _main_pages(cluster: Cluster) -> dict[str, str]:
         "audit": "/audit/",
         "nad-form": "/nads/new/",
         "search": f"/search/?q={allocation.ip}",
+        "notifications": "/alerts/notifications/",
     }
 
 
@@ -115,7 +116,7 @@ def axe_violations(tab) -> list[dict]:
     return [v for v in violations if set(v["tags"]) & set(WCAG_21_AA) or v["id"] in LANDMARK_RULES]
 
 
-def test_no_wcag_21_aa_violation_on_any_main_page(admin_context, demo):
+def test_no_wcag_21_aa_violation_on_any_main_page(admin_context, demo, browser, live_server):
     pages = _main_pages(demo)
     tab = admin_context.new_page()
     found: dict[str, list[str]] = {}
@@ -134,6 +135,17 @@ def test_no_wcag_21_aa_violation_on_any_main_page(admin_context, demo):
             if violations:
                 total += sum(len(v["nodes"]) for v in violations)
                 found[f"{name} @{width}px"] = _describe(violations)
+    # The login page, to someone not logged in yet.
+    anonymous = browser.new_context(base_url=live_server.url)
+    login = anonymous.new_page()
+    for width in WIDTHS:
+        login.set_viewport_size({"width": width, "height": 900})
+        login.goto("/login/")
+        violations = axe_violations(login)
+        if violations:
+            total += sum(len(v["nodes"]) for v in violations)
+            found[f"login @{width}px"] = _describe(violations)
+    anonymous.close()
     report = "\n".join(f"{where}:\n  " + "\n  ".join(lines) for where, lines in found.items())
     assert not found, f"{total} WCAG 2.1 A/AA violations (elements):\n{report}"
 
@@ -305,6 +317,7 @@ def test_keyboard_acknowledges_and_reclaims(admin_context, demo, monkeypatch):
     dialog = tab.locator("#reclaim-dialog")
     expect(dialog).to_be_visible()
     expect(dialog.locator("#reclaim-plan-items")).to_contain_text(str(finding.ip))
+    assert _describe(axe_violations(tab)) == []  # the page with its dialog open
     focus_settles_in(tab, "#reclaim-dialog")
     assert _focused(tab, "#reclaim-dialog")  # the dialog itself, not its first button
     tab_to(tab, "#reclaim-execute", limit=10)
