@@ -63,6 +63,10 @@ def admin_context(browser, live_server, make_user):
 
 
 def _main_pages(cluster: Cluster) -> dict[str, str]:
+    """The pages the gate checks, by name; acknowledges one alert first, so that the alerts
+    page shows both states and the audit page an entry."""
+    from django.contrib.auth import get_user_model
+
     from ippam.models import Allocation
     from ippam.services.alerts import alerts_acknowledge
 
@@ -74,9 +78,6 @@ def _main_pages(cluster: Cluster) -> dict[str, str]:
     nad = NetworkAttachmentDefinition.objects.filter(cluster=cluster).order_by("name").first()
     node = Node.objects.filter(cluster=cluster).order_by("name").first()
     allocation = Allocation.objects.filter(cluster=cluster, pod_name__gt="").order_by("ip")[0]
-    # An acknowledged alert: the alerts page shows both states and the audit page an entry.
-    from django.contrib.auth import get_user_model
-
     admin = get_user_model().objects.get(username="admin1")
     alerts_acknowledge(alerts=Alert.objects.filter(cluster=cluster)[:1], user=admin, note="X-1")
     assert leaked_pool and nad and node
