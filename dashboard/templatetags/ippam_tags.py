@@ -55,6 +55,9 @@ def percent(utilization: float | None) -> str:
     return percent_text(float(utilization or 0))
 
 
+LEVEL_MARKS = {"ok": ("", ""), "warn": ("▲", ", high"), "bad": ("■", ", critical")}
+
+
 @register.simple_tag
 def util_bar(utilization: float | None) -> str:
     u = max(0.0, float(utilization or 0))
@@ -63,13 +66,19 @@ def util_bar(utilization: float | None) -> str:
     width = round(min(u, 1.0) * 100)
     if u > 0 and width == 0:
         width = 1
+    level = util_level(u)
+    # The level in a shape and a word as well as a colour (WCAG 1.4.1): amber ▲, red ■.
+    mark, word = LEVEL_MARKS[level]
+    icon = format_html('<span class="level" aria-hidden="true">{}</span>', mark) if mark else ""
     return format_html(
-        '<div class="bar {}" title="{} used" role="img" aria-label="{} used">'
-        '<span class="w-{}"></span><em>{}</em></div>',
-        util_level(u),
+        '<div class="bar {}" title="{} used" role="img" aria-label="{} used{}">'
+        '<span class="track"><span class="w-{}"></span></span><em>{}{}</em></div>',
+        level,
         percent(u),
         percent(u),
+        word,
         width,
+        icon,
         percent(u),
     )
 
@@ -84,12 +93,13 @@ def sort_th(key: str, label: str, sort: str, qs: str, target: str, path: str = "
     url = f"{path}?{qs}{urlencode({'sort': new})}"
     aria = ("descending" if desc else "ascending") if current == key else "none"
     return format_html(
-        '<th class="sortable{}" aria-sort="{}"><a href="{}" hx-get="{}" hx-target="#{}" hx-swap="outerHTML" hx-push-url="true">{} {}</a></th>',
+        '<th class="sortable{}" aria-sort="{}"><a href="{}" hx-get="{}" hx-target="#{}" hx-swap="outerHTML" hx-push-url="true" data-focus-key="sort-{}">{} {}</a></th>',
         " sorted" if arrow else "",
         aria,
         url,
         url,
         target,
+        key,
         label,
         arrow,
     )
