@@ -60,6 +60,9 @@ class NetworkStatusEntry:
     gateway: tuple[str, ...] = ()
     mtu: int | None = None
     device_info: dict | None = field(default=None, hash=False)
+    # The `ips` strings as written, readable or not: reclamation reads them as Go does
+    # (ippam.kube.holders), where a listing `ips` above drops can still hold an address.
+    listed: tuple[str, ...] = ()
 
     @property
     def nad_ref(self) -> tuple[str, str] | None:
@@ -148,6 +151,7 @@ def parse_network_status(raw: str) -> tuple[list[NetworkStatusEntry], list[str]]
                 name=name,
                 interface=interface if isinstance(interface, str) else "",
                 ips=tuple(ips),
+                listed=tuple(v for v in raw_ips if isinstance(v, str)),
                 mac=mac if isinstance(mac, str) else "",
                 default=item.get("default") is True,
                 dns=dns if isinstance(dns, dict) else {},

@@ -8,6 +8,7 @@ attributes and classes. Every text is escaped; numbers are formatted here.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from html import escape
 
@@ -20,9 +21,23 @@ def _num(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".") or "0"
 
 
+# Axes up to this top are labelled with whole numbers; above, as a mantissa x 10^n.
+_EXACT_TOP = 1e9
+
+
 def _tick(value: float, top: float) -> str:
-    # Address counts: whole numbers, unless the whole axis spans only a few addresses.
-    return f"{value:.0f}" if top >= 10 else _num(value)
+    """An axis label: whole numbers with separators, unless the whole axis spans only a few
+    addresses; above a billion a mantissa and the top's power of ten shared by every tick
+    ("2.3 × 10^18" .. "9.2 × 10^18"), so labels stay short and read in order (19 digits
+    overflowed the margin and showed only their last, unordered, digits)."""
+    if top < 10:
+        return _num(value)
+    if top < _EXACT_TOP:
+        return f"{value:,.0f}"
+    if value == 0:
+        return "0"
+    exponent = math.floor(math.log10(top))
+    return f"{value / 10**exponent:.1f} × 10^{exponent}"
 
 
 def _points(coords: Sequence[tuple[float, float]]) -> str:
@@ -63,10 +78,13 @@ def history_chart_svg(
     height: int = 220,
 ) -> str:
     """Allocated (filled line) and usable (dashed line) over [start, end]; time on x."""
-    left, right, top, bottom = 56.0, 12.0, 12.0, 28.0
+    ymax = max([1.0] + [max(a, u) for _, a, u in series])
+    ticks = [(ymax * f, _tick(ymax * f, ymax)) for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    # Room for the longest label (about 6.5 px a character at font-size 11).
+    left = max(56.0, 6.5 * max(len(text) for _, text in ticks) + 10)
+    right, top, bottom = 12.0, 12.0, 28.0
     plot_w, plot_h = width - left - right, height - top - bottom
     span = max((end - start).total_seconds(), 1.0)
-    ymax = max([1.0] + [max(a, u) for _, a, u in series])
 
     def x(at: dt.datetime) -> float:
         return left + plot_w * min(max((at - start).total_seconds() / span, 0.0), 1.0)
@@ -84,13 +102,13 @@ def history_chart_svg(
         f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(label)}"><title>{escape(label)}</title>'
     ]
-    for fraction in (0.0, 0.25, 0.5, 0.75, 1.0):
-        gy = y(ymax * fraction)
+    for value, text in ticks:
+        gy = y(value)
         parts.append(
             f'<line class="grid" x1="{_num(left)}" y1="{_num(gy)}" x2="{_num(width - right)}" '
             f'y2="{_num(gy)}" stroke="#e5e7eb" stroke-width="1"/>'
-            f'<text x="{_num(left - 6)}" y="{_num(gy + 4)}" text-anchor="end" font-size="11" '
-            f'fill="#6b7280">{_tick(ymax * fraction, ymax)}</text>'
+            f'<text class="tick" x="{_num(left - 6)}" y="{_num(gy + 4)}" text-anchor="end" '
+            f'font-size="11" fill="#6b7280">{escape(text)}</text>'
         )
     for at, anchor in ((start, "start"), (end, "end")):
         parts.append(

@@ -10,9 +10,9 @@ timing stand for a whole hour or day, while an average describes the bucket and 
 least-squares trend wants (a bucket mean is an unbiased point on the line). A daily row is
 the mean of its hourly means: each hour weighs the same, however many syncs it had.
 
-The forecast is pure: `trend_slope` and `days_to_exhaustion` take plain numbers and are
-tested on synthetic series; `pool_days_to_exhaustion` in ippam.selectors.history feeds them
-from the database with one aggregate query.
+The forecast is pure: `forecast_of` takes least-squares sums (`Sums`) and the pool's current
+counts and is tested on synthetic series without a database; `pool_forecasts` in
+ippam.selectors.history feeds it from the database with one aggregate query.
 """
 
 from __future__ import annotations
@@ -36,10 +36,23 @@ RAW_KEEP = dt.timedelta(hours=48)
 HOURLY_KEEP = dt.timedelta(days=30)
 DAILY_KEEP = dt.timedelta(days=365)
 TREND_WINDOW = dt.timedelta(days=7)
-# Shown on the pools list and pool page only when the range runs out sooner than this.
+# Shown on the pools list and pool page only when the range may run out sooner than this.
 SHOW_EXHAUSTION_UNDER_DAYS = 30.0
+# Enough history to call a trend: samples spanning a day (a daily rhythm of deployments and
+# scale-downs is not a trend) and a dozen of them (the slope's standard error needs n - 2
+# degrees of freedom; with fewer the band is as wide as the answer is meaningless).
+MIN_SAMPLES = 12
+MIN_SPAN_DAYS = 1.0
+# A pool that even the fit's fastest plausible rate would not fill within a year is "too
+# large to fill": typically an IPv6 range of 2^63 addresses, whose days come out near 10^16.
+HORIZON_DAYS = 365.0
+# Two-sided 95 % bands: the slope's confidence interval gives the "full in 9-14 days".
+_Z_975 = 1.959963984540054
+# A current fill more than this many standard errors of a new observation off the fitted
+# line is a change of pace the history has not seen (a mass free, a burst): no forecast.
+CONTRADICTION_SIGMAS = 3.0
 
-Point = tuple[float, float]  # (x: days, relative to any fixed origin; y: allocated)
+Point = tuple[float, float]  # (x: days, relative to "now"; y: allocated)
 
 
 # --- the forecast, pure ------------------------------------------------------------------
@@ -47,23 +60,34 @@ Point = tuple[float, float]  # (x: days, relative to any fixed origin; y: alloca
 
 @dataclass(frozen=True)
 class Sums:
-    """The sufficient statistics of a least-squares line; SQL aggregates produce them too."""
+    """The sufficient statistics of a least-squares line and its spread; SQL aggregates
+    produce them too. x is in days relative to "now" (so x = 0 is the present)."""
 
     n: int
     sx: float
     sy: float
     sxx: float
     sxy: float
+    syy: float = 0.0
+    x_min: float = 0.0
+    x_max: float = 0.0
 
     @classmethod
     def of(cls, points: Sequence[Point]) -> Sums:
         return cls(
             n=len(points),
-            sx=sum(x for x, _ in points),
-            sy=sum(y for _, y in points),
-            sxx=sum(x * x for x, _ in points),
-            sxy=sum(x * y for x, y in points),
+            sx=math.fsum(x for x, _ in points),
+            sy=math.fsum(y for _, y in points),
+            sxx=math.fsum(x * x for x, _ in points),
+            sxy=math.fsum(x * y for x, y in points),
+            syy=math.fsum(y * y for _, y in points),
+            x_min=min((x for x, _ in points), default=0.0),
+            x_max=max((x for x, _ in points), default=0.0),
         )
+
+    @property
+    def span_days(self) -> float:
+        return self.x_max - self.x_min
 
 
 def trend_slope(sums: Sums) -> float | None:
@@ -84,22 +108,122 @@ def trend_slope(sums: Sums) -> float | None:
     return numerator / denominator
 
 
-def days_to_exhaustion(*, slope: float | None, usable: float, allocated: float) -> float | None:
-    """Days until `allocated` reaches `usable` at `slope` addresses a day.
+def t_975(df: int) -> float:
+    """Student's t 97.5 % quantile for `df` degrees of freedom (two-sided 95 %), by the
+    Cornish-Fisher expansion around the normal quantile: within 0.003 of the tables from
+    df = 10 on (where MIN_SAMPLES puts every forecast)."""
+    z = _Z_975
+    v = float(max(df, 1))
+    return z + (z**3 + z) / (4 * v) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v * v)
 
-    None when the pool is not filling (no trend, flat or falling) or has nothing usable;
-    0.0 when it is already exhausted and still growing.
+
+@dataclass(frozen=True)
+class Fit:
+    """A least-squares line through (days, allocated): its slope, the slope's standard
+    error, the fitted level at x = 0 ("now") and the standard error of a new observation
+    there."""
+
+    slope: float
+    slope_se: float
+    level_now: float
+    observation_se: float
+    df: int
+
+
+def trend_fit(sums: Sums) -> Fit | None:
+    """The ordinary least-squares fit and its standard errors, or None without a trend.
+
+    slope = Sxy / Sxx; residual variance s^2 = (Syy - Sxy^2 / Sxx) / (n - 2); the slope's
+    standard error sqrt(s^2 / Sxx); a new observation at x = 0 has standard error
+    s * sqrt(1 + 1/n + mean(x)^2 / Sxx). Textbook formulas, on centred sums.
     """
-    if slope is None or not math.isfinite(slope) or slope <= 0 or usable <= 0:
+    slope = trend_slope(sums)
+    if slope is None or sums.n < 3:
         return None
-    return max(0.0, (usable - allocated) / slope)
-
-
-def forecast(points: Sequence[Point], *, usable: float, allocated: float) -> float | None:
-    """Days to exhaustion from a series of (days, allocated) points."""
-    return days_to_exhaustion(
-        slope=trend_slope(Sums.of(points)), usable=usable, allocated=allocated
+    n = sums.n
+    mean_x, mean_y = sums.sx / n, sums.sy / n
+    s_xx = sums.sxx - sums.sx * mean_x
+    s_xy = sums.sxy - sums.sx * mean_y
+    s_yy = sums.syy - sums.sy * mean_y
+    if s_xx <= 0:
+        return None
+    # Rounding can leave a perfect line's residual sum a hair below zero.
+    residual = max(0.0, s_yy - (s_xy * s_xy) / s_xx if slope else s_yy)
+    variance = residual / (n - 2)
+    return Fit(
+        slope=slope,
+        slope_se=math.sqrt(variance / s_xx),
+        level_now=mean_y - slope * mean_x,
+        observation_se=math.sqrt(variance * (1 + 1 / n + mean_x * mean_x / s_xx)),
+        df=n - 2,
     )
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """What the pages, the API and /metrics say about a pool running out.
+
+    `full` is a fact, not a forecast: every usable address is allocated now (the days are
+    then 0). Otherwise `days` is the free addresses over the fitted slope, and `earliest`
+    and `latest` the same over the upper and lower end of the slope's 95 % confidence
+    interval (slope +- t(0.975, n-2) * its standard error): "full in 9-14 days".
+    """
+
+    full: bool
+    days: float
+    earliest: float
+    latest: float
+
+
+FULL_NOW = Forecast(full=True, days=0.0, earliest=0.0, latest=0.0)
+
+
+def forecast_of(sums: Sums, *, usable: float, allocated: float) -> Forecast | None:
+    """Days until the pool runs out, or None when the history cannot honestly say.
+
+    None for: a range with nothing usable; too little history (under MIN_SAMPLES samples or
+    under a day between the first and the last); no rise, or one the 95 % interval of the
+    slope does not tell from zero (flat, shrinking or noise); a range the fastest plausible
+    rate would not fill within HORIZON_DAYS; a current fill the fitted line contradicts
+    (more than CONTRADICTION_SIGMAS standard errors of a new observation away from it).
+    A pool with every usable address allocated is FULL_NOW whatever its history.
+    """
+    if not (math.isfinite(usable) and usable > 0):
+        return None
+    if allocated >= usable:
+        return FULL_NOW
+    if sums.n < MIN_SAMPLES or sums.span_days < MIN_SPAN_DAYS:
+        return None
+    fit = trend_fit(sums)
+    if fit is None or not math.isfinite(fit.slope) or fit.slope <= 0:
+        return None
+    margin = t_975(fit.df) * fit.slope_se
+    slowest, fastest = fit.slope - margin, fit.slope + margin
+    if slowest <= 0:
+        return None
+    # At least one address of tolerance: allocations are whole numbers, and a perfectly
+    # straight history has no spread at all.
+    if abs(allocated - fit.level_now) > max(1.0, CONTRADICTION_SIGMAS * fit.observation_se):
+        return None
+    free = usable - allocated
+    earliest = free / fastest
+    if earliest > HORIZON_DAYS:
+        return None
+    return Forecast(full=False, days=free / fit.slope, earliest=earliest, latest=free / slowest)
+
+
+def forecast(points: Sequence[Point], *, usable: float, allocated: float) -> Forecast | None:
+    """The forecast from a series of (days before now, allocated) points."""
+    return forecast_of(Sums.of(points), usable=usable, allocated=allocated)
+
+
+def days_to_exhaustion(forecast: Forecast | None) -> float | None:
+    """The one number the API and /metrics carry: days until a pool that is filling runs
+    out (the fit's central estimate); None for a pool that is full now or has no forecast
+    (a full pool says so in its utilization; "0 days" would read as a prediction)."""
+    if forecast is None or forecast.full:
+        return None
+    return forecast.days
 
 
 # --- sampling ----------------------------------------------------------------------------

@@ -380,3 +380,99 @@ def _canonical_ip_careful(value: str) -> tuple[str, str] | None:
             return None
         return text, (prefix + packed).hex()
     return None
+
+
+# --- as a pod lists it: Go's net.ParseIP, and what an unreadable listing could denote -------
+
+
+def go_address(ip: IPAddress) -> IPAddress:
+    """`ip` as Go compares it: an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4
+    address, since Go's net.IP.To4() is non-nil for it and Equal() says so."""
+    if ip.version == 6 and int(ip) >> 32 == 0xFFFF:
+        return IPAddress(int(ip) & 0xFFFFFFFF, 4)
+    return ip
+
+
+def go_listed_ip(value: Any) -> IPAddress | None:
+    """An address of a pod's network-status `ips` as Go's net.ParseIP reads it (Multus and
+    whereabouts are Go): dotted IPv4 without leading zeros (refused since Go 1.17), IPv6 with
+    at most four hex digits a group, no surrounding space, no zone, no prefix; IPv4-mapped
+    text (``::ffff:10.88.0.14``, ``::ffff:a58:e``) is the IPv4 address. None when Go would
+    refuse it. glibc's inet_pton draws exactly these lines."""
+    if not isinstance(value, str) or not value.isascii():
+        return None
+    try:
+        return IPAddress(int.from_bytes(socket.inet_pton(socket.AF_INET, value)), 4)
+    except (OSError, ValueError):
+        pass
+    try:
+        packed = socket.inet_pton(socket.AF_INET6, value)
+    except (OSError, ValueError):
+        return None
+    return go_address(IPAddress(int.from_bytes(packed), 6))
+
+
+_LENIENT_MAX = 64  # readings kept per listing: four octets of decimal/octal/hex are at most 81
+
+
+def _lenient_octets(part: str) -> set[int]:
+    """One dotted part as C's inet_aton, a shell or a careless reader might take it: decimal,
+    octal with a leading zero, hex with 0x."""
+    values: set[int] = set()
+    lower = part.lower()
+    if lower.startswith("0x"):
+        digits = lower[2:]
+        if digits and all(c in "0123456789abcdef" for c in digits):
+            values.add(int(digits, 16))
+        return {v for v in values if v <= 255}
+    if not (part.isascii() and part.isdigit()):
+        return values
+    values.add(int(part, 10))
+    if len(part) > 1 and part.startswith("0") and all(c in "01234567" for c in part):
+        values.add(int(part, 8))
+    return {v for v in values if v <= 255}
+
+
+def _lenient_ipv4(text: str) -> set[int]:
+    parts = text.split(".")
+    if len(parts) != 4:
+        return set()
+    readings = [0]
+    for part in parts:
+        octets = _lenient_octets(part)
+        if not octets:
+            return set()
+        readings = [r << 8 | o for r in readings for o in octets][:_LENIENT_MAX]
+    return set(readings)
+
+
+def lenient_listed_ips(value: Any) -> frozenset[IPAddress]:
+    """Every address a lenient reading of a listed `ips` value could denote, as Go compares
+    addresses: Go's own reading when it has one; else with surrounding spaces, a /prefix
+    (Multus tolerates one in hand-written annotations) and a %zone dropped, IPv4 octets with
+    leading zeros read as decimal and as octal (and 0x as hex), and IPv4-mapped forms as the
+    IPv4 address. A listing Go cannot parse still shows what its writer meant: freeing any
+    of these could take a live pod's address."""
+    if not isinstance(value, str) or not value.isascii():
+        return frozenset()
+    exact = go_listed_ip(value)
+    if exact is not None:
+        return frozenset({exact})
+    text = value.strip().split("/", 1)[0].split("%", 1)[0].strip()
+    if not text:
+        return frozenset()
+    found: set[IPAddress] = set()
+    exact = go_listed_ip(text)
+    if exact is not None:
+        found.add(exact)
+    if ":" not in text:
+        found.update(IPAddress(n, 4) for n in _lenient_ipv4(text))
+        return frozenset(found)
+    # IPv6 with a dotted tail Go refuses (leading zeros): each reading of the tail.
+    head, _, tail = text.rpartition(":")
+    if "." in tail:
+        for n in _lenient_ipv4(tail):
+            ip = go_listed_ip(f"{head}:{IPAddress(n, 4)}")
+            if ip is not None:
+                found.add(ip)
+    return frozenset(found)

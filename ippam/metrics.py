@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.openmetrics.exposition import ALLOWUTF8
 
 from ippam.models import Alert, Cluster, Finding, IPPool, ReclaimItem, SyncRun, WatchEventCount
+from ippam.poolnumbers import PoolNumbers
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -111,42 +112,57 @@ def _pool_families() -> Iterator[Metric]:
         "Allocations held in the IPPool's spec.allocations.",
         labels=POOL_LABELS,
     )
+    free = GaugeMetricFamily(
+        "ippam_pool_free_addresses",
+        "Usable addresses of the IPPool that no allocation holds (usable - allocated, never "
+        "below 0), the number the pool's page and API show.",
+        labels=POOL_LABELS,
+    )
     rows = IPPool.objects.values_list(
         "cluster__name", "namespace", "name", "network_name", "usable", "allocated"
     )
+    # The pool's one set of numbers (ippam.poolnumbers), as exact integers until the float
+    # Prometheus takes (a /64's 2**63 - 1 becomes 9.223372036854776e18 there only).
     for cluster, namespace, pool, network_name, n_usable, n_allocated in rows:
         labels = [cluster, namespace, pool, network_name]
-        usable.add_metric(labels, float(n_usable))
-        allocated.add_metric(labels, float(n_allocated))
+        numbers = PoolNumbers.of(n_usable, n_allocated)
+        usable.add_metric(labels, float(numbers.usable))
+        allocated.add_metric(labels, float(numbers.allocated))
+        free.add_metric(labels, float(numbers.free))
     yield usable
     yield allocated
+    yield free
 
 
 def _pool_forecast_families() -> Iterable[Metric]:
-    """The hook for `ippam_pool_days_to_exhaustion` (labels POOL_LABELS).
+    """`ippam_pool_days_to_exhaustion` (labels POOL_LABELS), from the stored history
+    (ippam.selectors.history; two queries).
 
-    From the stored history (ippam.selectors.history; two queries); a pool with no upward
-    trend has no sample.
+    A pool without a forecast has no sample: too little history, not filling, too large to
+    fill within a year, contradicted by its current fill, or full already (its usable and
+    allocated gauges say that; a 0 here would read as a prediction).
     """
     from ippam.history import days_to_exhaustion
-    from ippam.selectors.history import pool_trend_slopes
+    from ippam.selectors.history import pool_forecasts
 
     family = GaugeMetricFamily(
         "ippam_pool_days_to_exhaustion",
         "Days until the IPPool has no free address, at the least-squares trend of its "
-        "allocations over the last 7 days; absent when the pool is not filling.",
+        "allocations over the last 7 days; absent without at least 12 samples over a day, "
+        "when the pool is not measurably filling or is full already.",
         labels=POOL_LABELS,
     )
-    slopes = pool_trend_slopes(pool_ids=None)
-    filling = [pk for pk, slope in slopes.items() if slope is not None and slope > 0]
-    if filling:
-        rows = IPPool.objects.filter(pk__in=filling).values_list(
-            "pk", "cluster__name", "namespace", "name", "network_name", "usable", "allocated"
-        )
-        for pk, cluster, namespace, pool, network_name, usable, allocated in rows:
-            days = days_to_exhaustion(slope=slopes[pk], usable=float(usable), allocated=allocated)
-            if days is not None:
-                family.add_metric([cluster, namespace, pool, network_name], days)
+    labels: dict[int, list[str]] = {}
+    counts = []
+    for pk, cluster, namespace, pool, network_name, usable, allocated in IPPool.objects.values_list(
+        "pk", "cluster__name", "namespace", "name", "network_name", "usable", "allocated"
+    ):
+        labels[pk] = [cluster, namespace, pool, network_name]
+        counts.append((pk, float(usable), float(allocated)))
+    for pk, found in pool_forecasts(pools=counts, every_pool=True).items():
+        days = days_to_exhaustion(found)
+        if days is not None:
+            family.add_metric(labels[pk], days)
     return (family,)
 
 

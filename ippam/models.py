@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 
 from ippam.fields import IPAddressField
+from ippam.poolnumbers import PoolNumbers, pool_alert_text
 
 
 class _DecimalSpec(TypedDict):
@@ -170,7 +171,7 @@ class KubeObject(models.Model):
     # No database constraint either: rows are written only under the cluster row's lock
     # (the sync's transaction and the watcher's batches take it first), and the cluster is
     # removed only under that lock too (ippam.clusters.cluster_remove), so a row can't
-    # outlive its cluster; checking it per row cost seconds on a first sync (DESIGN.md §7).
+    # outlive its cluster; checking it per row cost seconds on a first sync.
     # ippam.sync.verify.rows_orphaned() checks this invariant; the ORM's CASCADE still applies.
     cluster = models.ForeignKey(
         Cluster, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
@@ -302,8 +303,13 @@ class IPPool(KubeObject):
         return f"{self.namespace}/{self.name}"
 
     @property
+    def numbers(self) -> PoolNumbers:
+        """Usable, allocated, free and utilization, as every surface shows them."""
+        return PoolNumbers.of(self.usable, self.allocated)
+
+    @property
     def free(self) -> int:
-        return max(int(self.usable) - self.allocated, 0)
+        return self.numbers.free
 
 
 class NADRange(models.Model):
@@ -313,9 +319,8 @@ class NADRange(models.Model):
         NetworkAttachmentDefinition, on_delete=models.CASCADE, related_name="ranges"
     )
     # Redundant with the nad FK (whose row belongs to the cluster), so no database
-    # constraint: checking it per row cost seconds on a full sync (the sync's writers keep
-    # the link). The ORM's CASCADE still applies; the index is the composite one below
-    # that starts with cluster.
+    # constraint: checking it per row cost seconds on a full sync. The ORM's
+    # CASCADE still applies; the index is the composite one below that starts with cluster.
     cluster = models.ForeignKey(
         Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
@@ -362,7 +367,7 @@ class Allocation(models.Model):
         db_constraint=False,
     )
     # Redundant with the pool FK (whose row belongs to the cluster), so no database
-    # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
+    # constraint: checking it per row cost seconds on a full sync. The ORM's
     # CASCADE still applies; the index is the composite one below that starts with cluster.
     cluster = models.ForeignKey(
         Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
@@ -483,7 +488,7 @@ class PodInterface(models.Model):
         db_constraint=False,
     )
     # Redundant with the pod FK (whose row belongs to the cluster), so no database
-    # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
+    # constraint: checking it per row cost seconds on a full sync. The ORM's
     # CASCADE still applies; the index is the composite one below that starts with cluster.
     cluster = models.ForeignKey(
         Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
@@ -535,7 +540,7 @@ class InterfaceAddress(models.Model):
         db_constraint=False,
     )
     # Redundant with the interface FK (whose row belongs to the cluster), so no database
-    # constraint: checking it per row cost seconds on a full sync (DESIGN.md §7). The ORM's
+    # constraint: checking it per row cost seconds on a full sync. The ORM's
     # CASCADE still applies; the index is the composite one below that starts with cluster.
     cluster = models.ForeignKey(
         Cluster, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
@@ -721,6 +726,24 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.state}"
+
+    @property
+    def text(self) -> str:
+        """What the alert says now. A pool alert that is still active is rendered from its
+        pool's numbers at display time (the pool loaded with select_related: no query), so it
+        never says "90% full (82 of 91)" beside a row that reads 84 of 91; the stored
+        message is the text as of the last detection (what notifications carried)."""
+        live = (
+            self.kind in (self.Kind.POOL_THRESHOLD, self.Kind.POOL_EXHAUSTED)
+            and self.state != self.State.RESOLVED
+            and self.pool_id is not None
+            and Alert.pool.field.is_cached(self)
+        )
+        if not live or self.pool is None:
+            return self.message
+        threshold = float(getattr(settings, "IPPAM_POOL_ALERT_THRESHOLD", 0.9))
+        label = f"{self.pool.namespace}/{self.pool.name}"
+        return pool_alert_text(self.kind, label, self.pool.numbers, threshold)
 
     @property
     def is_snoozed(self) -> bool:

@@ -428,15 +428,137 @@ def _too_wide(net: IPNetwork, widest: int) -> str:
     return f"{net.cidr} is too large: {why}. Use a /{widest} or narrower range."
 
 
-def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
-    """Errors and warnings for a whereabouts IPAM section, keyed by its field names."""
-    checks = Checks()
-    net = strict_cidr(ipam.range)
+def _spaced(text: str) -> bool:
+    """Whitespace anywhere in a value: Go's parsers take none, and whereabouts trims none."""
+    return any(c.isspace() for c in text)
+
+
+def _leading_zero(text: str) -> bool:
+    """An IPv4 octet written with a leading zero ("010"): Go's net.ParseIP refuses it."""
+    parts = text.partition("/")[0].split(".")
+    return (
+        len(parts) == 4
+        and all(part.isascii() and part.isdigit() for part in parts)
+        and any(len(part) > 1 and part.startswith("0") for part in parts)
+    )
+
+
+def _as_cidr(item: str) -> IPNetwork | None:
+    """An exclude entry as whereabouts reads it: a CIDR, else one address."""
+    net = strict_cidr(item)
     if net is None:
+        ip = strict_ip(item)
+        net = IPNetwork(f"{ip}/{max_prefix(ip.version)}") if ip is not None else None
+    return net
+
+
+def _listed(items: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+# What whereabouts does with a value that has whitespace in it, per key: its config loader
+# (pkg/config) hands `range` to net.ParseCIDR and refuses the config when it fails, drops a
+# `range_start`/`range_end` it cannot parse without a word, and its allocator parses each
+# `exclude` entry strictly at every ADD and fails the allocation when one does not parse.
+_SPACED = {
+    "range": "whereabouts refuses a range it cannot parse, so no pod gets an address",
+    "range_start": "whereabouts silently ignores a range_start it cannot parse and starts "
+    "at the beginning of the range",
+    "range_end": "whereabouts silently ignores a range_end it cannot parse and allocates "
+    "up to the end of the range",
+    "gateway": "whereabouts would hand pods no usable gateway",
+}
+
+
+def _check_exclude(
+    checks: Checks,
+    ipam: WhereaboutsIPAM,
+    net: IPNetwork | None,
+    start: IPAddress | None = None,
+    end: IPAddress | None = None,
+) -> list[IPNetwork]:
+    """The exclude entries as networks. One that whereabouts cannot parse is an error (its
+    allocator parses every entry at each ADD: one bad entry fails every allocation from the
+    range); entries that exclude nothing whereabouts would hand out are one warning per
+    cause (outside the range; outside range_start..range_end)."""
+    excludes: list[IPNetwork] = []
+    unparsable: list[str] = []
+    outside: list[str] = []
+    beyond: list[str] = []
+    for item in ipam.exclude:
+        ex = None if _spaced(item) else _as_cidr(item)
+        if ex is None:
+            unparsable.append(item)
+            why = (
+                "has a space in it"
+                if _spaced(item)
+                else "has a leading zero in an IPv4 part"
+                if _leading_zero(item)
+                else "is not a CIDR or an IP address"
+            )
+            checks.error(
+                "exclude",
+                f"Exclude entry '{item}' {why}: whereabouts cannot parse it and would then "
+                "fail every allocation from this range. Write it as a CIDR such as "
+                "10.10.0.16/28 or an address such as 10.10.0.5.",
+            )
+        elif net is not None and ex.version != net.version:
+            checks.error(
+                "exclude", f"Exclude entry '{item}' is not the same IP family as {net.cidr}."
+            )
+        else:
+            excludes.append(ex.cidr)
+            if net is not None and (ex.last < net.cidr.first or ex.first > net.cidr.last):
+                outside.append(item)
+            elif (start is not None and ex.last < int(start)) or (
+                end is not None and ex.first > int(end)
+            ):
+                beyond.append(item)
+    if outside and net is not None:
+        many = len(outside) > 1
+        checks.warn(
+            "exclude",
+            f"Exclude {'entries' if many else 'entry'} {_listed(outside)} "
+            f"{'are' if many else 'is'} outside the range {net.cidr}: whereabouts only skips "
+            f"excluded addresses of the range, so {'they change' if many else 'it changes'} "
+            "nothing. Check for a typo, or remove "
+            f"{'them' if many else 'it'}.",
+        )
+    if beyond and net is not None:
+        many = len(beyond) > 1
+        bounds = f"{start or IPAddress(net.cidr.first, net.version)}–"
+        bounds += f"{end or IPAddress(net.cidr.last, net.version)}"
+        checks.warn(
+            "exclude",
+            f"Exclude {'entries' if many else 'entry'} {_listed(beyond)} "
+            f"{'are' if many else 'is'} outside range start and end ({bounds}): whereabouts "
+            f"never hands out addresses there anyway, so {'they change' if many else 'it changes'} "
+            "nothing.",
+        )
+    return excludes
+
+
+def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
+    """Errors and warnings for a whereabouts IPAM section, keyed by its field names.
+
+    Every field is checked whatever the others hold, so a form shows all its errors at
+    once; each cause is said once, naming every value it concerns.
+    """
+    checks = Checks()
+    for name in ("range", "range_start", "range_end", "gateway"):
+        value = getattr(ipam, name)
+        if _spaced(value):
+            checks.error(name, f"'{value}' has a space in it: {_SPACED[name]}. Remove the spaces.")
+    net = None if "range" in checks.errors else strict_cidr(ipam.range)
+    if not ipam.range:
+        checks.error("range", "Whereabouts needs a range, e.g. 10.10.0.0/24.")
+    elif net is None and "range" not in checks.errors:
         checks.error(
             "range", f"'{ipam.range}' is not a CIDR. Write it as address/prefix, e.g. 10.10.0.0/24."
         )
-    else:
+    start = end = None
+    if net is not None:
         host_bits = (32 if net.version == 4 else 128) - net.prefixlen
         widest = WIDEST_PREFIX[net.version]
         if net.prefixlen < widest:
@@ -447,44 +569,52 @@ def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
                 "range",
                 f"{net.cidr} is too small: whereabouts needs at least 2 host bits (a /{largest} or larger).",
             )
-        start = _check_address_in(checks, "range_start", "Range start", ipam.range_start, net)
-        end = _check_address_in(checks, "range_end", "Range end", ipam.range_end, net)
+        if "range_start" not in checks.errors:
+            start = _check_address_in(checks, "range_start", "Range start", ipam.range_start, net)
+        if "range_end" not in checks.errors:
+            end = _check_address_in(checks, "range_end", "Range end", ipam.range_end, net)
         if start is not None and end is not None and start > end:
             checks.error("range_end", f"Range end {end} is before range start {start}; swap them.")
-        excludes: list[IPNetwork] = []
-        for item in ipam.exclude:
-            ex = strict_cidr(item)
-            if ex is None:
-                ip = strict_ip(item)
-                ex = IPNetwork(f"{ip}/{max_prefix(ip.version)}") if ip is not None else None
-            if ex is None:
-                checks.error("exclude", f"Exclude entry '{item}' is not a CIDR or an IP address.")
-            elif ex.version != net.version:
-                checks.error(
-                    "exclude", f"Exclude entry '{item}' is not the same IP family as {net.cidr}."
-                )
-            else:
-                excludes.append(ex.cidr)
-        if not checks.errors:
-            usable = range_usable(net, start, end, excludes)
-            if usable.count == 0:
-                checks.error(
-                    "range",
-                    f"No address of {net.cidr} is left to hand out after start, end and exclusions.",
-                )
-            gateway = strict_ip(ipam.gateway) if ipam.gateway else None
-            if ipam.gateway and gateway is None:
-                checks.error("gateway", f"Gateway '{ipam.gateway}' is not an IP address.")
-            elif gateway is not None and usable.is_usable(gateway):
-                # whereabouts does not skip the gateway on its own (DESIGN.md section 3).
-                checks.warn(
-                    "gateway",
-                    f"Gateway {gateway} is inside the allocatable range and not excluded: "
-                    f"whereabouts will eventually give it to a pod. Add it to the exclude list "
-                    f"or move range start past it.",
-                )
-    if ipam.gateway and net is None and strict_ip(ipam.gateway) is None:
-        checks.error("gateway", f"Gateway '{ipam.gateway}' is not an IP address.")
+    else:
+        for name, label in (("range_start", "Range start"), ("range_end", "Range end")):
+            value = getattr(ipam, name)
+            if value and name not in checks.errors and strict_ip(value) is None:
+                checks.error(name, f"{label} '{value}' is not an IP address.")
+    excludes = _check_exclude(checks, ipam, net, start, end)
+    gateway = None
+    if ipam.gateway and "gateway" not in checks.errors:
+        gateway = strict_ip(ipam.gateway)
+        if gateway is None:
+            checks.error("gateway", f"Gateway '{ipam.gateway}' is not an IP address.")
+        elif net is not None and (gateway.version != net.version or gateway not in net.cidr):
+            # Pods get the gateway as their route's next hop: outside their own subnet it
+            # is unreachable on this interface, and CNI plugins refuse or ignore it.
+            checks.error(
+                "gateway",
+                f"Gateway {gateway} is outside the range {net.cidr}: pods on this network "
+                "could not reach it. Give an address of the range.",
+            )
+            gateway = None
+    range_ok = net is not None and not any(
+        checks.errors.get(name) for name in ("range", "range_start", "range_end")
+    )
+    if range_ok and net is not None:
+        usable = range_usable(net, start, end, excludes)
+        if usable.count == 0:
+            # More exclude entries (those in error) could only leave fewer addresses.
+            checks.error(
+                "range",
+                f"No address of {net.cidr} is left to hand out after start, end and exclusions.",
+            )
+        elif gateway is not None and usable.is_usable(gateway):
+            # whereabouts does not skip the gateway on its own: it hands out every address
+            # of the range that is not excluded, the gateway's included.
+            checks.warn(
+                "gateway",
+                f"Gateway {gateway} is inside the allocatable range and not excluded: "
+                f"whereabouts will eventually give it to a pod. Add it to the exclude list "
+                f"or move range start past it.",
+            )
     if ipam.network_name and not is_dns1123_label(ipam.network_name):
         checks.error(
             "network_name",
@@ -498,7 +628,9 @@ def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
 def check_host_local(ipam: HostLocalIPAM) -> Checks:
     checks = Checks()
     net = strict_cidr(ipam.subnet)
-    if net is None:
+    if not ipam.subnet:
+        checks.error("subnet", "host-local needs a subnet, e.g. 10.10.0.0/24.")
+    elif net is None:
         checks.error(
             "subnet",
             f"'{ipam.subnet}' is not a CIDR. Write it as address/prefix, e.g. 10.10.0.0/24.",

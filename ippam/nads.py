@@ -27,6 +27,7 @@ __all__ = [
     "nad_create",
     "nad_create_settle",
     "nad_range_overlaps",
+    "overlap_messages",
 ]
 
 log = logging.getLogger(__name__)
@@ -290,6 +291,9 @@ class RangeOverlap:
     range: str
     network_name: str
     verdict: OverlapVerdict
+    # The verdict with OTHER in place of the other range's label: overlaps with the same
+    # cause share it, so a wide range says each cause once (see `overlap_messages`).
+    cause: str = ""
 
     @property
     def hazard(self) -> bool:
@@ -299,6 +303,30 @@ class RangeOverlap:
     def message(self) -> str:
         prefix = "" if self.verdict.hazard else "Note: "
         return prefix + self.verdict.sentence[:1].upper() + self.verdict.sentence[1:] + "."
+
+
+OTHER = "\x00other\x00"  # no label contains it
+
+
+def overlap_messages(overlaps: list[RangeOverlap]) -> list[str]:
+    """One warning per cause: the overlaps whose verdict is the same but for the other
+    range's name are said in one sentence naming them all (a /8 overlapping six NADs the
+    same way is one warning, not six near-identical ones). Hazards first."""
+    groups: dict[str, list[RangeOverlap]] = {}
+    for overlap in overlaps:
+        groups.setdefault(overlap.cause or overlap.message, []).append(overlap)
+    ordered = sorted(groups.values(), key=lambda group: not group[0].hazard)
+    messages: list[str] = []
+    for group in ordered:
+        if len(group) == 1 or not group[0].cause:
+            messages.extend(overlap.message for overlap in group)
+            continue
+        labels = [f"{o.what} ({o.range})" for o in group]
+        named = f"{', '.join(labels[:-1])} and {labels[-1]}"
+        prefix = "" if group[0].hazard else "Note: "
+        text = group[0].cause.replace(OTHER, named)
+        messages.append(prefix + text[:1].upper() + text[1:] + ".")
+    return messages
 
 
 # The IPv4 keys (ippam.fields: mapped into ::ffff:0:0/96). An IPv6 range such as ::/64
@@ -335,26 +363,35 @@ def nad_range_overlaps(
     ]:
         seen_pools.add(r.pool_name)
         label = f"NAD {r.nad.namespace}/{r.nad.name} ({r.range})"
-        other = OverlapSide(label, r.network_name, r.enable_overlapping_ranges, r.pool_name)
         found.append(
-            RangeOverlap(
-                what=f"NAD {r.nad.namespace}/{r.nad.name}",
-                range=r.range,
-                network_name=r.network_name,
-                verdict=overlap_verdict(proposed, other),
+            _overlap(
+                proposed,
+                f"NAD {r.nad.namespace}/{r.nad.name}",
+                r.range,
+                OverlapSide(label, r.network_name, r.enable_overlapping_ranges, r.pool_name),
             )
         )
     for p in pools.exclude(name__in=seen_pools).order_by("namespace", "name")[:LIMIT]:
         # No NAD we know of feeds this pool (its config lives elsewhere, e.g. a flat file on
         # the nodes): assume whereabouts' default, reservations on.
         label = f"IPPool {p.namespace}/{p.name} ({p.range})"
-        other = OverlapSide(label, p.network_name, True, p.name)
         found.append(
-            RangeOverlap(
-                what=f"IPPool {p.namespace}/{p.name}",
-                range=p.range,
-                network_name=p.network_name,
-                verdict=overlap_verdict(proposed, other),
+            _overlap(
+                proposed,
+                f"IPPool {p.namespace}/{p.name}",
+                p.range,
+                OverlapSide(label, p.network_name, True, p.name),
             )
         )
     return found
+
+
+def _overlap(proposed: OverlapSide, what: str, cidr: str, other: OverlapSide) -> RangeOverlap:
+    anonymous = OverlapSide(OTHER, other.network_name, other.reservations, other.pool_name)
+    return RangeOverlap(
+        what=what,
+        range=cidr,
+        network_name=other.network_name,
+        verdict=overlap_verdict(proposed, other),
+        cause=overlap_verdict(proposed, anonymous).sentence,
+    )

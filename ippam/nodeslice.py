@@ -30,6 +30,7 @@ the design, the code below is what runs):
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,8 +43,10 @@ from ippam.ranges import UsableRange, range_usable
 __all__ = [
     "MAX_SLICES_LISTED",
     "PoolSlice",
+    "SliceCheck",
     "SliceNetwork",
     "SlicePlan",
+    "check_slices",
     "divide_range",
     "map_pool",
     "pool_name_for",
@@ -121,6 +124,134 @@ def divide_range(range_cidr: str, size: str) -> SlicePlan:
     if prefix > 32:
         return SlicePlan(net, prefix, 0, f"/{prefix} is not an IPv4 prefix length")
     return SlicePlan(net.cidr, prefix, 2 ** (prefix - net.prefixlen))
+
+
+# A NodeSlicePool with thousands of odd slices (a controller gone wrong) is described by its
+# first ones; the count says how many more.
+MAX_SLICE_PROBLEMS = 50
+
+
+@dataclass(frozen=True)
+class SliceCheck:
+    """A NodeSlicePool's ``status.allocations`` held against the slices its controller cuts.
+
+    ``counted`` are the (nodeName, sliceRange) entries that are slices of the plan, one per
+    node, overlapping none: only they count (free slices, taken slices, "all slices taken").
+    ``odd`` maps the index of every other entry to why; ``problems`` says it in sentences.
+    """
+
+    plan: SlicePlan
+    counted: tuple[tuple[str, str], ...]
+    odd: tuple[tuple[int, str], ...]
+    problems: tuple[str, ...]
+
+    @property
+    def free(self) -> int:
+        return sum(1 for node, _ in self.counted if not node)
+
+    def reason(self, index: int) -> str:
+        """Why entry ``index`` is not counted ("" when it is)."""
+        return next((why for i, why in self.odd if i == index), "")
+
+
+_WHOLE_RANGE = (
+    "whereabouts ignores a range_start or range_end outside the range (iphelpers.GetIPRange), "
+    "so {node} allocates beyond its slice, over other nodes' slices"
+)
+
+
+def check_slices(
+    range_cidr: str, slice_size: str, allocations: Sequence[tuple[str, str]]
+) -> SliceCheck:
+    """Which listed slices are the controller's, and what is wrong with the others.
+
+    Not counted, each with its consequence in whereabouts:
+    - every entry when ``slice_size`` is unusable (not a number, "/0", larger than the
+      range, a range the controller refuses): ``DivideRangeBySize`` cuts nothing, so no
+      listed slice is one it made;
+    - a ``sliceRange`` that is not a CIDR (the plugin's ``net.ParseCIDR`` fails: every ADD
+      on that node fails);
+    - a slice of the other address family, or outside the range: the plugin passes the
+      slice's first and last usable address as range_start and range_end, which
+      ``GetIPRange`` ignores when they are not in the range, so that node allocates from
+      the whole range;
+    - a slice of another size or off the controller's grid;
+    - slices that overlap (or one listed twice): the nodes holding them hand out the same
+      addresses, each from its own IPPool, so neither sees the other's;
+    - a second slice of one node: ``GetNodeSlicePoolRange`` returns the first entry of a
+      node, so the later ones are held (no other node gets them) and never used.
+    """
+    plan = divide_range(range_cidr, slice_size)
+    reasons: dict[int, list[str]] = defaultdict(list)
+    if plan.error:
+        why = f"sliceSize {slice_size!r} is unusable: {plan.error}"
+        problems = (f"{why}; whereabouts cuts no slices, so none of the listed is counted",)
+        odd = tuple((i, why) for i in range(len(allocations)))
+        return SliceCheck(plan, (), odd, problems if allocations else (why,))
+    whole = plan.network
+    if whole is None:  # divide_range gives a network whenever it gives no error
+        return SliceCheck(plan, (), (), ())
+    step = 2 ** (32 - plan.prefix)
+    parsed: dict[int, IPNetwork] = {}
+    for i, (node, text) in enumerate(allocations):
+        who = f"node {node}" if node else "the node given it"
+        net = go_cidr(text)
+        if net is None:
+            reasons[i].append(
+                f"not a CIDR: the plugin cannot parse it and every ADD on {who} fails"
+            )
+            continue
+        parsed[i] = net
+        if net.version != whole.version:
+            family = f"an IPv{net.version} slice of an IPv{whole.version} range"
+            reasons[i].append(f"{family}: {_WHOLE_RANGE.format(node=who)}")
+        elif not (whole.first <= net.first and net.last <= whole.last):
+            reasons[i].append(f"outside the range {whole}: {_WHOLE_RANGE.format(node=who)}")
+        elif net.prefixlen != plan.prefix or (net.first - whole.first) % step:
+            reasons[i].append(f"not one of the /{plan.prefix} slices the controller cuts")
+    # Overlaps, by a sweep in address order: each slice against the farthest-reaching one
+    # before it (enough to mark every overlapping slice, without listing every pair).
+    order = sorted(parsed, key=lambda i: (parsed[i].version, parsed[i].first, -parsed[i].last))
+    reach: int | None = None
+    for i in order:
+        net = parsed[i]
+        if reach is not None and parsed[reach].version == net.version:
+            other = parsed[reach]
+            if net.first <= other.last:
+                twice = allocations[i][1] == allocations[reach][1]
+                for me, them in ((i, reach), (reach, i)):
+                    node = allocations[them][0]
+                    held = f"node {node}" if node else "free"
+                    what = "listed twice" if twice else f"overlaps {allocations[them][1]}"
+                    reasons[me].append(
+                        f"{what} ({held}): two nodes would hand out the same addresses, "
+                        "each from its own IPPool, so neither sees the other's"
+                    )
+                if net.last <= other.last:
+                    continue
+        reach = i
+    first_of: dict[str, int] = {}
+    for i, (node, _slice) in enumerate(allocations):
+        if not node:
+            continue
+        if node not in first_of:
+            first_of[node] = i
+            continue
+        held = allocations[first_of[node]][1]
+        reasons[i].append(
+            f"node {node} holds {held} already: whereabouts uses a node's first slice only "
+            "(GetNodeSlicePoolRange), so this one is held from every other node and unused"
+        )
+    odd = tuple((i, "; ".join(dict.fromkeys(reasons[i]))) for i in sorted(reasons))
+    lines = [
+        f"slice {allocations[i][1]!r} ({'node ' + allocations[i][0] if allocations[i][0] else 'free'}"
+        f"), not counted: {why}"
+        for i, why in odd[:MAX_SLICE_PROBLEMS]
+    ]
+    if len(odd) > MAX_SLICE_PROBLEMS:
+        lines.append(f"and {len(odd) - MAX_SLICE_PROBLEMS} more slices not counted")
+    counted = tuple(a for i, a in enumerate(allocations) if i not in reasons)
+    return SliceCheck(plan, counted, odd, tuple(lines))
 
 
 def slice_usable(range_cidr: IPNetwork, slice_cidr: IPNetwork) -> UsableRange:

@@ -242,19 +242,28 @@ def test_pools_carry_days_to_exhaustion_from_their_history(viewer_client, world)
 
     from django.utils import timezone
 
-    from ippam.models import PoolSample
+    from ippam.models import IPPool, PoolSample
 
-    pool = world["pool"]  # 254 usable, 3 allocated now
+    pool = world["pool"]  # 254 usable
+    # The pool's count as the sync left it, at the end of the history below (a history that
+    # ends far from the current count is contradicted by it and gives no forecast).
+    IPPool.objects.filter(pk=pool.pk).update(allocated=170)
     now = timezone.now()
-    # Rising by 10 addresses a day for a week; 251 free now: 251 / 10 ≈ 25 days left.
+    # Rising by 10 addresses a day for a week, sampled twice a day (15 samples: a forecast
+    # needs 12 over a day); 84 free now: 84 / 10 = 8.4 days left.
     PoolSample.objects.bulk_create(
-        PoolSample(pool=pool, at=now - dt.timedelta(days=d), allocated=170 - 10 * d, usable=254)
-        for d in range(7, -1, -1)
+        PoolSample(
+            pool=pool, at=now - dt.timedelta(hours=12 * h), allocated=170 - 5 * h, usable=254
+        )
+        for h in range(14, -1, -1)
     )
     detail = viewer_client.get(f"/api/v1/pools/{pool.pk}/").json()
     listed = viewer_client.get("/api/v1/pools/").json()["results"]
     by_id = {p["id"]: p for p in listed}
-    assert detail["days_to_exhaustion"] == pytest.approx(25.1, abs=0.5)
-    assert by_id[pool.pk]["days_to_exhaustion"] == pytest.approx(25.1, abs=0.5)
+    assert detail["days_to_exhaustion"] == pytest.approx(8.4, abs=0.1)
+    assert by_id[pool.pk]["days_to_exhaustion"] == pytest.approx(8.4, abs=0.1)
+    # a straight history: its slope's interval is a point, so the band is the estimate
+    assert detail["days_to_exhaustion_range"] == pytest.approx([8.4, 8.4], abs=0.1)
     flat = [p for p in listed if p["id"] != pool.pk]
     assert all(p["days_to_exhaustion"] is None for p in flat)
+    assert all(p["days_to_exhaustion_range"] is None for p in flat)

@@ -13,6 +13,7 @@ PURE = (
     "ippam.cniconfig",
     "ippam.ipparse",
     "ippam.nadbuilder",
+    "ippam.poolnumbers",
     "ippam.naming",
     "ippam.ranges",
     "ippam.whereabouts",

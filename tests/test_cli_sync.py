@@ -78,7 +78,7 @@ def test_pools_and_nads_show_usage_and_problems(simcluster, demo, capsys):
     )
     assert tiny["nads"] == ["lab/tiny-net"]
     text = run(capsys, "pools")
-    assert "10.40.0.0/28" in text and "100.0%" in text
+    assert "10.40.0.0/28" in text and "100%" in text
 
     nads = json.loads(run(capsys, "nads", "--json"))
     legacy = next(n for n in nads if n["name"] == "legacy-ens224")

@@ -433,6 +433,100 @@ def test_no_overlap_no_warning_and_other_clusters_do_not_count(cluster):
     assert valid_form(form_data(cluster)).warnings == {}
 
 
+# --- what whereabouts would misread or ignore ----------------------------------------------
+
+
+def test_exclude_entries_outside_the_range_warn_with_the_reason(cluster):
+    form = valid_form(
+        form_data(cluster, wb_range="10.71.0.0/24", wb_exclude="10.99.0.0/28\n192.168.1.1")
+    )
+    (message,) = form.warnings["wb_exclude"]
+    assert message.startswith(
+        "Exclude entries 10.99.0.0/28 and 192.168.1.1 are outside the range 10.71.0.0/24: "
+        "whereabouts only skips excluded addresses of the range"
+    )
+
+
+def test_a_gateway_in_another_subnet_is_an_error(cluster):
+    messages = errors_of(
+        form_data(cluster, wb_range="10.71.0.0/24", wb_gateway="10.72.0.1"), "wb_gateway"
+    )
+    assert messages == [
+        "Gateway 10.72.0.1 is outside the range 10.71.0.0/24: pods on this network could not "
+        "reach it. Give an address of the range."
+    ]
+
+
+@pytest.mark.parametrize("entry", ["10.50.0.010", "10.50.0.1 /32"])
+def test_an_exclude_entry_whereabouts_cannot_parse_is_refused(cluster, entry):
+    (message,) = errors_of(form_data(cluster, wb_exclude=entry), "wb_exclude")
+    assert f"'{entry}'" in message and "fail every allocation from this range" in message
+
+
+def test_spaces_around_values_are_not_sent(cluster):
+    """The form trims what is typed around a value, so the config carries none (whereabouts
+    would refuse a padded range and silently drop a padded range_start)."""
+    form = valid_form(
+        form_data(
+            cluster,
+            wb_range=" 10.50.0.0/24 ",
+            wb_range_start=" 10.50.0.10",
+            wb_exclude=" 10.50.0.5 ",
+        )
+    )
+    ipam = config_of(form)["ipam"]
+    assert (ipam["range"], ipam["range_start"], ipam["exclude"]) == (
+        "10.50.0.0/24",
+        "10.50.0.10",
+        ["10.50.0.5"],
+    )
+
+
+def test_every_bad_field_is_reported_at_once(cluster):
+    """A taken name, a bad interface, a missing range, a bad exclude, gateway and route:
+    all six at the first submit, not one more after each fix."""
+    make_nad(cluster, "data-net", namespace="default", range="10.99.0.0/24")
+    form = NADForm(
+        form_data(
+            cluster,
+            macvlan_master="eth 1",
+            wb_range="",
+            wb_exclude="10.50.0.01",
+            wb_gateway="gw",
+            wb_routes="default",
+        )
+    )
+    assert not form.is_valid()
+    assert set(form.errors) == {
+        "name",
+        "macvlan_master",
+        "wb_range",
+        "wb_exclude",
+        "wb_gateway",
+        "wb_routes",
+    }
+
+
+def test_a_wide_range_overlapping_many_nads_the_same_way_is_one_warning(cluster):
+    names = [f"net-{i}" for i in range(6)]
+    for i, name in enumerate(names):
+        make_nad(cluster, name, range=f"10.{i}.0.0/24")
+    form = valid_form(form_data(cluster, wb_range="10.0.0.0/8"))
+    (message,) = form.warnings["wb_range"]
+    assert all(f"NAD default/{name} (10.{i}.0.0/24)" in message for i, name in enumerate(names))
+    assert message.count("overlap in the same scope") == 1
+
+
+def test_overlaps_with_different_causes_are_one_warning_each(cluster):
+    make_nad(cluster, "same-a", range="10.1.0.0/24")
+    make_nad(cluster, "same-b", range="10.2.0.0/24")
+    make_nad(cluster, "red", range="10.3.0.0/24", network_name="red")
+    warnings = valid_form(form_data(cluster, wb_range="10.0.0.0/8")).warnings["wb_range"]
+    assert len(warnings) == 2
+    assert "NAD default/red" in warnings[0] and "different network_name" in warnings[0]
+    assert "NAD default/same-a" in warnings[1] and "NAD default/same-b" in warnings[1]
+
+
 # --- the seeds' broken examples cannot be produced -----------------------------------------
 
 

@@ -420,3 +420,128 @@ def test_the_widest_accepted_ranges():
 
     assert check_whereabouts(WhereaboutsIPAM(range="10.0.0.0/8")).errors == {}
     assert check_whereabouts(WhereaboutsIPAM(range="fd00::/64")).errors == {}
+
+
+# --- what whereabouts would misread or ignore ----------------------------------------------
+
+
+def test_exclude_entries_outside_the_range_are_one_warning_with_the_reason():
+    checks = nb.check_whereabouts(
+        nb.WhereaboutsIPAM(range="10.71.0.0/24", exclude=("10.99.0.0/28", "192.168.1.1"))
+    )
+    assert checks.errors == {}
+    assert checks.warnings == {
+        "exclude": [
+            "Exclude entries 10.99.0.0/28 and 192.168.1.1 are outside the range 10.71.0.0/24: "
+            "whereabouts only skips excluded addresses of the range, so they change nothing. "
+            "Check for a typo, or remove them."
+        ]
+    }
+
+
+def test_exclude_entries_outside_start_and_end_are_one_warning_of_their_own():
+    checks = nb.check_whereabouts(
+        nb.WhereaboutsIPAM(
+            range="10.71.0.0/24",
+            range_start="10.71.0.10",
+            range_end="10.71.0.100",
+            exclude=("10.71.0.1", "10.71.0.200/30", "10.71.0.50", "10.99.0.1"),
+        )
+    )
+    assert checks.errors == {}
+    outside, beyond = checks.warnings["exclude"]
+    assert outside.startswith("Exclude entry 10.99.0.1 is outside the range 10.71.0.0/24")
+    assert beyond.startswith(
+        "Exclude entries 10.71.0.1 and 10.71.0.200/30 are outside range start and end "
+        "(10.71.0.10–10.71.0.100): whereabouts never hands out addresses there anyway"
+    )
+
+
+def test_an_exclude_entry_overlapping_the_range_is_not_outside_it():
+    checks = nb.check_whereabouts(
+        nb.WhereaboutsIPAM(range="10.71.0.0/24", exclude=("10.71.0.0/28", "10.70.0.0/15"))
+    )
+    assert "exclude" not in checks.warnings
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ("10.5.0.010", "leading zero"),
+        ("010.5.0.0/28", "leading zero"),
+        ("10.5.0.1 /32", "space"),
+        ("10.5.0.1 10.5.0.2", "space"),
+        ("10.5.0.0/ 28", "space"),
+        ("banana", "not a CIDR or an IP address"),
+    ],
+)
+def test_an_exclude_entry_whereabouts_cannot_parse_is_an_error_saying_why(entry, why):
+    """whereabouts' allocator parses every exclude entry strictly at each ADD: one it
+    cannot parse fails every allocation from the range."""
+    checks = nb.check_whereabouts(nb.WhereaboutsIPAM(range="10.5.0.0/24", exclude=(entry,)))
+    (message,) = checks.errors["exclude"]
+    assert f"'{entry}'" in message and why in message
+    assert "fail every allocation from this range" in message
+
+
+@pytest.mark.parametrize(
+    ("field", "words"),
+    [
+        ("range", "refuses a range"),
+        ("range_start", "silently ignores a range_start"),
+        ("range_end", "silently ignores a range_end"),
+        ("gateway", "no usable gateway"),
+    ],
+)
+def test_a_padded_value_is_refused_with_what_whereabouts_would_do(field, words):
+    values = {"range": "10.5.0.0/24", "range_start": "10.5.0.10", "range_end": "10.5.0.20"}
+    values["gateway"] = "10.5.0.1"
+    values[field] = f" {values[field]}"
+    checks = nb.check_whereabouts(nb.WhereaboutsIPAM(**values))
+    (message,) = checks.errors[field]
+    assert "has a space in it" in message and words in message
+
+
+@pytest.mark.parametrize("gateway", ["10.72.0.1", "fd00::1"])
+def test_a_gateway_outside_the_range_is_an_error(gateway):
+    checks = nb.check_whereabouts(nb.WhereaboutsIPAM(range="10.71.0.0/24", gateway=gateway))
+    (message,) = checks.errors["gateway"]
+    assert f"Gateway {gateway} is outside the range 10.71.0.0/24" in message
+    assert "gateway" not in checks.warnings
+
+
+def test_every_field_is_checked_whatever_the_others_hold():
+    """A bad range does not hide a bad start, exclude, gateway, network name or route."""
+    checks = nb.check_whereabouts(
+        nb.WhereaboutsIPAM(
+            range="10.71.0.0/33",
+            range_start="x",
+            range_end="10.71.0.010",
+            exclude=("10.71.0.010",),
+            gateway="gw",
+            network_name="Blue Net",
+            routes=(nb.Route("default"),),
+        )
+    )
+    assert set(checks.errors) == {
+        "range",
+        "range_start",
+        "range_end",
+        "exclude",
+        "gateway",
+        "network_name",
+        "routes",
+    }
+
+
+def test_an_empty_range_is_said_once():
+    checks = nb.check_whereabouts(nb.WhereaboutsIPAM(range="", gateway="10.0.0.1"))
+    assert checks.errors == {"range": ["Whereabouts needs a range, e.g. 10.10.0.0/24."]}
+
+
+def test_a_bad_exclude_does_not_hide_the_gateway_warning():
+    checks = nb.check_whereabouts(
+        nb.WhereaboutsIPAM(range="10.71.0.0/24", exclude=("10.71.0.01",), gateway="10.71.0.1")
+    )
+    assert list(checks.errors) == ["exclude"]
+    assert "inside the allocatable range" in checks.warnings["gateway"][0]

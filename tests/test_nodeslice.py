@@ -5,11 +5,14 @@ the three node-slice findings, the NAD and node pages)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from netaddr import IPNetwork
 
 from ippam.models import Cluster, Finding, IPPool, NADRange, NetworkAttachmentDefinition, Node
 from ippam.nodeslice import (
     SliceNetwork,
+    check_slices,
     divide_range,
     map_pool,
     pool_name_for,
@@ -97,6 +100,99 @@ def test_pool_names_and_mapping_back_to_node_and_slice():
     assert map_pool("net1-w-10.0.4.0-24", "10.0.4.0/24", [named]) is None
     assert map_pool("net1-w-10.9.4.0-22", "10.9.4.0/22", [named]) is None
     assert map_pool("10.0.4.0-22", "10.0.4.0/22", [named]) is None
+
+
+# --- odd slices: problems, never counted (pure) ---------------------------------------------
+
+_GRID = [
+    ("w0", "10.0.0.0/26"),
+    ("w1", "10.0.0.64/26"),
+    ("", "10.0.0.128/26"),
+    ("w3", "10.0.0.192/26"),
+]
+
+
+def test_the_controllers_own_slices_are_all_counted():
+    check = check_slices("10.0.0.0/24", "/26", _GRID)
+    assert check.counted == tuple(_GRID) and check.odd == () and check.problems == ()
+    assert check.free == 1
+
+
+@pytest.mark.parametrize(
+    ("odd_entry", "why"),
+    [
+        (("w9", "10.0.0.0/25"), "overlaps 10.0.0.0/26 (node w0)"),  # over w0's and w1's
+        (("w9", "10.9.0.0/26"), "outside the range 10.0.0.0/24"),
+        (("w9", "10.0.0.192/26"), "listed twice (node w3)"),
+        (("w9", "fd00::/122"), "an IPv6 slice of an IPv4 range"),
+        (("w9", "10.0.0.x/26"), "not a CIDR"),
+        (("w9", "10.0.1.0/25"), "outside the range"),
+    ],
+)
+def test_an_odd_slice_is_a_problem_and_not_counted(odd_entry, why):
+    check = check_slices("10.0.0.0/24", "/26", [*_GRID, odd_entry])
+    odd = dict(check.odd)
+    assert why in odd[len(_GRID)]
+    assert odd_entry not in check.counted
+    assert any(odd_entry[1] in p and why in p for p in check.problems)
+    # whatever it overlaps is not counted either: two nodes would hand out the same addresses
+    if "x" not in odd_entry[1]:
+        wide = IPNetwork(odd_entry[1])
+        for i, entry in enumerate(_GRID):
+            mine = IPNetwork(entry[1])
+            if mine.version == wide.version and mine.first <= wide.last and wide.first <= mine.last:
+                assert i in odd and entry not in check.counted
+
+
+def test_a_node_with_two_slices_uses_its_first_and_the_second_is_not_counted():
+    listing = [("w0", "10.0.0.0/26"), ("w1", "10.0.0.64/26"), ("w0", "10.0.0.128/26")]
+    check = check_slices("10.0.0.0/24", "/26", listing)
+    assert check.counted == (("w0", "10.0.0.0/26"), ("w1", "10.0.0.64/26"))
+    assert "node w0 holds 10.0.0.0/26 already" in check.reason(2)
+    assert "GetNodeSlicePoolRange" in check.reason(2) and check.free == 0
+
+
+def test_a_slice_off_the_controllers_grid_is_not_counted():
+    check = check_slices("10.0.0.0/24", "/26", [("w0", "10.0.0.0/26"), ("", "10.0.0.96/27")])
+    assert check.counted == (("w0", "10.0.0.0/26"),)
+    assert "not one of the /26 slices" in check.reason(1)
+
+
+@pytest.mark.parametrize("size", ["/0", "/8", "/23", "x", "", "/33", "//26", "/-1"])
+def test_an_unusable_slice_size_counts_no_slice(size):
+    check = check_slices("10.0.0.0/24", size, _GRID)
+    assert check.counted == () and check.free == 0 and len(check.odd) == len(_GRID)
+    assert len(check.problems) == 1 and "is unusable" in check.problems[0]
+    assert "none of the listed is counted" in check.problems[0]
+
+
+_cidrs = st.one_of(
+    st.builds(
+        lambda a, p: str(IPNetwork(f"10.0.{a}.0/{p}").cidr),
+        st.integers(0, 2),
+        st.integers(22, 28),
+    ),
+    st.sampled_from(["fd00::/120", "bogus", "10.0.0.0/33", "10.0.0.0/26"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.sampled_from(["/24", "/25", "/26", "/27", "/0", "x"]),
+    listing=st.lists(st.tuples(st.sampled_from(["", "a", "b", "c", "d"]), _cidrs), max_size=12),
+)
+def test_counted_slices_are_disjoint_on_the_grid_and_one_per_node(size, listing):
+    check = check_slices("10.0.0.0/24", size, listing)
+    odd = dict(check.odd)
+    assert len(odd) + len(check.counted) == len(listing)
+    assert check.counted == tuple(a for i, a in enumerate(listing) if i not in odd)
+    grid = {str(s) for s in check.plan.slices()}
+    nets = [IPNetwork(cidr) for _, cidr in check.counted]
+    assert all(str(n) in grid for n in nets)
+    assert all(a.last < b.first or b.last < a.first for i, a in enumerate(nets) for b in nets[:i])
+    nodes = [node for node, _ in check.counted if node]
+    assert len(nodes) == len(set(nodes))
+    assert check.free == sum(1 for node, _ in check.counted if not node)
 
 
 # --- a real sync of the nodeslice scenario ----------------------------------------------
@@ -230,3 +326,63 @@ def test_watch_events_map_new_pools_and_the_controller_freeing_a_stale_slice(syn
     # ns-w4's slice is free now; ns-w5 has no Node object yet, so its slice is the stranded one
     stranded = Finding.objects.filter(cluster=cluster, kind=Finding.Kind.SLICE_STRANDED)
     assert [f.node_name for f in stranded] == ["ns-w5"]
+
+
+def _resync(cluster, simcluster, plural, obj):
+    obj["metadata"].pop("resourceVersion", None)
+    simcluster.replace(plural, obj)
+    cluster_sync_full(cluster=cluster)  # leak detection runs after it
+
+
+@pytest.mark.django_db
+def test_odd_slices_are_problems_on_the_pages_and_never_counted(synced, simcluster, viewer_client):
+    cluster, _ = synced
+    fast = simcluster.get("nodeslicepools", "kube-system", "fastnet")
+    before = len(fast["status"]["allocations"])
+    fast["status"]["allocations"] += [
+        # ns-w0's second slice, off the /27 grid, over two /27 slices of others
+        {"nodeName": "ns-w0", "sliceRange": "10.20.0.128/26"},
+        {"nodeName": "", "sliceRange": "fd00:20::/123"},  # another family
+    ]
+    _resync(cluster, simcluster, "nodeslicepools", fast)
+    tiny = simcluster.get("nodeslicepools", "kube-system", "tiny-net")
+    # Every real slice of tiny-net is taken; a "free" one outside the range frees nothing.
+    tiny["status"]["allocations"].append({"nodeName": "", "sliceRange": "10.99.0.0/28"})
+    _resync(cluster, simcluster, "nodeslicepools", tiny)
+
+    nad = NetworkAttachmentDefinition.objects.get(cluster=cluster, name="fast-net")
+    section = select_one(viewer_client.get(f"/nads/{nad.pk}/").content, "#nad-node-slices")
+    rows = select(section, "table.node-slices tbody tr")
+    odd = {text(r).split(" ")[0] for r in select(section, "tr.odd")}
+    assert len(rows) == before + 2
+    assert odd == {"10.20.0.128/26", "10.20.0.128/27", "10.20.0.160/27", "fd00:20::/123"}
+    problems = text(select_one(section, "ul.slice-problems"))
+    assert "node ns-w0 holds 10.20.0.0/27 already" in problems
+    assert "an IPv6 slice of an IPv4 range" in problems and "overlaps 10.20.0.128/26" in problems
+    counts = text(select_one(section, ".slice-counts"))
+    assert counts.startswith(f"{before - 2} (") and "4 more listed, not counted" in counts
+
+    w0 = Node.objects.get(cluster=cluster, name="ns-w0")
+    node_rows = select(viewer_client.get(f"/nodes/{w0.pk}/").content, "#node-slices tbody tr")
+    second = [text(r) for r in node_rows if "10.20.0.128/26" in text(r)]
+    assert len(second) == 1 and "not counted" in second[0] and "first slice only" in second[0]
+
+    full = Finding.objects.get(cluster=cluster, kind=Finding.Kind.SLICES_EXHAUSTED)
+    assert full.details["network"] == "tiny-net" and full.details["slices"] == 2
+    assert full.details["not_counted"] == 1 and "not counted" in full.reason
+
+
+@pytest.mark.django_db
+def test_an_unusable_slice_size_counts_no_slice_and_says_so(synced, simcluster, viewer_client):
+    cluster, _ = synced
+    assert Finding.objects.filter(cluster=cluster, kind=Finding.Kind.SLICES_EXHAUSTED).exists()
+    tiny = simcluster.get("nodeslicepools", "kube-system", "tiny-net")
+    tiny["spec"]["sliceSize"] = "/0"  # every slice still listed and assigned
+    _resync(cluster, simcluster, "nodeslicepools", tiny)
+    # No "all slices taken": the listed entries are no slices of a /0 plan.
+    assert not Finding.objects.filter(cluster=cluster, kind=Finding.Kind.SLICES_EXHAUSTED).exists()
+    nad = NetworkAttachmentDefinition.objects.get(cluster=cluster, name="tiny-net")
+    section = select_one(viewer_client.get(f"/nads/{nad.pk}/").content, "#nad-node-slices")
+    assert "sliceSize '/0' is unusable" in text(select_one(section, "ul.slice-problems"))
+    assert select(section, ".slices-full") == []
+    assert len(select(section, "tr.odd")) == len(tiny["status"]["allocations"])

@@ -14,6 +14,7 @@ from tests.factories import (
     make_node,
     make_pod,
 )
+from tests.html import select, select_one, text
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +140,98 @@ def test_nad_detail_selector_and_resource_name(viewer_client):
 
 def test_nad_missing_is_404(viewer_client):
     assert viewer_client.get("/nads/424242/").status_code == 404
+
+
+# --- creating a NAD: the htmx validation partial and the create flow --------------------------
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def nad_post(cluster, **over) -> dict:
+    data = {
+        "cluster": str(cluster.pk),
+        "namespace": "default",
+        "name": "data-net",
+        "cni_version": "0.3.1",
+        "cni_type": "macvlan",
+        "macvlan_master": "eth1",
+        "macvlan_mode": "bridge",
+        "ipam_type": "whereabouts",
+        "wb_range": "10.71.0.0/24",
+        "wb_range_start": "10.71.0.10",
+        "wb_enable_overlapping_ranges": "on",
+    }
+    data.update(over)
+    return data
+
+
+def test_the_validation_partial_counts_every_field_to_fix_at_once(admin_client_role):
+    """The live preview (htmx) names as many fields to fix as it marks, all at the first
+    answer: fixing one never reveals another."""
+    cluster = make_cluster("prod")
+    make_nad(cluster, "data-net", range="10.99.0.0/24")
+    page = admin_client_role.post(
+        "/nads/new/preview/",
+        nad_post(
+            cluster,
+            wb_range_start="10.72.0.1",
+            wb_exclude="10.71.0.010",
+            wb_gateway="10.72.0.1",
+            wb_routes="default",
+        ),
+        **HTMX,
+    ).content
+    marked = {p["data-field"] for p in select(page, "p.error[data-field]")}
+    assert marked == {"name", "wb_range_start", "wb_exclude", "wb_gateway", "wb_routes"}
+    assert text(select_one(page, "#nad-preview-state")) == "Not valid yet: 5 fields to fix."
+    gateway = text(select_one(page, "#msg-wb_gateway"))
+    assert "Gateway 10.72.0.1 is outside the range 10.71.0.0/24" in gateway
+
+
+def test_the_validation_partial_warns_about_excludes_outside_the_range(admin_client_role):
+    cluster = make_cluster("prod")
+    page = admin_client_role.post(
+        "/nads/new/preview/",
+        nad_post(cluster, wb_exclude="10.99.0.0/28\n192.168.1.1"),
+        **HTMX,
+    ).content
+    assert text(select_one(page, "#nad-preview-state")) == "Valid, with 1 warning: ready to create."
+    (warning,) = select(page, "#msg-wb_exclude p.warning")
+    assert "10.99.0.0/28 and 192.168.1.1 are outside the range 10.71.0.0/24" in text(warning)
+
+
+@pytest.fixture
+def sim_cluster(simcluster):
+    from ippam.models import Cluster
+
+    simcluster.load("empty")
+    return Cluster.objects.create(name="sim", kubeconfig=simcluster.kubeconfig, simulated=True)
+
+
+def test_a_created_nad_is_confirmed_on_the_page_it_lands_on(
+    admin_client_role, sim_cluster, simcluster
+):
+    response = admin_client_role.post("/nads/new/", nad_post(sim_cluster), follow=True)
+    nad = NetworkAttachmentDefinition.objects.get(cluster=sim_cluster, name="data-net")
+    assert response.redirect_chain == [(f"/nads/{nad.pk}/", 302)]
+    assert simcluster.get("network-attachment-definitions", "default", "data-net") is not None
+    (message,) = select(response.content, "#nad-messages p")
+    assert text(message).startswith("NAD default/data-net created in cluster sim.")
+    again = admin_client_role.get(f"/nads/{nad.pk}/")  # said once, not on every visit
+    assert select(again.content, "#nad-messages") == []
+
+
+def test_a_create_through_htmx_is_confirmed_after_the_client_redirect(
+    admin_client_role, sim_cluster
+):
+    response = admin_client_role.post("/nads/new/", nad_post(sim_cluster, name="via-htmx"), **HTMX)
+    page = admin_client_role.get(response["HX-Redirect"]).content
+    assert "NAD default/via-htmx created" in text(select_one(page, "#nad-messages"))
+
+
+def test_a_refused_create_shows_no_confirmation(admin_client_role, sim_cluster, simcluster):
+    simcluster.fault(r"network-attachment-definitions", status=500, count=1, method="POST")
+    response = admin_client_role.post("/nads/new/", nad_post(sim_cluster))
+    assert response.status_code == 200
+    assert select(response.content, "#nad-messages") == []
+    assert not NetworkAttachmentDefinition.objects.filter(name="data-net").exists()

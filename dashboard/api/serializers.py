@@ -46,10 +46,15 @@ class ClusterSerializer(serializers.ModelSerializer):
 
 class PoolSerializer(serializers.ModelSerializer):
     cluster = serializers.CharField(source="cluster.name")
-    usable = serializers.IntegerField()
-    free = serializers.IntegerField()
+    # Exact integers from the pool's one set of numbers (ippam.poolnumbers): a /64's
+    # usable is 2**63 - 1, which a float would round up past it.
+    usable = serializers.IntegerField(source="numbers.usable")
+    allocated = serializers.IntegerField(source="numbers.allocated")
+    free = serializers.IntegerField(source="numbers.free")
+    utilization = serializers.FloatField(source="numbers.utilization")
     leak_count = serializers.IntegerField(default=None)
     days_to_exhaustion = serializers.SerializerMethodField()
+    days_to_exhaustion_range = serializers.SerializerMethodField()
     nads = serializers.SerializerMethodField()
 
     class Meta:
@@ -68,6 +73,7 @@ class PoolSerializer(serializers.ModelSerializer):
             "utilization",
             "leak_count",
             "days_to_exhaustion",
+            "days_to_exhaustion_range",
             "nads",
             "problems",
         ]
@@ -76,6 +82,13 @@ class PoolSerializer(serializers.ModelSerializer):
         # Set by the history/forecast selector (an annotation or attribute) when it knows.
         value = getattr(pool, "days_to_exhaustion", None)
         return None if value is None else float(value)
+
+    def get_days_to_exhaustion_range(self, pool: IPPool) -> list[float] | None:
+        # [earliest, latest]: the days at the ends of the fitted slope's 95 % interval.
+        found = getattr(pool, "forecast", None)
+        if found is None or found.full:
+            return None
+        return [found.earliest, found.latest]
 
     def get_nads(self, pool: IPPool) -> list[str]:
         # The selectors prefetch nad_ranges with their NAD: no query per pool.
@@ -213,6 +226,8 @@ class FindingSerializer(serializers.ModelSerializer):
 
 class AlertSerializer(serializers.ModelSerializer):
     cluster = serializers.CharField(source="cluster.name")
+    # A pool alert's text from the pool's numbers now, as the pages show it (Alert.text).
+    message = serializers.CharField(source="text", read_only=True)
     acknowledged_by = serializers.SerializerMethodField()
 
     class Meta:
@@ -251,6 +266,11 @@ class FreeRangeSerializer(serializers.Serializer):
     exclude = serializers.ListField(child=serializers.CharField())
     addresses = serializers.ListField(child=IPField())
     error = serializers.CharField()
+    held_by = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="next addresses a live pod lists on this network with no allocation "
+        "tracking them: whereabouts hands them out anyway (address -> namespace/pod)",
+    )
 
 
 class FreeAddressesSerializer(serializers.Serializer):
@@ -260,3 +280,9 @@ class FreeAddressesSerializer(serializers.Serializer):
     addresses = serializers.ListField(child=IPField())
     reason = serializers.CharField()
     ranges = FreeRangeSerializer(many=True)
+    held_by = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="of `addresses` and the ranges' addresses, those a live pod lists on this "
+        "pool's network with no allocation tracking them: whereabouts hands them out next "
+        "anyway, a duplicate address (address -> namespace/pod)",
+    )

@@ -411,11 +411,10 @@ class NADForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         super().clean()  # returns self.cleaned_data, which django-stubs types as optional
         data = self.cleaned_data
+        # Every check runs whatever the others found: the form lists all its errors at once.
         spec = self._build_spec(_Inputs(data), check=True)
-        if self.errors or spec is None:
-            return data
         self._check_name_taken(data)
-        if self.errors:
+        if self.errors or spec is None:
             return data
         self.spec = spec
         self.manifest = nb.build_manifest(spec)
@@ -525,9 +524,6 @@ class NADForm(forms.Form):
             ipam_type = "whereabouts"
         ipam: nb.IPAM
         if ipam_type == "whereabouts":
-            if check and not inputs.text("wb_range"):
-                self.add_error("wb_range", "Whereabouts needs a range, e.g. 10.10.0.0/24.")
-                return None
             ipam = nb.WhereaboutsIPAM(
                 range=inputs.text("wb_range"),
                 range_start=inputs.text("wb_range_start"),
@@ -546,9 +542,6 @@ class NADForm(forms.Form):
                     self._warn_overlaps(cluster, ipam)
             return ipam
         if ipam_type == "host-local":
-            if check and not inputs.text("hl_subnet"):
-                self.add_error("hl_subnet", "host-local needs a subnet, e.g. 10.10.0.0/24.")
-                return None
             ipam = nb.HostLocalIPAM(
                 subnet=inputs.text("hl_subnet"),
                 range_start=inputs.text("hl_range_start"),
@@ -572,15 +565,16 @@ class NADForm(forms.Form):
         return None
 
     def _warn_overlaps(self, cluster: Cluster, ipam: nb.WhereaboutsIPAM) -> None:
-        from ippam.nads import nad_range_overlaps
+        from ippam.nads import nad_range_overlaps, overlap_messages
 
-        for overlap in nad_range_overlaps(
+        overlaps = nad_range_overlaps(
             cluster=cluster,
             range_cidr=ipam.range,
             network_name=ipam.network_name,
             enable_overlapping_ranges=ipam.enable_overlapping_ranges,
-        ):
-            self.warn("wb_range", overlap.message)
+        )
+        for message in overlap_messages(overlaps):
+            self.warn("wb_range", message)
 
     def _check_name_taken(self, data: dict[str, Any]) -> None:
         cluster, namespace, name = data.get("cluster"), data.get("namespace"), data.get("name")

@@ -16,6 +16,8 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 
+from ippam.poolnumbers import percent_text, readable
+
 register = template.Library()
 
 WARN_FROM = 0.75
@@ -35,17 +37,25 @@ def util_level(utilization: float | None) -> str:
 
 @register.filter
 def bignum(value: Any) -> str:
-    """An exact count with thousands separators (intcomma rounds a /64's 2**64 through float)."""
+    """A count a person can read: exact with thousands separators up to 12 digits (never
+    through float: intcomma rounds a /64's count), else "2^63−1" or "9.2 × 10^18" with the
+    exact count in its title."""
     try:
-        return f"{int(value):,}"
+        n = int(value)
     except (TypeError, ValueError):
         return str(value)
+    shown = readable(n)
+    if shown == f"{n:,}":
+        return shown
+    return format_html('<span class="bignum" title="{}">{}</span>', f"{n:,}", shown)
 
 
 @register.filter
 def percent(utilization: float | None) -> str:
-    u = float(utilization or 0) * 100
-    return f"{u:.0f}%" if u >= 10 or u == 0 else f"{u:.1f}%"
+    return percent_text(float(utilization or 0))
+
+
+LEVEL_MARKS = {"ok": ("", ""), "warn": ("▲", ", high"), "bad": ("■", ", critical")}
 
 
 @register.simple_tag
@@ -56,13 +66,19 @@ def util_bar(utilization: float | None) -> str:
     width = round(min(u, 1.0) * 100)
     if u > 0 and width == 0:
         width = 1
+    level = util_level(u)
+    # The level in a shape and a word as well as a colour (WCAG 1.4.1): amber ▲, red ■.
+    mark, word = LEVEL_MARKS[level]
+    icon = format_html('<span class="level" aria-hidden="true">{}</span>', mark) if mark else ""
     return format_html(
-        '<div class="bar {}" title="{} used" role="img" aria-label="{} used">'
-        '<span class="w-{}"></span><em>{}</em></div>',
-        util_level(u),
+        '<div class="bar {}" title="{} used" role="img" aria-label="{} used{}">'
+        '<span class="track"><span class="w-{}"></span></span><em>{}{}</em></div>',
+        level,
         percent(u),
         percent(u),
+        word,
         width,
+        icon,
         percent(u),
     )
 
@@ -77,18 +93,19 @@ def sort_th(key: str, label: str, sort: str, qs: str, target: str, path: str = "
     url = f"{path}?{qs}{urlencode({'sort': new})}"
     aria = ("descending" if desc else "ascending") if current == key else "none"
     return format_html(
-        '<th class="sortable{}" aria-sort="{}"><a href="{}" hx-get="{}" hx-target="#{}" hx-swap="outerHTML" hx-push-url="true">{} {}</a></th>',
+        '<th class="sortable{}" aria-sort="{}"><a href="{}" hx-get="{}" hx-target="#{}" hx-swap="outerHTML" hx-push-url="true" data-focus-key="sort-{}">{} {}</a></th>',
         " sorted" if arrow else "",
         aria,
         url,
         url,
         target,
+        key,
         label,
         arrow,
     )
 
 
-LINKED_CELLS = {"allocated", "leaked", "suspect", "freed"}  # search says who holds/held it
+LINKED_CELLS = {"allocated", "leaked", "suspect", "freed", "held"}  # search says who holds/held it
 
 
 @register.simple_tag
@@ -127,7 +144,7 @@ def heat_blocks(blocks: list[Any], pool_url: str) -> SafeString:
             classes += " has-suspect"
         if not b.usable:
             classes += " unusable"
-        title = f"{net}: {b.allocated} of {b.usable} allocated"
+        title = f"{net}: {readable(b.allocated)} of {readable(b.usable)} allocated"
         if b.leaked:
             title += f", {b.leaked} leaked"
         if b.suspect:
@@ -266,6 +283,7 @@ def overview_pool_rows(pools: list[Any], cluster: Any) -> SafeString:
     leaks_url = escape(reverse("leak_list"))
     parts = []
     for p in pools:
+        n = p.numbers
         cluster = f"\n      <td>{escape(p.cluster.name)}</td>" if show_cluster else ""
         leaks = (
             f'<a class="badge bad" href="{leaks_url}?pool={p.pk}">{p.leak_count}</a>'
@@ -273,11 +291,11 @@ def overview_pool_rows(pools: list[Any], cluster: Any) -> SafeString:
             else "0"
         )
         parts.append(
-            "\n    <tr>"
+            f'\n    <tr data-pool="{p.pk}">'
             f'\n      <td><a href="{_pool_url(p.pk, urls)}">{escape(p.range)}</a></td>'
             f"\n      <td>{escape(p.network_name or '—')}</td>{cluster}"
-            f'\n      <td class="num">{bignum(p.allocated)} / {bignum(p.usable)}</td>'
-            f"\n      <td>{util_bar(p.utilization)}</td>"
+            f'\n      <td class="num">{bignum(n.allocated)} / {bignum(n.usable)}</td>'
+            f"\n      <td>{util_bar(n.utilization)}</td>"
             f'\n      <td class="num">{leaks}</td>'
             "\n    </tr>\n    "
         )
@@ -312,7 +330,7 @@ def alert_items(alerts: list[Any]) -> SafeString:
             f'\n        <time class="muted" datetime="{_datetime_attr(a.opened_at)}">'
             f"{escape(naturaltime(a.opened_at))}</time>"
             "\n      </div>"
-            f'\n      <div class="msg">{escape(a.message)}{acked}</div>'
+            f'\n      <div class="msg">{escape(a.text)}{acked}</div>'
             "\n    </li>\n    "
         )
     return mark_safe("".join(parts))  # every interpolated value is escaped above

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -47,6 +48,13 @@ def nad_new(request: DashboardRequest) -> HttpResponse:
             # what a re-read found (created, not created, or unknown and how to check).
             form.add_error("name" if exc.name_taken else None, exc.sentence)
         else:
+            # Shown on the page the redirect lands on (the NAD's own page).
+            messages.success(
+                request,
+                f"NAD {nad.namespace}/{nad.name} created in cluster {nad.cluster.name}. Pods "
+                f"use it with the annotation k8s.v1.cni.cncf.io/networks: "
+                f"{nad.namespace}/{nad.name}.",
+            )
             url = reverse("nad_detail", args=[nad.pk])
             if request.htmx:
                 return HttpResponseClientRedirect(url)

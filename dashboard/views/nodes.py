@@ -12,7 +12,12 @@ from dashboard.views.common import (
 from ippam.filters import NodeFilter
 from ippam.models import Node
 from ippam.selectors.failures import attachment_failures
-from ippam.selectors.nodes import attach_missing_attachments, node_get, node_pods
+from ippam.selectors.nodes import (
+    attach_missing_attachments,
+    node_address_split,
+    node_get,
+    node_pods,
+)
 from ippam.selectors.nodes import node_list as node_list_selector
 from ippam.selectors.nodeslice import node_slices
 
@@ -44,6 +49,7 @@ def node_detail(request: DashboardRequest, node_id: int) -> HttpResponse:
     context = {
         "node": node,
         "page": page,
+        "address_split": node_address_split(node=node),
         "qs_page": query_without(request, "page", "cluster"),
         "failures": attachment_failures(node=node, limit=20),
         "node_slices": node_slices(cluster=node.cluster_id, node_name=node.name, node_id=node.pk),

@@ -18,8 +18,9 @@ from ippam.models import Allocation, IPPool
 from ippam.selectors.failures import attachment_failures
 from ippam.selectors.free_addresses import pool_free_summary
 from ippam.selectors.history import pool_history_and_freed, pools_attach_history
-from ippam.selectors.pool_map import MAP_LEGEND, pool_allocation_map
+from ippam.selectors.pool_map import pool_allocation_map
 from ippam.selectors.pools import allocation_rows, pool_allocations, pool_get, pool_list_with_usage
+from ippam.selectors.reclaim import reclaim_offered
 from ippam.userinput import clean_query
 
 
@@ -63,7 +64,6 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
     context: dict[str, Any] = {"pool": pool, "q": q, "map_block": block}
     if fragment in (None, "pool-map"):
         context["map"] = pool_allocation_map(pool, block=block)
-        context["legend"] = MAP_LEGEND
     if fragment in (None, "pool-allocations"):
         # Without a filter the pool's own counter (kept by sync) is the count: no COUNT(*).
         count = None if clean_query(q) else pool.allocated
@@ -86,6 +86,9 @@ def pool_detail(request: DashboardRequest, pool_id: int) -> HttpResponse:
         context["failures"] = attachment_failures(pool=pool, limit=20)
     if fragment is None:
         context["history"], context["recently_freed"] = pool_history_and_freed(pool=pool)
+        # A Reclaim button only where reclaiming can free something (not "restart the pod").
+        if request.user.has_perm("ippam.reclaim_allocation"):
+            context["reclaim_offered"] = reclaim_offered(pool=pool)
     return render_page(
         request,
         "dashboard/pool_detail.html",

@@ -16,10 +16,10 @@ from django_htmx.http import trigger_client_event
 
 from dashboard.forms import ReclaimPlanForm
 from dashboard.views.common import DashboardRequest, render_page
-from ippam.leaks import ReclaimError, reclaim_plan
+from ippam.leaks import ReclaimError, reclaim_plan, reclaim_preview
 from ippam.leaks.reclaim.execute import reclaim_runs_expire
 from ippam.models import ReclaimRun
-from ippam.selectors.reclaim import reclaim_run_get, reclaim_run_items, reclaim_run_progress
+from ippam.selectors.reclaim import reclaim_run_get, reclaim_run_progress
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ WORKER_PATIENCE_SECONDS = 30
 @require_POST
 @permission_required("ippam.reclaim_allocation", raise_exception=True)
 def reclaim_plan_view(request: DashboardRequest) -> HttpResponse:
-    """A dry run: what would be reclaimed, and why, shown in a dialog before anything is written."""
+    """A dry run: what will be freed and what will be skipped (and why), as the run's live
+    re-check decides it now, shown in a dialog before anything is written."""
     form = ReclaimPlanForm(request.POST)
     if not form.is_valid():
         errors = [str(e) for e in form.non_field_errors()] or [
@@ -49,7 +50,8 @@ def reclaim_plan_view(request: DashboardRequest) -> HttpResponse:
         )
     except ReclaimError as exc:
         return _plan_page(request, {"plan_errors": [str(exc)]})
-    return _plan_page(request, {"run": run, "items": reclaim_run_items(run=run)})
+    # The run's own live re-check, nothing written: the dialog promises only what would run.
+    return _plan_page(request, {"run": run, "preview": reclaim_preview(run)})
 
 
 def _plan_page(request: DashboardRequest, context: dict) -> HttpResponse:

@@ -11,14 +11,17 @@ from ippam.leaks.detect import DetectionResult, leaks_detect
 from ippam.leaks.reclaim.common import ReclaimError
 from ippam.leaks.reclaim.execute import reclaim_execute
 from ippam.leaks.reclaim.plan import reclaim_plan
+from ippam.leaks.reclaim.preview import Preview, reclaim_preview
 
 __all__ = [
     "AlertError",
     "DetectionResult",
+    "Preview",
     "ReclaimError",
     "alert_acknowledge",
     "alerts_refresh",
     "leaks_detect",
     "reclaim_execute",
     "reclaim_plan",
+    "reclaim_preview",
 ]

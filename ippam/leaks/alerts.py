@@ -15,6 +15,7 @@ from django.utils import timezone
 from ippam.audit import audit_record
 from ippam.models import Alert, AuditEntry, Cluster, Finding, IPPool
 from ippam.notify import alert_changes_record
+from ippam.poolnumbers import PoolNumbers, pool_alert_text
 
 ACTIVE = (Alert.State.OPEN, Alert.State.ACKNOWLEDGED)
 
@@ -35,10 +36,6 @@ def pool_threshold() -> float:
     return float(getattr(settings, "IPPAM_POOL_ALERT_THRESHOLD", 0.9))
 
 
-def _pct(value: float) -> str:
-    return f"{value * 100:.0f}%"
-
-
 def _wanted_alerts(cluster: Cluster) -> dict[str, _Wanted]:
     wanted: dict[str, _Wanted] = {}
     for pk, identity, kind, state, reason in Finding.objects.filter(cluster=cluster).values_list(
@@ -50,26 +47,19 @@ def _wanted_alerts(cluster: Cluster) -> dict[str, _Wanted]:
     pools = IPPool.objects.filter(
         cluster=cluster, usable__gt=0, utilization__gte=min(threshold, 1.0)
     )
-    for pk, ns, name, allocated, usable, utilization in pools.values_list(
-        "id", "namespace", "name", "allocated", "usable", "utilization"
+    for pk, ns, name, allocated, usable in pools.values_list(
+        "id", "namespace", "name", "allocated", "usable"
     ):
         label = f"{ns}/{name}"
-        wanted[f"pool_threshold:{label}"] = _Wanted(
-            kind=Alert.Kind.POOL_THRESHOLD,
-            message=(
-                f"IPPool {label} is {_pct(utilization)} full ({allocated} of {int(usable)} addresses), "
-                f"above the {_pct(threshold)} alert threshold; reclaim leaks or widen the range"
-            ),
-            pool_id=pk,
-        )
-        if allocated >= int(usable):
-            wanted[f"pool_exhausted:{label}"] = _Wanted(
-                kind=Alert.Kind.POOL_EXHAUSTED,
-                message=(
-                    f"IPPool {label} is exhausted: all {int(usable)} usable addresses are allocated, "
-                    "so new pods on its networks fail with 'Could not allocate IP in range'"
-                ),
-                pool_id=pk,
+        numbers = PoolNumbers.of(usable, allocated)
+        # The stored text is what a notification carries; pages render it again from the
+        # pool's numbers at display time (Alert.text), so a watched change shows at once.
+        kinds = [Alert.Kind.POOL_THRESHOLD]
+        if numbers.exhausted:
+            kinds.append(Alert.Kind.POOL_EXHAUSTED)
+        for kind in kinds:
+            wanted[f"{kind.value}:{label}"] = _Wanted(
+                kind=kind, message=pool_alert_text(kind, label, numbers, threshold), pool_id=pk
             )
     return wanted
 

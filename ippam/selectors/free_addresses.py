@@ -9,10 +9,17 @@ when they differ, the next address depends on the NAD, and each NAD range gets i
 list (``ranges``) while the pool-wide list stays empty and ``reason`` says why: a merged
 list would promise an address one of the NADs excludes. A pool no NAD we know of feeds is
 walked as whereabouts would walk its bare range (network+1 .. last-1), as its usable count is.
+
+A next address a live pod lists on the pool's network (in its Multus network-status, through
+a NAD that feeds the pool) while no allocation tracks it is still what whereabouts hands out
+next: it reads only the IPPool's allocations. Such an address is not free, it is the
+duplicate about to happen: it stays in the list, in whereabouts' order, flagged with its
+holder (``held_by``), and the free blocks leave it out.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -20,10 +27,16 @@ from django.db.models import CharField, Value
 from django.db.models.functions import Cast
 from netaddr import IPAddress
 
-from ippam.fields import ip_to_key
+from ippam.fields import ip_to_key, network_key_bounds
 from ippam.freeaddrs import largest_free_blocks, next_free
 from ippam.ipparse import go_cidr
-from ippam.models import Allocation, IPPool, NADRange, OverlappingRangeIPReservation
+from ippam.models import (
+    Allocation,
+    InterfaceAddress,
+    IPPool,
+    NADRange,
+    OverlappingRangeIPReservation,
+)
 from ippam.ranges import UsableRange, range_usable
 from ippam.selectors.pool_map import nad_range_usable, pool_address_plan
 
@@ -41,6 +54,15 @@ class RangeFree:
     exclude: list[str]
     addresses: list[IPAddress]
     error: str = ""
+    held_by: dict[str, str] = field(default_factory=dict)  # address -> the pod that lists it
+
+
+@dataclass
+class NextAddress:
+    """One next address, as the page shows it: whether a live pod already holds it."""
+
+    ip: IPAddress
+    held_by: str = ""  # namespace/name of a live pod listing it, with no allocation
 
 
 @dataclass
@@ -50,6 +72,20 @@ class FreeAddresses:
     addresses: list[IPAddress]
     reason: str = ""  # why there are fewer than asked (or none)
     ranges: list[RangeFree] = field(default_factory=list)
+    # Next addresses a live pod lists on the pool's network with no allocation tracking
+    # them (address -> namespace/name): whereabouts hands them out anyway.
+    held_by: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def next(self) -> list[NextAddress]:
+        return [NextAddress(ip, self.held_by.get(str(ip), "")) for ip in self.addresses]
+
+    @property
+    def next_by_range(self) -> list[tuple[RangeFree, list[NextAddress]]]:
+        return [
+            (r, [NextAddress(ip, self.held_by.get(str(ip), "")) for ip in r.addresses])
+            for r in self.ranges
+        ]
 
 
 @dataclass
@@ -120,13 +156,61 @@ def _config(r: NADRange, usable: UsableRange) -> tuple[object, ...]:
     return (usable.first, usable.last, usable.excluded, usable.error, r.enable_overlapping_ranges)
 
 
+def pool_live_holders(pool: IPPool, addresses: Iterable[IPAddress] | None = None) -> dict[int, str]:
+    """Addresses live pods list on the pool's network, as {address: namespace/name}: on an
+    interface attached through a NAD whose range feeds the pool, of a pod not Succeeded or
+    Failed (those hold nothing). ``addresses``: only these (else every one in the range).
+    One query."""
+    network = go_cidr(pool.range)
+    if network is None:
+        return {}
+    qs = InterfaceAddress.objects.filter(
+        cluster_id=pool.cluster_id,
+        interface__nad_id__in=NADRange.objects.filter(pool=pool).values("nad_id"),
+    ).exclude(interface__pod__phase__in=("Succeeded", "Failed"))
+    if addresses is None:
+        qs = qs.filter(ip__range=network_key_bounds(network))
+    else:
+        wanted = [ip_to_key(ip) for ip in addresses if ip.version == network.version]
+        if not wanted:
+            return {}
+        qs = qs.filter(ip__in=wanted)
+    rows = qs.order_by("interface__pod__namespace", "interface__pod__name").values_list(
+        "ip", "interface__pod__namespace", "interface__pod__name"
+    )
+    held: dict[int, str] = {}
+    for ip, namespace, name in rows:
+        held.setdefault(int(ip), f"{namespace}/{name}")
+    return held
+
+
 def pool_free_addresses(
-    *, pool: IPPool, count: int, taken: TakenFor | None = None
+    *,
+    pool: IPPool,
+    count: int,
+    taken: TakenFor | None = None,
+    holders: dict[int, str] | None = None,
 ) -> FreeAddresses:
-    """The next ``count`` (capped at MAX_FREE_COUNT) addresses whereabouts would hand out.
+    """The next ``count`` (capped at MAX_FREE_COUNT) addresses whereabouts would hand out,
+    those a live pod holds flagged (``held_by``).
 
     ``pool.nad_ranges`` should be prefetched with their NAD (the pool selectors do).
-    ``taken``: the taken addresses of a range (default: read lazily from the database)."""
+    ``taken``: the taken addresses of a range (default: read lazily from the database).
+    ``holders``: the pool's live holders (pool_live_holders), else read for the addresses
+    found."""
+    free = _free_addresses(pool=pool, count=count, taken=taken)
+    found = {*free.addresses, *(ip for r in free.ranges for ip in r.addresses)}
+    if holders is None:
+        holders = pool_live_holders(pool, found) if found else {}
+    free.held_by = {str(ip): holders[int(ip)] for ip in sorted(found) if int(ip) in holders}
+    for r in free.ranges:
+        r.held_by = {
+            str(ip): free.held_by[str(ip)] for ip in r.addresses if str(ip) in free.held_by
+        }
+    return free
+
+
+def _free_addresses(*, pool: IPPool, count: int, taken: TakenFor | None) -> FreeAddresses:
     count = max(0, min(count, MAX_FREE_COUNT))
     taken = taken or _lazy(pool)
     network = go_cidr(pool.range)
@@ -186,10 +270,16 @@ def pool_free_summary(
         return pool_free_addresses(pool=pool, count=count), []
     version = plan.network.version
     rows = list(_taken(pool, version, plan.network.first, plan.network.last, True))
+    holders = pool_live_holders(pool)
     free = pool_free_addresses(
-        pool=pool, count=count, taken=lambda _usable, reservations: _addresses(rows, reservations)
+        pool=pool,
+        count=count,
+        taken=lambda _usable, reservations: _addresses(rows, reservations),
+        holders=holders,
     )
     ranges = list(pool.nad_ranges.all())
     reservations = not ranges or any(r.enable_overlapping_ranges for r in ranges)
-    blocks = largest_free_blocks(plan.usable.blocks, _addresses(rows, reservations), top)
+    # An address a live pod holds is no part of a free block, allocation or not.
+    taken = heapq.merge(_addresses(rows, reservations), sorted(holders))
+    blocks = largest_free_blocks(plan.usable.blocks, taken, top)
     return free, [FreeBlock(IPAddress(a, version), IPAddress(b, version)) for a, b in blocks]

@@ -1,7 +1,8 @@
 """Pool history reads: the chart series, the sparklines, and days to exhaustion.
 
-`pool_days_to_exhaustion` is the one place the forecast meets the database: the pools list,
-the pool page, the API serializer and /metrics all read it.
+`pool_forecasts` is the one place the forecast meets the database: the pools list, the API
+serializer and /metrics read it; the pool page fits the same rows its chart reads (a test
+pins that both agree).
 """
 
 from __future__ import annotations
@@ -9,15 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, SupportsFloat
 
 from django.db import connection
-from django.db.models import Avg, Count, DateTimeField, F, FloatField, Func, Sum, Value
+from django.db.models import Avg, Count, DateTimeField, F, FloatField, Func, Max, Min, Sum, Value
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from ippam.fields import key_to_ip
-from ippam.history import TREND_WINDOW, Sums, days_to_exhaustion, trend_slope
+from ippam.history import TREND_WINDOW, Forecast, Sums, days_to_exhaustion, forecast_of
 from ippam.models import FreedAddress, IPPool, PoolSample
 from ippam.selectors.freed import FreedRow, freed_row
 from ippam.selectors.shared import db_datetime, loaded
@@ -57,13 +58,13 @@ class _DaysAfter(Func):
         )
 
 
-def pool_trend_slopes(
+def pool_trend_sums(
     *, pool_ids: Iterable[int] | None, now: dt.datetime | None = None
-) -> dict[int, float | None]:
-    """Least-squares slope (allocated addresses a day) of each pool's last 7 days of samples;
-    one aggregate query. Raw samples (every sync, last 48 hours) outnumber the hourly ones
-    before them, so the recent days weigh more: wanted, the forecast should follow a change
-    of pace quickly."""
+) -> dict[int, Sums]:
+    """The least-squares sums of each pool's last 7 days of samples (x in days before `now`,
+    y allocated); one aggregate query. Raw samples (every sync, last 48 hours) outnumber the
+    hourly ones before them, so the recent days weigh more: wanted, the forecast should
+    follow a change of pace quickly."""
     now = now or timezone.now()
     samples = PoolSample.objects.filter(at__gte=now - TREND_WINDOW, at__lte=now)
     if pool_ids is not None:  # None: every pool (/metrics)
@@ -80,48 +81,67 @@ def pool_trend_slopes(
             sy=Sum("allocated"),
             sxx=Sum(F("x") * F("x"), output_field=FloatField()),
             sxy=Sum(F("x") * F("allocated"), output_field=FloatField()),
+            syy=Sum(F("allocated") * F("allocated"), output_field=FloatField()),
+            x_min=Min("x"),
+            x_max=Max("x"),
         )
         .order_by()
     )
-    return {
-        row["pool_id"]: trend_slope(
-            Sums(n=row["n"], sx=row["sx"], sy=row["sy"], sxx=row["sxx"], sxy=row["sxy"])
-        )
-        for row in sums
-    }
+    fields = ("n", "sx", "sy", "sxx", "sxy", "syy", "x_min", "x_max")
+    return {row["pool_id"]: Sums(*(row[f] for f in fields)) for row in sums}
+
+
+def pool_forecasts(
+    *,
+    pools: Iterable[tuple[int, SupportsFloat, SupportsFloat]],
+    every_pool: bool = False,
+    now: dt.datetime | None = None,
+) -> dict[int, Forecast]:
+    """The forecast of each (pk, usable, allocated) pool that has one (ippam.history
+    `forecast_of`: a full pool is FULL_NOW; absent: too little history, not filling, too
+    large to fill, or contradicted by the current fill). One query, whatever the number of
+    pools; `every_pool` when `pools` is every pool (/metrics): no list of ids in the SQL."""
+    counts = {pk: (float(usable), float(allocated)) for pk, usable, allocated in pools}
+    sums = pool_trend_sums(pool_ids=None if every_pool else counts, now=now) if counts else {}
+    answer: dict[int, Forecast] = {}
+    empty = Sums(n=0, sx=0.0, sy=0.0, sxx=0.0, sxy=0.0)  # no samples in the window
+    for pk, (usable, allocated) in counts.items():
+        found = forecast_of(sums.get(pk, empty), usable=usable, allocated=allocated)
+        if found is not None:
+            answer[pk] = found
+    return answer
 
 
 def pool_days_to_exhaustion(
     *, pool_ids: Iterable[int] | None = None, now: dt.datetime | None = None
 ) -> dict[int, float]:
-    """Days until each pool runs out at its last 7 days' trend, for the pools that are filling
-    (absent: no trend, flat or falling). (usable - allocated) / slope with the pool's current
-    counts. Two queries, whatever the number of pools (None: every pool): the API and
-    /metrics call this."""
-    slopes = pool_trend_slopes(pool_ids=pool_ids, now=now)
-    filling = [pk for pk, slope in slopes.items() if slope is not None and slope > 0]
-    answer: dict[int, float] = {}
-    if not filling:
-        return answer
-    for pk, allocated, usable in IPPool.objects.filter(pk__in=filling).values_list(
-        "pk", "allocated", "usable"
-    ):
-        days = days_to_exhaustion(slope=slopes[pk], usable=float(usable), allocated=allocated)
-        if days is not None:
-            answer[pk] = days
-    return answer
+    """Days until each pool runs out at its last 7 days' trend, for the pools that have a
+    forecast and are not full already. Two queries, whatever the number of pools (None:
+    every pool)."""
+    pools = IPPool.objects.all() if pool_ids is None else IPPool.objects.filter(pk__in=pool_ids)
+    forecasts = pool_forecasts(
+        pools=pools.values_list("pk", "usable", "allocated"), every_pool=pool_ids is None, now=now
+    )
+    return {
+        pk: days
+        for pk, found in forecasts.items()
+        if (days := days_to_exhaustion(found)) is not None
+    }
 
 
 def pools_attach_days_to_exhaustion(
     pools: Iterable[IPPool], *, now: dt.datetime | None = None
 ) -> list[IPPool]:
-    """Set `days_to_exhaustion` (float or None) on each pool from its own counts; one query."""
+    """Set `forecast` (ippam.history.Forecast or None) and `days_to_exhaustion` (float or
+    None) on each pool from its own counts; one query."""
     pools = list(pools)
-    slopes = pool_trend_slopes(pool_ids=[p.pk for p in pools], now=now)
+    forecasts = pool_forecasts(
+        pools=[(p.pk, float(p.usable), float(p.allocated)) for p in pools], now=now
+    )
     for pool in pools:
-        pool.days_to_exhaustion = days_to_exhaustion(  # type: ignore[attr-defined]
-            slope=slopes.get(pool.pk), usable=float(pool.usable), allocated=pool.allocated
-        )
+        found = forecasts.get(pool.pk)
+        pool.forecast = found  # type: ignore[attr-defined]
+        pool.days_to_exhaustion = days_to_exhaustion(found)  # type: ignore[attr-defined]
     return pools
 
 
@@ -202,7 +222,7 @@ def pool_history_and_freed(
     statement.
 
     The forecast's 7 days are inside the chart's 30, so its least-squares sums come from
-    the same rows (`pool_days_to_exhaustion` sums them in SQL for many pools).
+    the same rows (`pool_trend_sums` sums them in SQL for many pools).
     """
     now = now or timezone.now()
     start = now - CHART_WINDOW
@@ -243,12 +263,12 @@ def pool_history_and_freed(
         for at, allocated, _ in series
         if since <= at <= now
     ]
+    found = forecast_of(Sums.of(points), usable=float(pool.usable), allocated=pool.allocated)
     history = {
         "series": series,
         "start": start,
         "end": now,
-        "days_to_exhaustion": days_to_exhaustion(
-            slope=trend_slope(Sums.of(points)), usable=float(pool.usable), allocated=pool.allocated
-        ),
+        "forecast": found,
+        "days_to_exhaustion": days_to_exhaustion(found),
     }
     return history, [freed_row(f, now) for f in frees]

@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 
 from ippam.models import Cluster, IPPool, NetworkAttachmentDefinition, Node, NodeSlicePool
 from ippam.naming import node_slice_pool_name
-from ippam.nodeslice import MAX_SLICES_LISTED, divide_range, slice_usable, slices_usable_total
+from ippam.nodeslice import (
+    MAX_SLICES_LISTED,
+    check_slices,
+    divide_range,
+    slice_usable,
+    slices_usable_total,
+)
 
 __all__ = ["SliceNetworkView", "SliceRow", "nad_node_slices", "node_slices"]
 
@@ -21,6 +27,8 @@ class SliceRow:
     network: str = ""  # NodeSlicePool name (node page)
     pool: IPPool | None = None  # the IPPool of (node, slice), if whereabouts made it
     usable: int = 0
+    # Why this entry is no usable slice and not counted (ippam.nodeslice.check_slices).
+    problem: str = ""
 
     @property
     def gone(self) -> bool:
@@ -44,22 +52,36 @@ class SliceNetworkView:
     usable_per_slice: int = 0
     usable_total: int = 0
     error: str = ""
+    # What is wrong with the listed slices, as sentences (check_slices); the rows say which.
+    problems: tuple[str, ...] = ()
     slices: list[SliceRow] = field(default_factory=list)
     # IPPools of this network whose (node, slice) the NodeSlicePool no longer lists: a node
     # left and its slice went free or to another node; whereabouts does not delete them.
     leftover_pools: list[IPPool] = field(default_factory=list)
 
     @property
+    def counted(self) -> int:
+        return sum(1 for s in self.slices if not s.problem)
+
+    @property
+    def not_counted(self) -> int:
+        return len(self.slices) - self.counted
+
+    @property
     def free(self) -> int:
-        return sum(1 for s in self.slices if not s.node)
+        return sum(1 for s in self.slices if not s.node and not s.problem)
 
     @property
     def gone(self) -> int:
-        return sum(1 for s in self.slices if s.gone)
+        return sum(1 for s in self.slices if s.gone and not s.problem)
 
 
 def _config_name(nad: NetworkAttachmentDefinition) -> str:
     return str(nad.config.get("name") or "") if isinstance(nad.config, dict) else ""
+
+
+def _errors(error: str) -> tuple[str, ...]:
+    return (error,) if error else ()
 
 
 def nad_node_slices(*, nad: NetworkAttachmentDefinition) -> list[SliceNetworkView]:
@@ -78,7 +100,9 @@ def nad_node_slices(*, nad: NetworkAttachmentDefinition) -> list[SliceNetworkVie
         plan = divide_range(
             nsp.range if nsp else r.range, nsp.slice_size if nsp else r.node_slice_size
         )
-        view = SliceNetworkView(r.range, r.node_slice_size, name, nsp, error=plan.error)
+        view = SliceNetworkView(
+            r.range, r.node_slice_size, name, nsp, error=plan.error, problems=_errors(plan.error)
+        )
         if plan.network is not None and not plan.error:
             first = plan.slices(1)
             view.usable_per_slice = slice_usable(plan.network, first[0]).count if first else 0
@@ -102,7 +126,10 @@ def nad_node_slices(*, nad: NetworkAttachmentDefinition) -> list[SliceNetworkVie
                 cluster_id=nad.cluster_id, name__in={n for n, _ in pairs if n}
             ).values_list("name", "id")
         )
-        for node, slice_range in pairs:
+        check = check_slices(nsp.range, nsp.slice_size, pairs)
+        view.problems = check.problems
+        odd = dict(check.odd)
+        for i, (node, slice_range) in enumerate(pairs):
             view.slices.append(
                 SliceRow(
                     slice_range,
@@ -110,7 +137,8 @@ def nad_node_slices(*, nad: NetworkAttachmentDefinition) -> list[SliceNetworkVie
                     nodes.get(node),
                     name,
                     by_key.get((node, slice_range)) if node else None,
-                    view.usable_per_slice,
+                    0 if i in odd else view.usable_per_slice,
+                    odd.get(i, ""),
                 )
             )
         listed = set(pairs)
@@ -143,14 +171,27 @@ def node_slices(*, cluster: Cluster | int, node_name: str, node_id: int | None) 
         plan = divide_range(nsp.range, nsp.slice_size)
         first = plan.slices(1)
         usable = slice_usable(plan.network, first[0]).count if first and plan.network else 0
-        mine = [
-            str(a.get("sliceRange") or "")
-            for a in nsp.allocations or ()
-            if isinstance(a, dict) and a.get("nodeName") == node_name
+        pairs = [
+            (str(a.get("nodeName") or ""), str(a.get("sliceRange") or ""))
+            for a in (nsp.allocations or ())[:MAX_SLICES_LISTED]
+            if isinstance(a, dict)
         ]
-        for slice_range in mine:
+        mine = [i for i, (node, _) in enumerate(pairs) if node == node_name]
+        odd = dict(check_slices(nsp.range, nsp.slice_size, pairs).odd) if mine else {}
+        for i in mine:
+            slice_range = pairs[i][1]
             pool = pools.get((nsp.name, slice_range)) or pools.get(("", slice_range))
-            rows.append(SliceRow(slice_range, node_name, node_id, nsp.name, pool, usable))
+            rows.append(
+                SliceRow(
+                    slice_range,
+                    node_name,
+                    node_id,
+                    nsp.name,
+                    pool,
+                    0 if i in odd else usable,
+                    odd.get(i, ""),
+                )
+            )
         if not mine:
             rows.append(SliceRow("", "", node_id, nsp.name, None, usable))
     return rows

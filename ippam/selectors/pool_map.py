@@ -52,18 +52,52 @@ def pool_address_plan(
     return PoolAddressPlan(network=network, usable=usable, gateways=gateways)
 
 
-MAP_LEGEND = [
-    ("free", "free"),
+# The map's cell states in three groups that partition the cells: every cell is counted in
+# exactly one state. Over the whole pool the allocated group adds up to the pool's allocated
+# (every allocation is drawn in it, wherever it lies) and the free group to its free
+# (whereabouts' usable addresses no allocation holds), the numbers of the page's header;
+# allocations on addresses the config no longer hands out ("allocated excluded", e.g. an
+# exclude added after the fact) are the one way the two frees can differ, and say so.
+ALLOCATED_STATES = [
     ("allocated", "allocated"),
+    ("allocated excluded", "allocated, on an address the config no longer hands out"),
+    ("allocated reused", "re-allocated after a recent free"),
     ("leaked", "leaked"),
     ("suspect", "suspect"),
+]
+FREE_STATES = [
+    ("free", "free"),
     ("freed", "recently freed"),
-    ("allocated reused", "re-allocated after a recent free"),
+    ("held", "free to whereabouts, but a pod or reservation holds it"),
+    ("gateway", "gateway (whereabouts may hand it out)"),
+]
+UNUSABLE_STATES = [
     ("excluded", "excluded"),
-    ("gateway", "gateway"),
+    ("gateway excluded", "gateway (not handed out)"),
     ("network", "network"),
     ("broadcast", "broadcast"),
 ]
+MAP_LEGEND = [*ALLOCATED_STATES, *FREE_STATES, *UNUSABLE_STATES]
+
+
+@dataclass
+class LegendGroup:
+    label: str
+    total: int
+    states: list[tuple[str, str, int]]  # (state, label, cells)
+
+
+def map_legend(counts: dict[str, int]) -> list[LegendGroup]:
+    """The legend of a cell map: allocated, free and not handed out, each with its states."""
+    groups = []
+    for label, states in (
+        ("Allocated", ALLOCATED_STATES),
+        ("Free", FREE_STATES),
+        ("Not handed out", UNUSABLE_STATES),
+    ):
+        shown = [(s, text, counts.get(s, 0)) for s, text in states]
+        groups.append(LegendGroup(label, sum(n for *_, n in shown), shown))
+    return groups
 
 
 @dataclass
@@ -120,7 +154,11 @@ class AllocationMap:
     parent: IPNetwork | None = None  # the region one level up, when drilled into a block
     zoomed: bool = False  # showing a block, not the whole pool
     error: str = ""
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # cells per state, each cell once
+
+    @property
+    def legend(self) -> list[LegendGroup]:
+        return map_legend(self.counts)
 
 
 def _finding_states(pool: IPPool, *, lo: str, hi: str) -> dict[str, tuple[str, str]]:
@@ -200,28 +238,42 @@ def _cell_map(
     for value in range(region.first, region.last + 1):
         ip = IPAddress(value, version)
         holder = holders.get(value)
+        finding = findings.get(value)
         can_use = usable.is_usable(value)
-        if has_edges and value == network_first:
-            state, title = "network", f"{ip}: network address"
-        elif has_edges and value == network_last:
-            state, title = "broadcast", f"{ip}: broadcast / last address"
-        elif value in findings:
-            f_state, reason = findings[value]
+        # An allocation first, wherever it lies (even on an address the config no longer
+        # hands out): the allocated states then add up to the pool's allocated count.
+        if holder is not None and finding is not None:
+            f_state, reason = finding
             state = "leaked" if f_state == Finding.State.LEAKED else "suspect"
-            who = f" held by {holder[0]}" if holder and holder[0] else ""
+            who = f" held by {holder[0]}" if holder[0] else ""
             title = f"{ip}: {state}{who}: {reason}"
         elif holder is not None:
             podref, ifname, container_id = holder
-            state = "allocated"
+            state = "allocated" if can_use else "allocated excluded"
             title = f"{ip}: {podref or 'unknown pod'}{' ' + ifname if ifname else ''}"
             if container_id:
                 title += f" (container {container_id[:12]})"
+            if not can_use:
+                title += "; the range's config does not hand this address out (any more)"
+        elif has_edges and value == network_first:
+            state, title = "network", f"{ip}: network address"
+        elif has_edges and value == network_last:
+            state, title = "broadcast", f"{ip}: broadcast / last address"
+        elif finding is not None and can_use:
+            # No allocation holds it (an untracked address, an orphaned reservation): it is
+            # free to whereabouts, which may hand it out next, while something holds it.
+            state, title = "held", f"{ip}: whereabouts may hand it out, but: {finding[1]}"
         elif value in gateways:
-            state, title = "gateway", f"{ip}: gateway"
+            state = "gateway" if can_use else "gateway excluded"
+            title = f"{ip}: gateway" + (
+                " (whereabouts may hand it out: exclude it)" if can_use else ""
+            )
         elif not can_use:
             state, title = "excluded", f"{ip}: excluded (not handed out){refused}"
         else:
             state, title = "free", f"{ip}: free"
+        if finding is not None and holder is None and state != "held":
+            title += f"; {finding[1]}"
         gone = freed.get(value)
         if gone is not None:
             # Whereabouts re-uses a freed offset at once: say who had it, even when the
@@ -230,8 +282,7 @@ def _cell_map(
             if state == "free":
                 state = "freed"
             elif state == "allocated" and holder is not None and holder[0] != gone.podref:
-                counts["allocated"] = counts.get("allocated", 0) + 1
-                state = "allocated reused"  # two CSS classes; counted under both
+                state = "allocated reused"  # two CSS classes, one count
         counts[state] = counts.get(state, 0) + 1
         cells.append(MapCell(ip=ip, state=state, title=title, usable=can_use))
     return AllocationMap(region=region, cells=cells, parent=parent, counts=counts)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from ippam.models import ReclaimItem, ReclaimRun
+from ippam.leaks.rules.registry import RECLAIMABLE_KINDS
+from ippam.models import Finding, IPPool, ReclaimItem, ReclaimRun
 
 
 @dataclass
@@ -45,3 +46,14 @@ def reclaim_run_progress(*, run: ReclaimRun) -> RunProgress:
     for item in items:
         counts[item.outcome] = counts.get(item.outcome, 0) + 1
     return RunProgress(run=run, items=items, counts=counts)
+
+
+def reclaim_offered(*, pool: IPPool) -> bool:
+    """Whether reclaiming can free anything of this pool: a finding of a reclaimable kind,
+    leaving out an orphaned reservation that is missing (nothing to delete: its remedy is
+    restarting the pod). Suspects count: the pool's form may include them."""
+    return (
+        Finding.objects.filter(pool=pool, kind__in=RECLAIMABLE_KINDS)
+        .exclude(kind=Finding.Kind.ORPHANED_RESERVATION, reservation__isnull=True)
+        .exists()
+    )

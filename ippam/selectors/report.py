@@ -119,10 +119,10 @@ def cluster_report(cluster: Cluster) -> dict[str, Any]:
         "sync_error": cluster.sync_error,
         "summary": {
             "pools": len(pools),
-            "usable": sum(int(p.usable) for p in pools),
-            "allocated": sum(p.allocated for p in pools),
-            "free": sum(p.free for p in pools),
-            "pools_full": sum(1 for p in pools if int(p.usable) and not p.free),
+            "usable": sum(p.numbers.usable for p in pools),
+            "allocated": sum(p.numbers.allocated for p in pools),
+            "free": sum(p.numbers.free for p in pools),
+            "pools_full": sum(1 for p in pools if p.numbers.exhausted),
             "findings": len(every),
             "leaked": sum(1 for f in every if f["state"] == Finding.State.LEAKED),
             "suspect": sum(1 for f in every if f["state"] == Finding.State.SUSPECT),
@@ -136,10 +136,10 @@ def cluster_report(cluster: Cluster) -> dict[str, Any]:
                 "range": p.range,
                 "network_name": p.network_name,
                 "node_name": p.node_name,
-                "usable": int(p.usable),
-                "allocated": p.allocated,
-                "free": p.free,
-                "utilization": p.utilization,
+                "usable": p.numbers.usable,
+                "allocated": p.numbers.allocated,
+                "free": p.numbers.free,
+                "utilization": p.numbers.utilization,
                 "leaks": p.leaks,  # the annotation above
                 "problems": p.problems,
             }
@@ -184,7 +184,8 @@ def report_candidates(
 
     The report is only a list of candidates: a candidate counts only while a current finding
     has the same identity and address, and even then the reclaim plan and its live re-check
-    decide (DESIGN.md §5). Nothing in the file is trusted beyond naming what to look at."""
+    decide (ippam.leaks.reclaim re-reads the cluster before any write). Nothing in the file
+    is trusted beyond naming what to look at."""
     _check(data)
     entries = [c for c in data["clusters"] if isinstance(c, dict) and c.get("name") == cluster.name]
     if not entries:

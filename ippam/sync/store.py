@@ -515,7 +515,7 @@ def pools_write(
     *,
     fresh: bool = False,
 ) -> None:
-    """Upsert IPPools and replace the allocations of each one written."""
+    """Upsert IPPools and write the allocations of each one as a diff (ids kept)."""
     if not records:
         return
     now = now or timezone.now()
@@ -541,37 +541,126 @@ def pools_write(
             _kube_rows(cluster_id, generation, now, (rec.row for rec in records)),
         )
         ids = _ids_for(m.IPPool, cluster_id, ((rec.row.namespace, rec.row.name) for rec in records))
-    # An allocation carries no timestamp; when ippam first saw it (same pool, key and
-    # podref) survives the rewrite below, so the leak grace can count from it. The same read
-    # tells "recently freed" which (key, podref) pairs these records no longer hold.
-    held = {} if fresh else _allocations_held(list(ids.values()))
-    if not fresh:
-        freed.pools_freed(cluster_id, ids, records, now, held)
-    delete_ids(m.Allocation, list(ids.values()), column="pool_id")
-
-    def rows() -> Iterator[tuple[Any, ...]]:
-        for rec in records:
-            pool_id = ids[(rec.row.namespace, rec.row.name)]
-            seen: set[str] = set()
-            for alloc in rec.allocations:
-                if alloc.key in seen:  # a duplicate key is one offset; keep the first
-                    continue
-                seen.add(alloc.key)
-                since = held.get((pool_id, alloc.key, alloc.podref)) or now
-                yield (pool_id, cluster_id, *alloc, since)
-
-    insert(m.Allocation, ("pool_id", "cluster_id", *AllocationRow._fields, "first_seen"), rows())
+    if fresh:  # brand-new pool rows: nothing to compare with, COPY them as they are
+        insert(
+            m.Allocation,
+            ("pool_id", "cluster_id", *AllocationRow._fields, "first_seen"),
+            (
+                (pool_id, cluster_id, *alloc, now)
+                for pool_id, allocations in _allocations_by_pool(records, ids)
+                for alloc in allocations.values()
+            ),
+        )
+        return
+    _allocations_diff_write(cluster_id, ids, records, now)
 
 
-def _allocations_held(pool_ids: list[int]) -> dict[tuple[int, str, str], datetime | None]:
-    """(pool id, key, podref) -> first_seen of every allocation row the pools hold now."""
-    held: dict[tuple[int, str, str], datetime | None] = {}
-    for chunk in _chunks(pool_ids, 900):
-        for pool_id, key, podref, since in m.Allocation.objects.filter(
-            pool_id__in=chunk
-        ).values_list("pool_id", "key", "podref", "first_seen"):
-            held[(pool_id, key, podref)] = since
-    return held
+def _allocations_by_pool(
+    records: list[PoolRecord], ids: dict[tuple[str, str], int]
+) -> Iterator[tuple[int, dict[str, AllocationRow]]]:
+    """(pool id, key -> allocation) per record; a duplicate key is one offset, the first kept."""
+    for rec in records:
+        by_key: dict[str, AllocationRow] = {}
+        for alloc in rec.allocations:
+            by_key.setdefault(alloc.key, alloc)
+        yield ids[(rec.row.namespace, rec.row.name)], by_key
+
+
+# The columns of an allocation that may change while its pool, key and holder stay: the
+# container id and interface (a pod re-created under the same name, a StatefulSet's) and
+# the address (a key is an offset: the same key of a re-ranged pool is another address).
+_ALLOCATION_VALUES = ("ip", "container_id", "pod_namespace", "pod_name", "ifname")
+
+
+def _allocations_diff_write(
+    cluster_id: int,
+    ids: dict[tuple[str, str], int],
+    records: list[PoolRecord],
+    now: datetime,
+) -> None:
+    """Make the pools' allocation rows equal `records`' as a diff, so a row keeps its id
+    (API ids, links) while its pool, key and holder (podref) stay the same.
+
+    One read of the rows the pools hold, then at most three bulk statements: delete the
+    keys gone and the keys whose holder changed, update the rows whose other values
+    changed (in place), insert the keys new or newly held. A changed holder is a new row
+    with a new id: whereabouts never hands one pod's allocation to another, it frees the
+    offset and allocates it again (it reuses freed offsets at once), so the old row's id
+    must not start naming another pod; `first_seen` (the leak grace) restarts with it and
+    the old holder is recorded as freed.
+    """
+    stored = _allocations_stored(list(ids.values()))
+    freed.pools_freed(
+        cluster_id, ids, records, now, ((pool, key, row[1]) for (pool, key), row in stored.items())
+    )
+    changed: list[tuple[Any, ...]] = []
+    new: list[tuple[Any, ...]] = []
+    kept: set[tuple[int, str]] = set()
+    for pool_id, allocations in _allocations_by_pool(records, ids):
+        for key, alloc in allocations.items():
+            row = stored.get((pool_id, key))
+            if row is None or row[1] != alloc.podref:
+                new.append((pool_id, cluster_id, *alloc, now))
+                continue
+            kept.add((pool_id, key))
+            values = (
+                alloc.ip,
+                alloc.container_id,
+                alloc.pod_namespace,
+                alloc.pod_name,
+                alloc.ifname,
+            )
+            if row[2:] != values:
+                changed.append((row[0], *values))
+    gone = [row[0] for pool_key, row in stored.items() if pool_key not in kept]
+    delete_ids(m.Allocation, gone)  # before the inserts: a re-held key is deleted, then new
+    _allocations_update(changed)
+    insert(m.Allocation, ("pool_id", "cluster_id", *AllocationRow._fields, "first_seen"), new)
+
+
+def _allocations_update(rows: list[tuple[Any, ...]]) -> None:
+    """Set `_ALLOCATION_VALUES` of allocation rows in place: rows are (id, *values)."""
+    if not rows:
+        return
+    name = table(m.Allocation)
+    assignments = ", ".join(f'"{c}" = v."{c}"' for c in _ALLOCATION_VALUES)
+    with connection.cursor() as cursor:
+        if _is_postgres():
+            arrays = ", ".join(f'unnest(%s::text[]) AS "{c}"' for c in _ALLOCATION_VALUES)
+            cursor.execute(
+                f"UPDATE {name} AS a SET {assignments} "
+                f"FROM (SELECT unnest(%s::bigint[]) AS id, {arrays}) AS v WHERE a.id = v.id",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+            return
+        sets = ", ".join(f'"{c}" = %s' for c in _ALLOCATION_VALUES)
+        for chunk in _batched(rows):
+            cursor.executemany(
+                f'UPDATE {name} SET {sets} WHERE "id" = %s', [(*row[1:], row[0]) for row in chunk]
+            )
+
+
+def _allocations_stored(pool_ids: list[int]) -> dict[tuple[int, str], tuple[Any, ...]]:
+    """(pool id, key) -> (id, podref, ip, container_id, pod_namespace, pod_name, ifname) of
+    every allocation row the pools hold now; the address as its stored key (no parsing)."""
+    stored: dict[tuple[int, str], tuple[Any, ...]] = {}
+    columns = ", ".join(f'"{c}"' for c in ("pool_id", "key", "id", "podref", *_ALLOCATION_VALUES))
+    with connection.cursor() as cursor:
+        for chunk in _chunks(pool_ids, 900):
+            if _is_postgres():
+                cursor.execute(
+                    f'SELECT {columns} FROM {table(m.Allocation)} WHERE "pool_id" = ANY(%s)',
+                    [list(chunk)],
+                )
+            else:
+                marks = ", ".join(["%s"] * len(chunk))
+                cursor.execute(
+                    f'SELECT {columns} FROM {table(m.Allocation)} WHERE "pool_id" IN ({marks})',
+                    list(chunk),
+                )
+            for row in cursor.fetchall():
+                stored[(row[0], row[1])] = row[2:]
+    return stored
 
 
 def pods_write(

@@ -1,4 +1,4 @@
-"""Reclamation (DESIGN.md §5): plan, then free addresses without ever hurting a live pod.
+"""Reclamation: plan, then free addresses without ever hurting a live pod.
 
 The invariant: no address listed by a live pod is ever freed. The protocol, one function
 per step, one module per step (plan.py, recheck.py, write.py, execute.py; common.py holds

@@ -1,4 +1,4 @@
-"""Running a planned reclamation (DESIGN.md §5): every item through re-check and guarded
+"""Running a planned reclamation: every item through re-check and guarded
 write, step 4's audit (each item ends with a sentence and an AuditEntry), the worker's
 deadline (`reclaim_runs_expire`), the database follow-up and the run's summary."""
 
@@ -51,6 +51,7 @@ def reclaim_execute(*, run_id: int) -> ReclaimRun:
         if run.state == ReclaimRun.State.PLANNED:
             run.state = ReclaimRun.State.RUNNING
             run.started_at = timezone.now()
+            _audit_planned_skips(run)
         run.heartbeat_at = timezone.now()
         run.save(update_fields=["state", "started_at", "heartbeat_at"])
     cluster = run.cluster
@@ -122,6 +123,25 @@ def _item_record(
     """Step 4: the item's outcome and one audit entry (actor, before, after, outcome)."""
     item.outcome, item.message = outcome, message
     item.save(update_fields=["outcome", "message", "attempts"])
+    _audit_item(run, item, outcome, message, before=step.before, after=step.after)
+
+
+def _audit_planned_skips(run: ReclaimRun) -> None:
+    """Items the plan already skipped (not reclaimable, suspect, nothing to delete) are
+    items of the run too: each leaves its audit entry when the run starts, once."""
+    for item in run.items.filter(outcome=Outcome.SKIPPED).order_by("id"):
+        _audit_item(run, item, item.outcome, item.message)
+
+
+def _audit_item(
+    run: ReclaimRun,
+    item: ReclaimItem,
+    outcome: str,
+    message: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
     audit_record(
         actor=run.requested_by or run.actor,
         action=AuditEntry.Action.RESERVATION_DELETE
@@ -129,8 +149,8 @@ def _item_record(
         else AuditEntry.Action.ALLOCATION_RECLAIM,
         cluster=run.cluster,
         target=_item_target(item),
-        before=step.before or {"why": item.why, "podref": item.podref},
-        after=step.after or None,
+        before=before or {"why": item.why, "podref": item.podref},
+        after=after or None,
         outcome=outcome,
         message=f"reclaim run {run.pk}: {message}",
     )
@@ -186,11 +206,14 @@ def reclaim_runs_expire(*, run: ReclaimRun | None = None) -> int:
 
 
 def _item_target(item: ReclaimItem) -> str:
-    if item.kind in ALLOCATION_KINDS:
+    if item.kind in ALLOCATION_KINDS or (item.pool_name and not item.reservation_name):
         return (
-            f"IPPool {item.pool_namespace}/{item.pool_name} key {item.allocation_key} ({item.ip})"
+            f"IPPool {item.pool_namespace}/{item.pool_name} key {item.allocation_key or '-'} "
+            f"({item.ip})"
         )
-    return f"OverlappingRangeIPReservation {item.reservation_namespace}/{item.reservation_name} ({item.ip})"
+    if item.reservation_name:
+        return f"OverlappingRangeIPReservation {item.reservation_namespace}/{item.reservation_name} ({item.ip})"
+    return f"address {item.ip} ({item.kind})"
 
 
 def _fail_run(run: ReclaimRun, items: list[ReclaimItem], message: str) -> None:

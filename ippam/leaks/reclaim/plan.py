@@ -1,4 +1,4 @@
-"""Step 1 of reclamation (DESIGN.md §5), plan: a dry run stored as a ReclaimRun with one
+"""Step 1 of reclamation, plan: a dry run stored as a ReclaimRun with one
 ReclaimItem per chosen finding, recording the pod uid the plan believed in."""
 
 from __future__ import annotations
@@ -93,6 +93,19 @@ def _believed_pod_uids(cluster: Cluster, items: list[ReclaimItem]) -> None:
     }
     for item in items:
         item.pod_uid = uids.get(split_podref(item.podref), "") if item.podref else ""
+
+
+def finding_reclaim_offered(finding: Finding) -> bool:
+    """Whether a finding on its own is offered for reclaiming: a leaked finding of a kind
+    reclaiming frees, whose object exists. Not a suspect (its pool's "include suspects"
+    reclaims it, after the person checked the pod), nor a finding whose remedy is
+    restarting the pod (untracked, duplicate, a missing reservation): a plan of it would
+    only skip it."""
+    return (
+        finding.kind in RECLAIMABLE_KINDS
+        and finding.state == Finding.State.LEAKED
+        and not _is_missing_reservation(finding)
+    )
 
 
 def _is_missing_reservation(finding: Finding) -> bool:

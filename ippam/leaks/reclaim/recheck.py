@@ -1,4 +1,4 @@
-"""Step 2 of reclamation (DESIGN.md §5), re-check: who holds the address right now, read live
+"""Step 2 of reclamation, re-check: who holds the address right now, read live
 from the cluster (the podref's pod by name and uid, and every live pod listing the address in
 the same network scope)."""
 
@@ -11,7 +11,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 from netaddr import IPAddress
 
-from ippam.annotations import pod_network_status
+from ippam.kube.holders import pod_listings
 from ippam.kube.writes import HolderIndex, KubeWrites, PodListing
 from ippam.leaks.reclaim.common import holders_max_age
 from ippam.models import Cluster, NADRange, NetworkAttachmentDefinition, ReclaimItem, ReclaimRun
@@ -27,12 +27,10 @@ def _parse_time(value: Any) -> dt.datetime | None:
 
 
 def _pod_listing(pod: dict[str, Any], ip: IPAddress) -> str:
-    """The network-status entry of `pod` that lists `ip` ("net1 of ns/nad"), or ""."""
-    annotations = (pod.get("metadata") or {}).get("annotations") or {}
-    entries, _ = pod_network_status(annotations)
-    for entry in entries:
-        if ip in entry.ips:
-            return f"{entry.interface or 'an interface'} of {entry.name or 'the default network'}"
+    """How `pod` lists `ip`, as Go reads its network-status ("net1 of ns/nad lists
+    10.0.0.7"), or "". The same reading as every other live pod's (ippam.kube.holders)."""
+    for _, listing in pod_listings(pod, {ip}, dead_too=True):
+        return f"{listing.where()} lists {listing.spelled(ip)}"
     return ""
 
 
@@ -56,7 +54,7 @@ def _podref_verdict(
     who = who if other else f"pod {podref}"
     listed = _pod_listing(pod, ip)
     if listed:
-        return f"{who} holds it ({listed} lists {ip} in its network-status)"
+        return f"{who} holds it ({listed} in its network-status)"
     phase = (pod.get("status") or {}).get("phase") or ""
     created = _parse_time(metadata.get("creationTimestamp"))
     if created is not None and created > run.created_at:

@@ -1,9 +1,10 @@
-"""Step 3 of reclamation (DESIGN.md §5), the guarded write of one item: read, re-check, a JSON
+"""Step 3 of reclamation, the guarded write of one item: read, re-check, a JSON
 Patch that tests the pool's resourceVersion and the allocation's podref, retry a bounded
 number of times; the reservation is deleted under a resourceVersion precondition."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from netaddr import IPAddress
@@ -15,6 +16,14 @@ from ippam.leaks.reclaim.common import ALLOCATION_KINDS, Outcome, max_attempts
 from ippam.leaks.reclaim.recheck import Recheck, _odd, _podref_verdict
 from ippam.models import AuditEntry, Cluster, IPPool, OverlappingRangeIPReservation, ReclaimItem
 from ippam.naming import split_podref
+
+
+@dataclass(frozen=True)
+class Freeable:
+    """What the re-check read live for an allocation no live pod holds: the patch's base."""
+
+    pool: dict[str, Any]
+    allocation: dict[str, Any]
 
 
 class _Item:
@@ -102,22 +111,54 @@ class _Item:
             )
         return current
 
-    def reclaim_allocation(self) -> tuple[str, str]:
+    def recheck_allocation(self) -> tuple[str, str] | Freeable:
+        """Step 2 for an allocation, shared by the dry run and the run: the pool and the
+        allocation read live when no one holds the address, else the outcome and sentence."""
         item = self.item
         pod_ns, pod_name = split_podref(item.podref)
+        pool = self.w.get_ippool(item.pool_namespace, item.pool_name)
+        if pool is None:
+            return Outcome.NOOP, f"IPPool {self.pool_label} no longer exists; nothing to free."
+        current = self.read_allocation(pool)
+        if isinstance(current, tuple):
+            return current
+        pod = self.w.get_pod(pod_ns, pod_name) if pod_name else None
+        holder = self.holder(pod)
+        if holder:
+            return Outcome.SKIPPED, self._say(f"skipped: {holder}.")
+        return Freeable(pool, current)
+
+    def preview(self) -> tuple[str, str]:
+        """The dry run of this item: the run's own re-check, nothing written. PENDING with
+        what the run will free, or the outcome it would end with now."""
+        if self.ip is None:
+            return self.run_step()
+        item = self.item
+        if item.kind in ALLOCATION_KINDS:
+            checked = self.recheck_allocation()
+            if not isinstance(checked, Freeable):
+                return checked
+            return Outcome.PENDING, (
+                f"Will free {self.ip} (key {item.allocation_key}) in IPPool {self.pool_label}, "
+                f"allocated to {item.podref}: no live pod lists it."
+            )
+        checked_orip = self.recheck_reservation()
+        if isinstance(checked_orip, tuple):
+            return checked_orip
+        return Outcome.PENDING, (
+            f"Will delete reservation {item.reservation_namespace}/{item.reservation_name} of "
+            f"{self.ip}, held for {item.podref}: no live pod lists it."
+        )
+
+    def reclaim_allocation(self) -> tuple[str, str]:
+        item = self.item
         last_error: KubeError | None = None
         for attempt in range(1, max_attempts() + 1):
             item.attempts = attempt
-            pool = self.w.get_ippool(item.pool_namespace, item.pool_name)
-            if pool is None:
-                return Outcome.NOOP, f"IPPool {self.pool_label} no longer exists; nothing to free."
-            current = self.read_allocation(pool)
-            if isinstance(current, tuple):
-                return current
-            pod = self.w.get_pod(pod_ns, pod_name) if pod_name else None
-            holder = self.holder(pod)
-            if holder:
-                return Outcome.SKIPPED, self._say(f"skipped: {holder}.")
+            checked = self.recheck_allocation()
+            if not isinstance(checked, Freeable):
+                return checked
+            pool, current = checked.pool, checked.allocation
             try:
                 self.patch_guarded(pool)
             except KubeError as exc:
@@ -201,27 +242,37 @@ class _Item:
 
     # reservation items -----------------------------------------------------------------------
 
-    def reclaim_reservation(self) -> tuple[str, str]:
+    def recheck_reservation(self) -> tuple[str, str] | dict[str, Any]:
+        """Step 2 for a reservation, shared by the dry run and the run: the reservation read
+        live when no one holds the address, else the item's outcome and sentence."""
         item = self.item
         label = f"{item.reservation_namespace}/{item.reservation_name}"
         pod_ns, pod_name = split_podref(item.podref)
+        orip = self.w.get_reservation(item.reservation_namespace, item.reservation_name)
+        if orip is None:
+            return Outcome.NOOP, f"Reservation {label} is already gone; nothing to delete."
+        holder = _reservation_podref(orip)
+        if holder != item.podref:
+            return Outcome.SKIPPED, (
+                f"Skipped: reservation {label} now belongs to {holder or 'no pod'}, not {item.podref}."
+            )
+        pod = self.w.get_pod(pod_ns, pod_name) if pod_name else None
+        verdict = self.holder(pod)
+        if verdict:
+            return Outcome.SKIPPED, f"Skipped: {verdict}."
+        backing = self._allocation_backing(item.podref)
+        if backing:
+            return Outcome.SKIPPED, f"Skipped: {backing} again, so the reservation is in use."
+        return orip
+
+    def reclaim_reservation(self) -> tuple[str, str]:
+        item = self.item
+        label = f"{item.reservation_namespace}/{item.reservation_name}"
         for attempt in range(1, max_attempts() + 1):
             item.attempts = attempt
-            orip = self.w.get_reservation(item.reservation_namespace, item.reservation_name)
-            if orip is None:
-                return Outcome.NOOP, f"Reservation {label} is already gone; nothing to delete."
-            holder = _reservation_podref(orip)
-            if holder != item.podref:
-                return Outcome.SKIPPED, (
-                    f"Skipped: reservation {label} now belongs to {holder or 'no pod'}, not {item.podref}."
-                )
-            pod = self.w.get_pod(pod_ns, pod_name) if pod_name else None
-            verdict = self.holder(pod)
-            if verdict:
-                return Outcome.SKIPPED, f"Skipped: {verdict}."
-            backing = self._allocation_backing(item.podref)
-            if backing:
-                return Outcome.SKIPPED, f"Skipped: {backing} again, so the reservation is in use."
+            orip = self.recheck_reservation()
+            if isinstance(orip, tuple):
+                return orip
             try:
                 self.w.delete_reservation(
                     item.reservation_namespace,

@@ -1,16 +1,22 @@
 """Node-slice rules (whereabouts >= 0.9, node_slice_size; see ippam/nodeslice.py): slices
-stranded on vanished nodes, nodes without a slice, and pools with no free slice left."""
+stranded on vanished nodes, nodes without a slice, and pools with no free slice left.
+
+Only the slices ``check_slices`` counts take part: an entry that overlaps another, lies
+outside the range or in another family, is a node's second slice, or belongs to an unusable
+sliceSize is a problem the NAD and node pages show, not a slice that is free or taken."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.db.models import Q
 
 from ippam.leaks.rules.common import DEAD_PHASES, Candidate, Context, Kind, _pool_label
 from ippam.models import IPPool, NADRange, NodeSlicePool, Pod
+from ippam.nodeslice import SliceCheck, check_slices
 
 
 @dataclass
@@ -21,6 +27,7 @@ class _SliceNet:
     namespace: str
     name: str
     range: str
+    slice_size: str
     allocations: list[tuple[str, str]]  # (nodeName, sliceRange); "" is a free slice
     created_at: dt.datetime | None
     nads: list[tuple[int, str]] = field(default_factory=list)  # (id, "ns/name")
@@ -29,24 +36,28 @@ class _SliceNet:
     def label(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    @cached_property
+    def check(self) -> SliceCheck:
+        return check_slices(self.range, self.slice_size, self.allocations)
+
     @property
     def free(self) -> int:
-        return sum(1 for node, _ in self.allocations if not node)
+        return self.check.free
 
 
 def _slice_nets(ctx: Context) -> list[_SliceNet]:
     """The cluster's NodeSlicePools and their NADs. whereabouts names the pool after the
     NAD's network_name, or its CNI config name when unset (node-controller getSliceName)."""
     nets: dict[str, _SliceNet] = {}
-    for pk, ns, name, rng, allocations, created in NodeSlicePool.objects.filter(
+    for pk, ns, name, rng, size, allocations, created in NodeSlicePool.objects.filter(
         cluster=ctx.cluster
-    ).values_list("id", "namespace", "name", "range", "allocations", "created_at"):
+    ).values_list("id", "namespace", "name", "range", "slice_size", "allocations", "created_at"):
         pairs = [
             (str(a.get("nodeName") or ""), str(a.get("sliceRange") or ""))
             for a in allocations or ()
             if isinstance(a, dict)
         ]
-        nets.setdefault(name, _SliceNet(pk, ns, name, rng, pairs, created))
+        nets.setdefault(name, _SliceNet(pk, ns, name, rng, size, pairs, created))
     if not nets:
         return []
     ranges = NADRange.objects.filter(cluster=ctx.cluster).exclude(node_slice_size="")
@@ -82,7 +93,7 @@ def stranded_slices(ctx: Context) -> list[Candidate]:
     }
     found = []
     for net in nets:
-        for node, slice_range in net.allocations:
+        for node, slice_range in net.check.counted:
             if not node or node in ctx.node_ready:
                 continue
             pool = pools.get((node, slice_range, net.name)) or pools.get((node, slice_range, ""))
@@ -194,14 +205,20 @@ def exhausted_slices(ctx: Context) -> list[Candidate]:
     controller leaves it without one, silently) and its pods on the network fail."""
     found = []
     for net in _slice_nets(ctx):
-        if not net.allocations or net.free:
+        counted = net.check.counted
+        if not counted or net.free:
             continue
-        gone = sorted(
-            node for node, _ in net.allocations if ctx.node_ready and node not in ctx.node_ready
-        )
+        gone = sorted(node for node, _ in counted if ctx.node_ready and node not in ctx.node_ready)
         note = (
             f"; {len(gone)} of them belong to nodes that are gone ({', '.join(gone[:5])})"
             if gone
+            else ""
+        )
+        odd = len(net.check.odd)
+        odd_note = (
+            f" ({odd} more listed entr{'ies are' if odd != 1 else 'y is'} no usable slice and "
+            "not counted: see the NAD page)"
+            if odd
             else ""
         )
         found.append(
@@ -209,15 +226,16 @@ def exhausted_slices(ctx: Context) -> list[Candidate]:
                 kind=Kind.SLICES_EXHAUSTED,
                 identity=f"{Kind.SLICES_EXHAUSTED}:{net.label}",
                 reason=(
-                    f"all {len(net.allocations)} slices of NodeSlicePool {net.label} "
-                    f"({net.range}) are assigned{note}: a node that joins gets no slice and "
-                    "its pods on this network fail. Give the network a larger range or a "
-                    "smaller node_slice_size before adding nodes"
+                    f"all {len(counted)} slices of NodeSlicePool {net.label} "
+                    f"({net.range}) are assigned{note}{odd_note}: a node that joins gets no "
+                    "slice and its pods on this network fail. Give the network a larger range "
+                    "or a smaller node_slice_size before adding nodes"
                 ),
                 nad_id=net.nads[0][0] if net.nads else None,
                 details={
                     "network": net.name,
-                    "slices": len(net.allocations),
+                    "slices": len(counted),
+                    "not_counted": odd,
                     "gone_nodes": gone,
                     "nads": [n for _, n in net.nads],
                 },

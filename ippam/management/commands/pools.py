@@ -29,9 +29,11 @@ class Command(BaseCommand):
             .order_by("cluster__name", "namespace", "name")
         )
         data = []
+        shown = []
         for pool in pools:
             nads = sorted({f"{r.nad.namespace}/{r.nad.name}" for r in pool.nad_ranges.all()})
-            usable = int(pool.usable)
+            numbers = pool.numbers
+            shown.append(numbers)
             data.append(
                 {
                     "cluster": pool.cluster.name,
@@ -39,10 +41,10 @@ class Command(BaseCommand):
                     "name": pool.name,
                     "range": pool.range,
                     "network_name": pool.network_name,
-                    "usable": usable,
-                    "allocated": pool.allocated,
-                    "free": max(usable - pool.allocated, 0),
-                    "utilization_percent": round(pool.utilization * 100, 1),
+                    "usable": numbers.usable,
+                    "allocated": numbers.allocated,
+                    "free": numbers.free,
+                    "utilization_percent": round(numbers.utilization * 100, 1),
                     "nads": nads,
                     "problems": pool.problems,
                 }
@@ -60,13 +62,13 @@ class Command(BaseCommand):
                 d["name"],
                 d["range"],
                 d["network_name"] or "-",
-                f"{d['usable']:,}",
-                d["allocated"],
-                f"{d['free']:,}",
-                f"{d['utilization_percent']:.1f}%",
+                f"{n.usable:,}",
+                f"{n.allocated:,}",
+                f"{n.free:,}",
+                n.percent,
                 ", ".join(d["nads"]) or "(no NAD)",
             )
-            for d in data
+            for d, n in zip(data, shown, strict=True)
         ]
         headers = (
             "CLUSTER",

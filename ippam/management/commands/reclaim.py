@@ -1,5 +1,5 @@
 """manage.py reclaim (--dry-run | --yes) [--finding ID ... | --from-report FILE] [--pool NS/NAME]
-[--cluster NAME] [--include-suspect]: free leaked addresses safely (DESIGN.md §5), printing
+[--cluster NAME] [--include-suspect]: free leaked addresses safely, printing
 each item."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ippam.leaks.reclaim.common import ReclaimError
 from ippam.leaks.reclaim.execute import reclaim_runs_expire
 from ippam.leaks.reclaim.plan import reclaim_plan
+from ippam.leaks.reclaim.preview import ItemPreview, Preview, reclaim_preview
 from ippam.leaks.tasks import reclaim_run
 from ippam.models import Finding, ReclaimItem, ReclaimRun
 from ippam.selectors.report import ReportError, report_candidates, report_cluster_names
@@ -98,13 +99,15 @@ class Command(BaseCommand):
         except ReclaimError as exc:
             raise CommandError(str(exc)) from exc
         if options["dry_run"]:
-            self._show(run, planned=True, as_json=options["json"])
+            # The run's own live re-check, nothing written: "will free" means the run would.
+            preview = reclaim_preview(run)
+            self._show(run, preview=preview, as_json=options["json"])
             run.delete()  # a CLI dry run is only shown, never queued
             return
         # The CLI runs the task body in-process (same lock, same code as the worker).
         summary = reclaim_run(run.pk)
         run = ReclaimRun.objects.get(pk=run.pk)
-        self._show(run, planned=False, as_json=options["json"], summary=summary)
+        self._show(run, as_json=options["json"], summary=summary)
 
     def _skipped(self, skipped: list[tuple[str, str, str]], *, as_json: bool) -> None:
         # To stderr with --json: stdout stays one JSON document.
@@ -113,9 +116,16 @@ class Command(BaseCommand):
             (self.stderr if as_json else self.stdout).write(line)
 
     def _show(
-        self, run: ReclaimRun, *, planned: bool, as_json: bool, summary: dict | None = None
+        self,
+        run: ReclaimRun,
+        *,
+        as_json: bool,
+        preview: Preview | None = None,
+        summary: dict | None = None,
     ) -> None:
+        planned = preview is not None
         items = list(run.items.order_by("id"))
+        verdicts = {p.item.pk: p for p in preview.items} if preview is not None else {}
         if as_json:
             self.stdout.write(
                 dump_json(
@@ -123,7 +133,7 @@ class Command(BaseCommand):
                         "run": None if planned else run.pk,
                         "dry_run": planned,
                         "summary": summary,
-                        "items": [_item_dict(i) for i in items],
+                        "items": [_item_dict(i, verdicts.get(i.pk)) for i in items],
                     }
                 )
             )
@@ -146,25 +156,25 @@ class Command(BaseCommand):
                 i.ip,
                 i.podref,
                 f"{i.reservation_namespace}/{i.reservation_name}" if i.reservation_name else "",
-                ("would reclaim" if i.outcome == ReclaimItem.Outcome.PENDING else i.outcome)
-                if planned
-                else i.outcome,
+                _verdict(verdicts[i.pk]) if planned else i.outcome,
             ]
             for i in items
         ]
         self.stdout.write(table(headers, rows))
         self.stdout.write("")
         for i in items:
-            text = (
-                i.why
-                if planned and i.outcome == ReclaimItem.Outcome.PENDING
-                else (i.message or i.why)
-            )
+            text = verdicts[i.pk].message if planned else (i.message or i.why)
             self.stdout.write(f"- {i.ip} ({i.kind}): {text}")
-        if planned:
-            pending = sum(1 for i in items if i.outcome == ReclaimItem.Outcome.PENDING)
+        if preview is not None:
+            unknown = (
+                f", {len(preview.unknown)} not re-checked ({preview.error or 'see each item'})"
+                if preview.unknown
+                else ""
+            )
             self.stdout.write(
-                f"\ndry run: {pending} item(s) would be reclaimed; run again with --yes to do it"
+                f"\ndry run: {len(preview.will_free)} will be freed, "
+                f"{len(preview.will_skip)} will be skipped{unknown}; "
+                "run again with --yes to do it (each item is re-checked again then)"
             )
         elif summary is not None:
             counts = ", ".join(
@@ -174,7 +184,19 @@ class Command(BaseCommand):
             self.stdout.write(f"\nrun {run.pk}: {counts or 'no items'}{note}")
 
 
-def _item_dict(item: ReclaimItem) -> dict[str, Any]:
+def _verdict(preview: ItemPreview) -> str:
+    """A dry run's OUTCOME column: what the run would do with the item now."""
+    if preview.frees:
+        return "will free"
+    if preview.unknown:
+        return "not re-checked"
+    if preview.outcome == ReclaimItem.Outcome.NOOP:
+        return "nothing to free"
+    return "will skip"
+
+
+def _item_dict(item: ReclaimItem, preview: ItemPreview | None = None) -> dict[str, Any]:
+    planned = {"verdict": _verdict(preview), "message": preview.message} if preview else {}
     return {
         "finding": item.finding_identity,
         "kind": item.kind,
@@ -189,6 +211,7 @@ def _item_dict(item: ReclaimItem) -> dict[str, Any]:
         "outcome": item.outcome,
         "message": item.message,
         "attempts": item.attempts,
+        **planned,
     }
 
 
