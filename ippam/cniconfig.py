@@ -16,7 +16,7 @@ from typing import Any
 
 from ippam.annotations import RESOURCE_NAME_ANNOTATION
 
-__all__ = ["KNOWN_PLUGIN_TYPES", "CNIConfig", "parse_cni_config"]
+__all__ = ["KNOWN_PLUGIN_TYPES", "CNIConfig", "GoObject", "parse_cni_config"]
 
 # Main (interface) plugins, chained meta plugins and IPAM plugins seen in NADs.
 KNOWN_PLUGIN_TYPES: frozenset[str] = frozenset(
@@ -159,6 +159,22 @@ def _go_field(obj: dict, name: str) -> Any:
     return found
 
 
+class GoObject(dict):
+    """A JSON object whose text repeats a key. Python keeps the last value only; Go's
+    decoder reads each one in turn, so an earlier value of the wrong type still fails it:
+    ``pairs`` keeps every (key, value) in document order."""
+
+    pairs: list[tuple[str, Any]]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict:
+    if len({k for k, _ in pairs}) == len(pairs):
+        return dict(pairs)
+    obj = GoObject(pairs)
+    obj.pairs = pairs
+    return obj
+
+
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -170,7 +186,9 @@ def _go_strings(value: Any) -> Any:
     if isinstance(value, list):
         return [_go_strings(v) for v in value]
     if isinstance(value, dict):
-        return {_go_strings(k): _go_strings(v) for k, v in value.items()}
+        return _object(
+            [(_go_strings(k), _go_strings(v)) for k, v in getattr(value, "pairs", value.items())]
+        )
     return value
 
 
@@ -188,7 +206,7 @@ def parse_cni_config(raw: str) -> CNIConfig:
     if not raw.strip():
         return _empty(raw, on_node=True)
     try:
-        parsed = json.loads(raw, parse_constant=_no_constant)
+        parsed = json.loads(raw, parse_constant=_no_constant, object_pairs_hook=_object)
         if "\\u" in raw:  # only an escape can make a lone surrogate
             parsed = _go_strings(parsed)
     except json.JSONDecodeError as err:

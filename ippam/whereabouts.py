@@ -202,7 +202,8 @@ def _field_values(obj: Mapping[str, Any], fields: Mapping[str, Any]) -> list[tup
     """(field, value) for each key of ``obj`` in document order, a key matched to a field
     as Go's encoding/json matches it: ASCII case-insensitively. Unknown keys dropped."""
     out = []
-    for key, value in obj.items():
+    # Every occurrence of a repeated key (ippam.cniconfig.GoObject), as Go's decoder sees it.
+    for key, value in getattr(obj, "pairs", None) or obj.items():
         if isinstance(key, str) and key.isascii() and key.lower() in fields:
             out.append((key.lower(), value))
     return out
@@ -272,6 +273,10 @@ def _type_refusals(ipam: Mapping[str, Any]) -> list[str]:
                 for key, v in _field_values(item, inner):
                     if _type_error(v, inner[key]):
                         out.append(f"{shown}[{i}].{key} is {_kind(v)}, not {inner[key]}")
+        elif want == _STRS and isinstance(value, list):
+            bad = [v for v in value if v is not None and not isinstance(v, str)]
+            if bad:
+                out.append(f"{shown} holds {_kind(bad[0])}, not only strings")
         elif _type_error(value, want):
             out.append(
                 f"{shown} is {_kind(value)}, not {want if isinstance(want, str) else _ANY_OBJ}"

@@ -249,3 +249,14 @@ def test_a_lone_surrogate_escape_is_read_as_go_reads_it():
     orjson.dumps(config.config)
     pair = parse_cni_config(r'{"type": "macvlan", "name": "\ud83d\ude00"}')
     assert pair.name == "\U0001f600"
+
+
+def test_a_repeated_key_keeps_every_value_for_the_go_reading():
+    # Go's decoder reads each occurrence in turn (a wrong type in an earlier one still fails
+    # it); Python's json keeps only the last, so the object keeps its pairs.
+    config = parse_cni_config(
+        '{"type": "macvlan", "ipam": {"type": "whereabouts", "range_start": 5, "range_start": "10.0.0.3"}}'
+    )
+    assert config.ipam is not None and config.ipam["range_start"] == "10.0.0.3"
+    assert config.ipam.pairs[1:] == [("range_start", 5), ("range_start", "10.0.0.3")]
+    assert orjson.loads(orjson.dumps(config.config))["ipam"]["range_start"] == "10.0.0.3"

@@ -1,12 +1,12 @@
 """ippam's reading of whereabouts configs against whereabouts' own code, config by config.
 
-tests/data/whereabouts_go_table.jsonl holds 633 ``ipam`` sections (JSON text: 600 generated,
-the last 33 hand-written: IPv4 ends in IPv6 ranges, mapped ranges, keys in other cases,
-routes and addresses) and what whereabouts made of each. It was produced outside the repository by a Go 1.19.8
-harness that restates, with the standard library only, whereabouts' (commit 3a262bd)
-``types.IPAMConfig`` decoding (CNI v1.3's route and IPNet decoding included),
-``config.LoadIPAMConfig``'s range handling (no flat file,
-no kubeconfig check), ``allocate.IterateForAssignment`` and ``iphelpers``, with k8s.io/utils'
+tests/data/whereabouts_go_table.jsonl holds 638 ``ipam`` sections (JSON text: 600 generated,
+the last 38 hand-written: IPv4 ends in IPv6 ranges, mapped ranges, keys in other cases or
+repeated, routes and addresses) and what whereabouts made of each. It was produced outside
+the repository by a Go 1.19.8 harness that restates, with the standard library only,
+whereabouts' (commit 3a262bd) ``types.IPAMConfig`` decoding (CNI v1.3's route and IPNet
+decoding included), ``config.LoadIPAMConfig``'s range handling (no flat file, no
+kubeconfig check), ``allocate.IterateForAssignment`` and ``iphelpers``, with k8s.io/utils'
 ``ParseIPSloppy``/``ParseCIDRSloppy``; it walked each range of an empty pool and wrote:
 
 - ``error``: why LoadIPAMConfig rejected the config ("" when it loaded);
@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 from netaddr import IPAddress
 
+from ippam.cniconfig import parse_cni_config
 from ippam.whereabouts import parse_whereabouts_ipam
 
 TABLE = [
@@ -58,7 +59,10 @@ def test_the_table_covers_each_rule():
 @pytest.mark.parametrize("row", TABLE, ids=[str(i) for i in range(len(TABLE))])
 def test_ippam_reads_the_config_as_whereabouts_does(row):
     go = row["go"]
-    config = parse_whereabouts_ipam(json.loads(row["ipam"]))
+    # Through the NAD config reader, as the sync reads it (a repeated key included).
+    ipam = parse_cni_config('{"type": "macvlan", "ipam": ' + row["ipam"] + "}").ipam
+    assert ipam is not None
+    config = parse_whereabouts_ipam(ipam)
     assert bool(config.refusal) == bool(go["error"]), (config.refusal, go["error"])
     if go["error"]:
         # Rejected: every ADD fails, so no range hands anything out.
