@@ -16,7 +16,7 @@ from typing import Any
 
 from ippam.annotations import RESOURCE_NAME_ANNOTATION
 
-__all__ = ["KNOWN_PLUGIN_TYPES", "CNIConfig", "parse_cni_config"]
+__all__ = ["KNOWN_PLUGIN_TYPES", "CNIConfig", "GoObject", "parse_cni_config"]
 
 # Main (interface) plugins, chained meta plugins and IPAM plugins seen in NADs.
 KNOWN_PLUGIN_TYPES: frozenset[str] = frozenset(
@@ -149,6 +149,54 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _go_field(obj: dict, name: str) -> Any:
+    """``obj[name]`` as Go's encoding/json finds a struct field's key: ASCII
+    case-insensitively, the last matching key winning ("IPAM" fills ``ipam``)."""
+    found = None
+    for key, value in obj.items():
+        if isinstance(key, str) and key.isascii() and key.lower() == name:
+            found = value
+    return found
+
+
+class GoObject(dict):
+    """A JSON object whose text repeats a key. Python keeps the last value only; Go's
+    decoder reads each one in turn, so an earlier value of the wrong type still fails it:
+    ``pairs`` keeps every (key, value) in document order."""
+
+    pairs: list[tuple[str, Any]]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict:
+    if len({k for k, _ in pairs}) == len(pairs):
+        return dict(pairs)
+    obj = GoObject(pairs)
+    obj.pairs = pairs
+    return obj
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _go_strings(value: Any) -> Any:
+    """``value`` with each lone surrogate (a "\\ud800" escape without its pair) as U+FFFD,
+    as Go's decoder reads it; Python's keeps it, and no UTF-8 writer takes it."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_go_strings(v) for v in value]
+    if isinstance(value, dict):
+        return _object(
+            [(_go_strings(k), _go_strings(v)) for k, v in getattr(value, "pairs", value.items())]
+        )
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    # Python's json takes NaN and Infinity; Go's decoder (Multus, whereabouts) refuses them.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_cni_config(raw: str) -> CNIConfig:
     """Parse a NAD ``spec.config``. Never raises."""
     if raw is None:
@@ -158,7 +206,9 @@ def parse_cni_config(raw: str) -> CNIConfig:
     if not raw.strip():
         return _empty(raw, on_node=True)
     try:
-        parsed = json.loads(raw)
+        parsed = json.loads(raw, parse_constant=_no_constant, object_pairs_hook=_object)
+        if "\\u" in raw:  # only an escape can make a lone surrogate
+            parsed = _go_strings(parsed)
     except json.JSONDecodeError as err:
         return _empty(raw, on_node=False, problems=(_json_error_message(raw, err),))
     except RecursionError:
@@ -206,16 +256,17 @@ def parse_cni_config(raw: str) -> CNIConfig:
                 f"{RESOURCE_NAME_ANNOTATION}"
             )
 
-    # whereabouts (and Multus' IPAM view) read the IPAM section from plugins[0] only.
+    # whereabouts (and Multus' IPAM view) read the IPAM section from plugins[0] only, into
+    # Go structs: keys match case-insensitively.
     main = plugins[0] if plugins else {}
     cni_type = _text(main.get("type"))
-    ipam_value = main.get("ipam")
+    ipam_value = _go_field(main, "ipam")
     ipam: dict | None = None
     ipam_type = ""
     if ipam_value is not None:
         if isinstance(ipam_value, dict):
             ipam = ipam_value
-            ipam_type = _text(ipam_value.get("type"))
+            ipam_type = _text(_go_field(ipam_value, "type"))
             if not ipam_type:
                 problems.append("ipam has no type")
             elif ipam_type not in KNOWN_PLUGIN_TYPES:

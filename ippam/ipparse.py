@@ -3,10 +3,12 @@
 Pure module (no Django, no kubernetes client). Each dialect is named for where its text
 comes from, because the same string may be valid in one and not in another:
 
-- **go_***: what whereabouts (Go) accepts in a NAD's config. It parses with k8s.io/utils'
-  ``ParseIPSloppy``/``ParseCIDRSloppy`` (IPv4 octets with leading zeros allowed, "010"
-  is 10) and Go's ``net.ParseCIDR`` (host bits allowed; the network is what counts).
-  Use it to read what a cluster holds, so ippam counts what whereabouts will do.
+- **go_***: what whereabouts (Go) accepts in a NAD's config, in its two dialects: sloppy
+  (k8s.io/utils ``ParseIPSloppy``/``ParseCIDRSloppy``: IPv4 octets with leading zeros,
+  "010" is 10) where its config loader is sloppy, strict (Go's ``net.ParseIP``/
+  ``net.ParseCIDR``) where its allocator and encoding/json are. Nothing trimmed, host
+  bits allowed (the network is what counts), IPv4-mapped text read as IPv4. Use it to
+  read what a cluster holds, so ippam counts what whereabouts will do.
 - **strict_***: what the NAD form accepts from an admin who writes a new config: exactly
   one address or ``address/prefix`` as inet_pton spells it (no "10.1" shorthand, no
   leading-zero octets), host bits kept so the form can say which address was meant.
@@ -28,8 +30,12 @@ from netaddr import INET_PTON, AddrFormatError, IPAddress, IPNetwork
 __all__ = [
     "canonical_ip",
     "go_cidr",
+    "go_cidr_ip",
     "go_exclude",
     "go_ip",
+    "go_strict_cidr",
+    "go_strict_cidr_ip",
+    "go_strict_ip",
     "input_cidr",
     "input_ip",
     "ip_key",
@@ -53,73 +59,212 @@ def _netaddr_ip(text: str, flags: int = 0) -> IPAddress | None:
         return None
 
 
-# --- Go-lenient: what whereabouts reads from a NAD config ----------------------------------
+# --- Go: what whereabouts reads from a NAD config ---------------------------------------------
+#
+# Two Go parsers, mirrored byte for byte (no whitespace trimming: Go trims nothing):
+# - sloppy: k8s.io/utils ``ParseIPSloppy``/``ParseCIDRSloppy`` (Go 1.16's parser kept for
+#   old stored values): IPv4 octets with leading zeros ("010" is 10). whereabouts' config
+#   loader reads ``range``, top-level ``range_start``/``range_end`` and ``gateway`` with it.
+# - strict: Go's ``net.ParseIP``/``net.ParseCIDR`` (since Go 1.17 no IPv4 leading zeros;
+#   Go 1.22+ also refuses an IPv6 group of more than 4 hex digits). The allocator reads
+#   ``exclude`` entries with it, and encoding/json the ``net.IP`` of an ``ipRanges`` entry.
+# Both take a prefix length with leading zeros ("/0024", Go's dtoi) and read IPv4-mapped
+# text (``::ffff:10.0.0.1``, ``::ffff:a00:1``) as the IPv4 address: Go's ``To4()`` is then
+# non-nil, and whereabouts treats the address, or a mapped network of prefix >= 96, as IPv4.
+
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
-def go_ip(value: Any) -> IPAddress | None:
-    """An address as k8s.io/utils ``ParseIPSloppy`` reads it (IPv4 leading zeros allowed)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    parts = text.split(".")
-    if len(parts) == 4 and all(p.isascii() and p.isdigit() and len(p) <= 3 for p in parts):
-        octets = [int(p) for p in parts]
-        if all(o <= 255 for o in octets):
-            return IPAddress(".".join(str(o) for o in octets))
-        return None
-    if "." in text and ":" not in text:
-        return None
-    return _netaddr_ip(text)
-
-
-def go_cidr(value: Any) -> IPNetwork | None:
-    """``addr/prefix`` as Go's ``ParseCIDR`` reads it (host bits allowed), as its network."""
-    if not isinstance(value, str):
-        return None
-    addr, slash, prefix = value.strip().partition("/")
-    if not slash:
-        return None
-    if not prefix.isascii() or not prefix.isdigit() or len(prefix) > 3:
-        return None
-    plen = int(prefix)
-    # Dotted-quad IPv4, by far the common case, straight to an integer: exclude lists run to
-    # thousands of entries, and the text round trip through netaddr cost ~40 us each.
-    quad = _go_ipv4_int(addr.strip())
-    if quad is not None:
-        if plen > 32:
-            return None
-        return IPNetwork((quad & ~((1 << (32 - plen)) - 1), plen), version=4)
-    ip = go_ip(addr)
-    if ip is None or plen > max_prefix(ip.version):
-        return None
-    bits = max_prefix(ip.version) - plen
-    return IPNetwork((int(ip) >> bits << bits, plen), version=ip.version)
-
-
-def _go_ipv4_int(text: str) -> int | None:
-    """``a.b.c.d`` (leading zeros allowed, as ParseIPSloppy) as an integer; None otherwise."""
+def _go_ipv4(text: str, strict: bool) -> int | None:
+    """``a.b.c.d`` as Go's parseIPv4 reads it, as an integer."""
     parts = text.split(".")
     if len(parts) != 4:
         return None
     value = 0
     for part in parts:
-        if not (part.isascii() and part.isdigit() and len(part) <= 3) or int(part) > 255:
+        if not part or not part.isascii() or not part.isdigit():
             return None
-        value = value << 8 | int(part)
+        if strict and len(part) > 1 and part[0] == "0":
+            return None  # Go >= 1.17: "non-zero components with leading zeroes" refused
+        # Leading zeros cost dtoi nothing; more than 3 other digits are above 255.
+        if len(part.lstrip("0")) > 3 or int(part) > 255:
+            return None
+        octet = int(part)
+        value = value << 8 | octet
     return value
 
 
+def _go_ipv6(text: str, strict: bool) -> int | None:
+    """An IPv6 address as Go's parseIPv6 reads it (an IPv4 tail allowed), as an integer."""
+    groups: list[int] = []
+    ellipsis = -1
+    s = text
+    if s.startswith("::"):
+        ellipsis = 0
+        s = s[2:]
+        if not s:
+            return 0
+    while len(groups) < 8:
+        hex_len = 0
+        while hex_len < len(s) and s[hex_len] in _HEX:
+            hex_len += 1
+        if hex_len == 0 or (strict and hex_len > 4):
+            return None
+        digits = s[:hex_len]
+        if len(digits.lstrip("0")) > 4:
+            return None
+        group = int(digits, 16)
+        if hex_len < len(s) and s[hex_len] == ".":
+            # An IPv4 tail: only as the last 32 bits, or after an ellipsis.
+            if (ellipsis < 0 and len(groups) != 6) or len(groups) > 6:
+                return None
+            v4 = _go_ipv4(s, strict)
+            if v4 is None:
+                return None
+            groups += [v4 >> 16, v4 & 0xFFFF]
+            s = ""
+            break
+        groups.append(group)
+        s = s[hex_len:]
+        if not s:
+            break
+        if s[0] != ":" or len(s) == 1:
+            return None
+        s = s[1:]
+        if s[0] == ":":
+            if ellipsis >= 0:
+                return None
+            ellipsis = len(groups)
+            s = s[1:]
+            if not s:
+                break
+    if s:
+        return None
+    if len(groups) < 8:
+        if ellipsis < 0:
+            return None
+        groups = groups[:ellipsis] + [0] * (8 - len(groups)) + groups[ellipsis:]
+    elif ellipsis >= 0:
+        return None  # an ellipsis must stand for at least one zero group
+    value = 0
+    for group in groups:
+        value = value << 16 | group
+    return value
+
+
+def _go_parse_ip(text: str, strict: bool) -> tuple[int, int] | None:
+    """(value, 4 or 6 as Go stores it: 4 bytes or 16) of an address, before To4 folding.
+    The first "." or ":" decides the family, as in Go's ParseIP."""
+    for char in text:
+        if char == ".":
+            v4 = _go_ipv4(text, strict)
+            return None if v4 is None else (v4, 4)
+        if char == ":":
+            v6 = _go_ipv6(text, strict)
+            return None if v6 is None else (v6, 6)
+    return None
+
+
+def _to4(value: int, version: int) -> IPAddress:
+    """The address as whereabouts uses it: IPv4 when Go's To4() is non-nil."""
+    if version == 6 and value >> 32 == 0xFFFF:
+        return IPAddress(value & 0xFFFFFFFF, 4)
+    return IPAddress(value, version)
+
+
+def _go_prefix(text: str) -> int | None:
+    """A prefix length as Go's dtoi reads it: digits only, leading zeros allowed."""
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    return int(text) if len(text.lstrip("0")) <= 7 else None
+
+
+def _go_network(value: int, version: int, plen: int) -> IPNetwork:
+    """The network of ``value/plen`` as whereabouts uses it: a 16-byte network that Go's
+    To4() reads as IPv4 (mapped, prefix >= 96) is that IPv4 network (IPNet.String())."""
+    bits = 32 if version == 4 else 128
+    network = value >> (bits - plen) << (bits - plen)
+    if version == 6 and plen >= 96 and network >> 32 == 0xFFFF:
+        return IPNetwork((network & 0xFFFFFFFF, plen - 96), version=4)
+    return IPNetwork((network, plen), version=version)
+
+
+def _go_parse_cidr(value: Any, strict: bool) -> tuple[IPAddress, IPNetwork] | None:
+    if not isinstance(value, str):
+        return None
+    addr, slash, prefix = value.partition("/")
+    if not slash:
+        return None
+    parsed = _go_parse_ip(addr, strict)
+    plen = _go_prefix(prefix)
+    if parsed is None or plen is None or plen > (32 if parsed[1] == 4 else 128):
+        return None
+    return _to4(*parsed), _go_network(parsed[0], parsed[1], plen)
+
+
+def go_ip(value: Any) -> IPAddress | None:
+    """An address as k8s.io/utils ``ParseIPSloppy`` reads it (IPv4 leading zeros allowed,
+    nothing trimmed, mapped IPv4 as IPv4). None for what it refuses, and for a non-string."""
+    if not isinstance(value, str):
+        return None
+    parsed = _go_parse_ip(value, strict=False)
+    return _to4(*parsed) if parsed else None
+
+
+def go_strict_ip(value: Any) -> IPAddress | None:
+    """An address as Go's ``net.ParseIP`` reads it (no IPv4 leading zeros)."""
+    if not isinstance(value, str):
+        return None
+    parsed = _go_parse_ip(value, strict=True)
+    return _to4(*parsed) if parsed else None
+
+
+def go_cidr_ip(value: Any) -> tuple[IPAddress, IPNetwork] | None:
+    """``ParseCIDRSloppy``: the address as written and its network (host bits allowed)."""
+    return _go_parse_cidr(value, strict=False)
+
+
+def go_cidr(value: Any) -> IPNetwork | None:
+    """``addr/prefix`` as ``ParseCIDRSloppy`` reads it (host bits allowed), as its network."""
+    parsed = _go_parse_cidr(value, strict=False)
+    return parsed[1] if parsed else None
+
+
+def go_strict_cidr_ip(value: Any) -> tuple[IPAddress, IPNetwork] | None:
+    """Go's ``net.ParseCIDR``: the address as written and its network."""
+    return _go_parse_cidr(value, strict=True)
+
+
+def go_strict_cidr(value: Any) -> IPNetwork | None:
+    """``addr/prefix`` as Go's ``net.ParseCIDR`` reads it, as its network."""
+    parsed = _go_parse_cidr(value, strict=True)
+    return parsed[1] if parsed else None
+
+
 def go_exclude(value: Any) -> IPNetwork | None:
-    """An ``exclude`` entry as whereabouts' ``parseExcludedRange`` reads it: a CIDR, else a
-    bare IP (its /32 or /128). None when whereabouts would fail to parse it."""
-    net = go_cidr(value)
-    if net is not None or not isinstance(value, str) or "/" in value:
-        return net
-    quad = _go_ipv4_int(value.strip())
+    """An ``exclude`` entry as whereabouts' ``parseExcludedRange`` reads it at allocation
+    time, strictly: a CIDR, else a bare IP with "/32" (To4 non-nil) or "/128" appended to
+    its text and parsed again (so ``::ffff:10.0.0.5`` becomes the IPv6 ``::/32``, which
+    excludes no IPv4 address). None when whereabouts cannot parse it: it then fails every
+    allocation from the range."""
+    if not isinstance(value, str):
+        return None
+    # Dotted-quad IPv4, the common case, without the general parser: exclude lists run to
+    # thousands of entries.
+    addr, slash, prefix = value.partition("/")
+    quad = _go_ipv4(addr, strict=True)
     if quad is not None:
-        return IPNetwork((quad, 32), version=4)
-    ip = go_ip(value)
-    return IPNetwork((int(ip), max_prefix(ip.version)), version=ip.version) if ip else None
+        plen = _go_prefix(prefix) if slash else 32
+        if plen is None or plen > 32:
+            return None
+        return IPNetwork((quad >> (32 - plen) << (32 - plen), plen), version=4)
+    net = go_strict_cidr(value)
+    if net is not None or slash:
+        return net
+    ip = go_strict_ip(value)
+    if ip is None:
+        return None
+    return go_strict_cidr(f"{value}/{32 if ip.version == 4 else 128}")
 
 
 # --- strict: what the NAD form accepts --------------------------------------------------------

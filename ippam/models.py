@@ -336,6 +336,10 @@ class NADRange(models.Model):
     enable_overlapping_ranges = models.BooleanField(default=True)
     node_slice_size = models.CharField(max_length=8, blank=True)
     usable = models.DecimalField(**BIG_COUNT, default=0)
+    # Why whereabouts fails every allocation from this range ("" when it hands addresses
+    # out): a config it rejects, an exclude entry it cannot parse. Read with the config as
+    # a whole, which the other columns alone cannot show (ippam.whereabouts).
+    verdict = models.TextField(blank=True, default="")
     pool_name = models.CharField(max_length=253, help_text="the IPPool whereabouts keeps for it")
     pool = models.ForeignKey(
         IPPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="nad_ranges"

@@ -280,8 +280,10 @@ def slices_usable_total(plan: SlicePlan) -> int:
     its own network and broadcast address; slices of /31 and /32 give none)."""
     if plan.error or plan.count == 0:
         return 0
-    per_slice = 2 ** (32 - plan.prefix) - 2
-    return plan.count * max(per_slice, 0)
+    # One slice's count from the one count of usable addresses (ippam.ranges).
+    if not 0 <= plan.prefix <= 32:
+        return 0
+    return plan.count * range_usable(IPNetwork((0, plan.prefix), version=4)).count
 
 
 def pool_name_for(slice_cidr: str, node_name: str, network_name: str = "") -> str:

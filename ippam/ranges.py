@@ -16,8 +16,12 @@ pkg/storage/kubernetes ``toIPReservationList``), mirrored here:
 - ``range_start`` counts only inside network+1 .. last-1, ``range_end`` only inside the
   effective start .. last-1; otherwise each is silently ignored, not clamped (a reversed
   end gives the rest of the subnet);
-- ``exclude`` subnets are skipped; one entry that does not parse makes every allocation
-  from the range fail ("could not parse exclude range"), so nothing is usable;
+- ``exclude`` subnets are skipped; the allocator parses each entry strictly (Go's
+  ``net.ParseCIDR``, then ``net.ParseIP``: no leading zeros, no spaces) on every ADD, and
+  one entry that does not parse makes every allocation from the range fail ("could not
+  parse exclude range"), so nothing is usable;
+- ``range_start``/``range_end`` compare as 16 bytes (``CompareIPs``): an IPv4 one can fall
+  inside an IPv6 range that spans ::ffff:0:0/96 (see ``as_compared``);
 - offsets from the network address of 2**63 and more are not usable. whereabouts stores an
   allocation under its decimal offset and reads offsets back with ``strconv.ParseInt(..,
   64)``: a larger one is logged and dropped, so the address looks free again and is handed
@@ -36,9 +40,12 @@ from netaddr import IPAddress, IPNetwork
 from ippam.ipparse import go_cidr, go_exclude, max_prefix
 
 __all__ = [
+    "EVERY_ALLOCATION_FAILS",
     "MAX_OFFSET",
     "PoolUsable",
     "UsableRange",
+    "as_compared",
+    "exclude_unparsed",
     "merge_intervals",
     "pool_usable",
     "range_usable",
@@ -49,6 +56,20 @@ __all__ = [
 MAX_OFFSET = 2**63 - 1
 
 Interval = tuple[int, int]  # inclusive [first, last] of integer addresses
+
+# How the pages say that whereabouts hands out nothing from a range.
+EVERY_ALLOCATION_FAILS = "every allocation from this range fails"
+
+
+def exclude_unparsed(entry: str) -> str:
+    """Why: IterateForAssignment parses every exclude entry (Go's strict net.ParseCIDR, then
+    net.ParseIP) before it looks for an address, and returns its error for any of them."""
+    return f"exclude entry `{entry}` cannot be parsed"
+
+
+def refused(reason: str) -> str:
+    """The verdict on each range of a config whereabouts' LoadIPAMConfig rejects."""
+    return f"{EVERY_ALLOCATION_FAILS}: whereabouts rejects the config ({reason})"
 
 
 def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:
@@ -107,8 +128,16 @@ class UsableRange:
         return i < 0 or self.excluded[i][1] < ip
 
 
-def _same_family(ip: IPAddress | None, net: IPNetwork) -> int | None:
-    return int(ip) if ip is not None and ip.version == net.version else None
+def as_compared(ip: IPAddress | None, net: IPNetwork) -> int | None:
+    """``ip`` as iphelpers.CompareIPs sets it against ``net``'s addresses: both as 16 bytes,
+    an IPv4 address as ::ffff:a.b.c.d. So an IPv4 range_start or range_end can fall inside
+    an IPv6 range that spans ::ffff:0:0/96; an IPv6 one never inside an IPv4 range (an
+    address in ::ffff:0:0/96 is IPv4 to Go)."""
+    if ip is None:
+        return None
+    if ip.version == net.version:
+        return int(ip)
+    return 0xFFFF << 32 | int(ip) if net.version == 6 else None
 
 
 def range_usable(
@@ -121,9 +150,10 @@ def range_usable(
 ) -> UsableRange:
     """What whereabouts may hand out from ``network`` (any CIDR; its network counts).
 
-    ``exclude`` entries are networks or the text of a config (read as whereabouts reads
-    it); one that does not parse is an error. Entries of the other IP family exclude
-    nothing. ``error``: a refusal found elsewhere (e.g. a config whereabouts rejects).
+    ``exclude`` entries are networks or the text of a config (read as whereabouts'
+    allocator reads it, strictly); one that does not parse is an error. Entries of the
+    other IP family exclude nothing. ``error``: a verdict found elsewhere (e.g. a config
+    whereabouts rejects): then nothing is usable.
     """
     net = network.cidr
     base = int(net.network)
@@ -132,20 +162,23 @@ def range_usable(
         return UsableRange(net, 1, 0, error=error)
     first = base + 1
     last = min(base + net.size - 2, base + MAX_OFFSET)
-    start = _same_family(range_start, net)
+    start = as_compared(range_start, net)
     if start is not None and first <= start <= base + net.size - 2:
+        if range_start is not None and range_start.version != net.version:
+            # IterateForAssignment walks from it while ipnet.Contains(ip): never, for IPv4.
+            error = error or (
+                f"{EVERY_ALLOCATION_FAILS}: range_start {range_start} is IPv4, and whereabouts "
+                f"finds no address of {net} from it"
+            )
         first = start
-    end = _same_family(range_end, net)
+    end = as_compared(range_end, net)
     if end is not None and first <= end <= last:
         last = end
     spans: list[Interval] = []
     for item in exclude:
         ex = go_exclude(item) if isinstance(item, str) else item
         if ex is None:
-            error = error or (
-                f"exclude entry '{item}' is not a CIDR or an IP: whereabouts fails every "
-                f"allocation from {net}"
-            )
+            error = error or f"{EVERY_ALLOCATION_FAILS}: {exclude_unparsed(str(item))}"
             continue
         if ex.version != net.version:
             continue
@@ -160,24 +193,16 @@ def stored_range_usable(
     range_start: IPAddress | None,
     range_end: IPAddress | None,
     exclude: Iterable[str],
-    declared: int,
+    verdict: str,
 ) -> UsableRange | None:
-    """A NAD range as the database keeps it (ippam.models.NADRange): ``declared`` is the
-    usable count the sync computed from the whole config. It is 0 for a config whereabouts
-    rejects, which the stored columns alone cannot show. None when ``cidr`` is no CIDR."""
+    """A NAD range as the database keeps it (ippam.models.NADRange): ``verdict`` is why
+    whereabouts fails every allocation from it, as the sync found it from the whole config
+    (a config whereabouts rejects, which the stored columns alone cannot show). None when
+    ``cidr`` is no CIDR."""
     network = go_cidr(cidr)
     if network is None:
         return None
-    usable = range_usable(network, range_start, range_end, exclude)
-    if declared == 0 and usable.count:
-        return UsableRange(
-            usable.network,
-            usable.first,
-            usable.last,
-            usable.excluded,
-            "whereabouts rejects this NAD's config (see the NAD's problems)",
-        )
-    return usable
+    return range_usable(network, range_start, range_end, exclude, error=verdict)
 
 
 @dataclass(frozen=True)

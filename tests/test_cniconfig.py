@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -219,3 +220,43 @@ def test_python_literals_and_single_quotes_are_named():
     assert "JSON spells it true" in parse_cni_config('{"a": True}').problems[0]
     assert "single quotes" in parse_cni_config("{'type': 'macvlan'}").problems[0]
     assert "unquoted key 'type'" in parse_cni_config("{type: 1}").problems[0]
+
+
+def test_ipam_keys_match_case_insensitively_as_in_go():
+    # encoding/json fills types.Net.IPAM from "IPAM" and IPAMConfig.Type from "Type".
+    config = parse_cni_config(
+        '{"type": "macvlan", "IPAM": {"Type": "whereabouts", "range": "10.0.0.0/24"}}'
+    )
+    assert config.ipam_type == "whereabouts"
+    assert config.ipam is not None and config.ipam["range"] == "10.0.0.0/24"
+
+
+def test_nan_and_infinity_are_not_json():
+    # Python's json module takes them; Go's decoder (Multus, whereabouts) does not.
+    for raw in ('{"type": "macvlan", "mtu": NaN}', '{"type": "macvlan", "mtu": -Infinity}'):
+        config = parse_cni_config(raw)
+        assert config.config is None
+        assert config.problems[0].startswith("config is not valid JSON")
+
+
+def test_a_lone_surrogate_escape_is_read_as_go_reads_it():
+    # Go's decoder turns "\ud800" without its pair into U+FFFD; Python's keeps a surrogate
+    # that no UTF-8 writer (orjson, PostgreSQL) takes.
+    config = parse_cni_config(
+        r'{"type": "macvlan", "ipam": {"type": "whereabouts", "range": "\ud800"}}'
+    )
+    assert config.ipam is not None and config.ipam["range"] == "\ufffd"
+    orjson.dumps(config.config)
+    pair = parse_cni_config(r'{"type": "macvlan", "name": "\ud83d\ude00"}')
+    assert pair.name == "\U0001f600"
+
+
+def test_a_repeated_key_keeps_every_value_for_the_go_reading():
+    # Go's decoder reads each occurrence in turn (a wrong type in an earlier one still fails
+    # it); Python's json keeps only the last, so the object keeps its pairs.
+    config = parse_cni_config(
+        '{"type": "macvlan", "ipam": {"type": "whereabouts", "range_start": 5, "range_start": "10.0.0.3"}}'
+    )
+    assert config.ipam is not None and config.ipam["range_start"] == "10.0.0.3"
+    assert config.ipam.pairs[1:] == [("range_start", 5), ("range_start", "10.0.0.3")]
+    assert orjson.loads(orjson.dumps(config.config))["ipam"]["range_start"] == "10.0.0.3"

@@ -42,9 +42,10 @@ def test_start_and_end_are_ignored_not_clamped():
 
 
 def test_a_stored_range_with_a_rejected_config_counts_nothing():
-    u = stored_range_usable("10.0.0.0/24", None, None, [], declared=0)
-    assert u is not None and u.count == 0 and u.error
-    assert stored_range_usable("nope", None, None, [], declared=0) is None
+    verdict = "every allocation from this range fails: whereabouts rejects the config (x)"
+    u = stored_range_usable("10.0.0.0/24", None, None, [], verdict)
+    assert u is not None and u.count == 0 and u.error == verdict
+    assert stored_range_usable("nope", None, None, [], "") is None
 
 
 def test_pool_union_counts_overlaps_once():

@@ -92,6 +92,37 @@ def test_pool_allocations_skip_bad_keys_and_compute_addresses():
     assert len(json.loads(record.row.problems)) == 2
 
 
+def test_a_pool_range_is_read_as_go_net_parse_cidr_reads_it():
+    # IPPool.ParseCIDR is Go's strict net.ParseCIDR: leading zeros or spaces and whereabouts
+    # cannot read the pool; "/0024" and IPv4-mapped text it reads (mapped: as IPv4).
+    def pool(spec_range: str, allocations: dict | None = None):
+        return pool_record(
+            {"metadata": {"namespace": "kube-system", "name": "p"},
+             "spec": {"range": spec_range, "allocations": allocations or {}}}
+        )  # fmt: skip
+
+    for unreadable in ("010.0.0.0/24", " 10.0.0.0/24", "10.0.0.0/255.255.255.0"):
+        record = pool(unreadable)
+        assert record.row.first_ip is None
+        assert "whereabouts cannot read this pool" in json.loads(record.row.problems)[0]
+    held = {"5": {"id": "c", "podref": "lab/a"}}
+    assert [a.ip for a in pool("10.0.0.0/0024", held).allocations] == [ip_key("10.0.0.5")]
+    assert [a.ip for a in pool("::ffff:10.0.0.0/120", held).allocations] == [ip_key("10.0.0.5")]
+
+
+def test_a_pool_offset_beyond_int64_is_not_allocated():
+    # toIPReservationList reads offsets with strconv.ParseInt(.., 10, 64) and skips the
+    # rest: whereabouts may hand such an address out again.
+    record = pool_record(
+        {"metadata": {"namespace": "kube-system", "name": "fd00-0-0-1---64"},
+         "spec": {"range": "fd00:0:0:1::/64", "allocations": {
+             str(2**63 - 1): {"id": "a", "podref": "lab/a"},
+             str(2**63): {"id": "b", "podref": "lab/b"}}}}
+    )  # fmt: skip
+    assert [a.pod_name for a in record.allocations] == ["a"]
+    assert "strconv.ParseInt" in json.loads(record.row.problems)[0]
+
+
 def test_added_interface_event_names_interface_ip_and_nad():
     event = event_record(
         {"metadata": {"namespace": "lab", "name": "p.1", "uid": "e1"},

@@ -173,13 +173,17 @@ def test_first_last_prefix_form_overrides_range_start_keys():
 def test_first_last_prefix_form_with_first_outside_subnet_is_a_problem():
     config = parse_whereabouts_ipam({"range": "10.0.1.5-10.0.0.20/24"})
     assert config.ranges == ()
-    assert config.problems == ("range '10.0.1.5-10.0.0.20/24': 10.0.1.5 is outside 10.0.0.0/24",)
+    assert config.problems == (
+        "range '10.0.1.5-10.0.0.20/24': 10.0.1.5 is outside 10.0.0.0/24: "
+        "whereabouts rejects the config",
+    )
+    assert config.refusal
 
 
 def test_invalid_cidr_is_a_problem_in_plain_words():
     config = parse_whereabouts_ipam({"range": "10.0.0.0/33"})
     assert config.ranges == ()
-    assert config.problems == ("range '10.0.0.0/33' is not a valid CIDR",)
+    assert config.problems == ("range '10.0.0.0/33' is not a CIDR: whereabouts rejects the config",)
 
 
 def test_range_start_outside_subnet_is_ignored_with_a_problem():
@@ -222,7 +226,12 @@ def test_exclude_accepts_cidrs_and_bare_ips():
 def test_unparsable_exclude_makes_the_range_unusable():
     config = parse_whereabouts_ipam({"range": "10.0.0.0/24", "exclude": ["10.0.0.300/32"]})
     assert config.ranges[0].usable_count() == 0
-    assert "fails every allocation" in config.problems[0]
+    assert config.problems == (
+        "every allocation from 10.0.0.0/24 fails: exclude entry `10.0.0.300/32` cannot be parsed",
+    )
+    assert config.ranges[0].verdict == (
+        "every allocation from this range fails: exclude entry `10.0.0.300/32` cannot be parsed"
+    )
 
 
 def test_ip_ranges_get_the_top_level_range_prepended():
@@ -282,7 +291,10 @@ def test_a_config_whereabouts_rejects_has_nothing_usable():
         config = parse_whereabouts_ipam(ipam)
         assert config.refusal
         assert config.ranges[0].usable_count() == 0
-        assert config.ranges[0].usable().error == config.refusal
+        assert config.ranges[0].verdict == (
+            f"every allocation from this range fails: whereabouts rejects the config "
+            f"({config.refusal})"
+        )
 
 
 _json = st.recursive(
@@ -334,3 +346,150 @@ def test_parse_never_raises_on_arbitrary_values(ipam):
 @given(_json)
 def test_parse_never_raises_on_arbitrary_json(value):
     parse_whereabouts_ipam(value)
+
+
+# --- one test per rule of whereabouts' reading (the differential table checks them together)
+
+
+def test_an_exclude_entry_with_leading_zeros_fails_every_allocation():
+    # allocate.parseExcludedRange: Go's strict net.ParseCIDR, then net.ParseIP.
+    for entry in ("10.5.0.010", " 10.5.0.10", "10.5.0.0/24 "):
+        config = parse_whereabouts_ipam({"range": "10.5.0.0/24", "exclude": [entry]})
+        (r,) = config.ranges
+        assert r.usable_count() == 0
+        assert r.verdict == (
+            f"every allocation from this range fails: exclude entry `{entry}` cannot be parsed"
+        )
+        assert not config.refusal  # the config loads; each allocation then fails
+
+
+def test_a_null_exclude_entry_is_an_empty_one():
+    # encoding/json leaves a null []string element at "", which parseExcludedRange refuses.
+    (r,) = parse_whereabouts_ipam({"range": "10.5.0.0/24", "exclude": [None]}).ranges
+    assert r.usable_count() == 0 and "``" in r.verdict
+
+
+def test_a_padded_range_is_refused():
+    # LoadIPAMConfig: ParseCIDRSloppy on the range, an error for the whole config.
+    config = parse_whereabouts_ipam({"range": " 10.0.0.0/24"})
+    assert config.refusal == "range ' 10.0.0.0/24' is not a CIDR"
+    # The range it means stays, handing nothing out, so its pool says so.
+    (r,) = config.ranges
+    assert r.cidr == "10.0.0.0/24" and r.usable_count() == 0
+    assert r.verdict == (
+        "every allocation from this range fails: whereabouts rejects the config "
+        "(range ' 10.0.0.0/24' is not a CIDR)"
+    )
+
+
+def test_a_padded_top_level_range_start_is_dropped_silently():
+    # types.backwardsCompatibleIPAddress: ParseIPSloppy, a failure gives nil.
+    config = parse_whereabouts_ipam(
+        {"range": "10.0.0.0/24", "range_start": " 10.0.0.100", "range_end": "10.0.0.200 "}
+    )
+    assert not config.refusal
+    assert config.ranges[0].usable_count() == 254
+    assert any("silently ignores it" in p for p in config.problems)
+
+
+def test_a_slash_0024_prefix_is_accepted():
+    # dtoi in ParseCIDRSloppy takes leading zeros.
+    (r,) = parse_whereabouts_ipam({"range": "10.0.0.0/0024"}).ranges
+    assert r.cidr == "10.0.0.0/24" and r.usable_count() == 254
+
+
+def test_a_number_where_a_string_belongs_rejects_the_whole_config():
+    # encoding/json: UnmarshalTypeError into IPAMConfig's alias struct.
+    for ipam in (
+        {"range": "10.0.0.0/24", "range_start": 5},
+        {"range": "10.0.0.0/24", "Range_Start": 5},  # keys match case-insensitively
+        {"range": "10.0.0.0/24", "leader_lease_duration": 1.5},
+        {"range": "10.0.0.0/24", "exclude": "10.0.0.1"},
+        {"range": "10.0.0.0/24", "dns": {"nameservers": "10.0.0.53"}},
+    ):
+        config = parse_whereabouts_ipam(ipam)
+        assert config.refusal, ipam
+        assert config.ranges[0].usable_count() == 0
+    assert (
+        "range_start is the number 5, not a string"
+        in parse_whereabouts_ipam({"range": "10.0.0.0/24", "range_start": 5}).problems[0]
+    )
+
+
+def test_a_bad_ip_ranges_entry_rejects_the_whole_config():
+    # encoding/json decodes an ipRanges entry's range_start/range_end as net.IP (strict
+    # net.ParseIP in UnmarshalText); LoadIPAMConfig refuses an entry without a CIDR.
+    good = {"range": "10.1.0.0/24"}
+    for bad in (
+        {"range": "10.2.0.0/24", "range_start": "10.2.0.05"},
+        {"range": "10.2.0.0/24", "range_end": " 10.2.0.9"},
+        {"range": ""},
+        None,
+        "10.2.0.0/24",
+    ):
+        config = parse_whereabouts_ipam({"ipRanges": [good, bad]})
+        assert config.refusal, bad
+        assert [r.usable_count() for r in config.ranges] == [0] * len(config.ranges)
+
+
+def test_ipv4_mapped_text_is_ipv4_everywhere():
+    # Go's To4(): the mapped range is renamed 10.0.0.0/24 (IPNet.String()), its start, end
+    # and exclude compare as IPv4.
+    config = parse_whereabouts_ipam(
+        {
+            "range": "::ffff:10.0.0.0/120",
+            "range_start": "::ffff:10.0.0.10",
+            "range_end": "::ffff:a00:13",
+            "exclude": ["::ffff:10.0.0.12/127"],
+        }
+    )
+    (r,) = config.ranges
+    assert r.cidr == "10.0.0.0/24" and r.network.version == 4
+    assert r.usable_count() == 10 - 2  # .10-.19 without .12-.13
+    assert config.problems == ()
+
+
+def test_a_mapped_range_is_read_back_from_the_database_as_ipv4():
+    # The stored range is what whereabouts names the pool after: 10.0.0.0/24, not an IPv6
+    # range spelled "10.0.0.0/120" that no stored-range reading could parse.
+    from ippam.ranges import stored_range_usable
+    from ippam.sync.records.nads import nad_record
+
+    config = {"type": "macvlan", "ipam": {"type": "whereabouts", "range": "::ffff:10.0.0.0/120"}}
+    nad = {
+        "metadata": {"name": "m", "namespace": "n", "uid": "u"},
+        "spec": {"config": json.dumps(config)},
+    }
+    (row,) = nad_record(nad).ranges
+    assert row.range == "10.0.0.0/24" and row.pool_name == "10.0.0.0-24"
+    stored = stored_range_usable(row.range, None, None, json.loads(row.exclude), row.verdict)
+    assert stored is not None and stored.count == 254 == row.usable
+
+
+def test_a_reversed_or_outside_end_is_ignored_not_clamped():
+    # iphelpers.GetIPRange: an end outside start..last usable is silently ignored.
+    (r,) = parse_whereabouts_ipam(
+        {"range": "10.0.0.0/24", "range_start": "10.0.0.100", "range_end": "10.0.0.50"}
+    ).ranges
+    assert r.usable_count() == 254 - 99
+
+
+def test_an_ipv4_range_start_inside_an_ipv6_range_finds_nothing():
+    # iphelpers.CompareIPs compares 16 bytes (IPv4 as ::ffff:a.b.c.d), so GetIPRange takes
+    # the start; IterateForAssignment then stops at once: ipnet.Contains is false for IPv4.
+    (r,) = parse_whereabouts_ipam({"range": "::/64", "range_start": "10.0.0.5"}).ranges
+    assert r.usable_count() == 0 and "range_start 10.0.0.5 is IPv4" in r.verdict
+    (r,) = parse_whereabouts_ipam({"range": "::/120", "range_start": "10.0.0.5"}).ranges
+    assert r.usable_count() == 254  # outside ::1-::fe: ignored
+    (r,) = parse_whereabouts_ipam({"range": "::/64", "range_end": "::ffff:10.0.0.5"}).ranges
+    assert r.usable_count() == 0xFFFF_0A00_0005  # ::1 .. ::ffff:a00:5
+
+
+def test_a_route_whose_dst_go_cannot_parse_rejects_the_whole_config():
+    # CNI v1.3 types.Route decodes dst with IPNet.UnmarshalJSON (net.ParseCIDR; null is ""
+    # and fails too) and gw as net.IP (net.ParseIP): either error fails the decoding.
+    for route in ({"dst": "010.0.0.0/8"}, {"dst": None}, {"dst": "0.0.0.0/0", "gw": "10.0.0.01"}):
+        config = parse_whereabouts_ipam({"range": "10.0.0.0/29", "routes": [route]})
+        assert config.refusal.startswith("routes[0]."), route
+    for route in ({"dst": "0.0.0.0/00"}, {"gw": "10.0.0.1"}, {"dst": "::/0", "gw": None}):
+        assert not parse_whereabouts_ipam({"range": "10.0.0.0/29", "routes": [route]}).refusal

@@ -36,7 +36,7 @@ def nad_range_usable(nad_range: NADRange) -> UsableRange | None:
         nad_range.range_start,
         nad_range.range_end,
         nad_range.exclude or (),
-        int(nad_range.usable),
+        nad_range.verdict,
     )
 
 

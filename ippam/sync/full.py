@@ -82,7 +82,7 @@ MODELS: dict[str, type[Any]] = {
 }
 
 # Bump when records.py parses differently: unchanged objects are then parsed again.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
 Progress = Callable[[str, str, int], None]  # (kind, phase, count)
 

@@ -920,15 +920,15 @@ def pools_refresh_usage(cluster_id: int, pool_ids: Iterable[int] | None = None) 
     pool (several NADs can share one pool through the same range and network_name); a
     pool no NAD feeds counts its whole range minus network and last address.
     """
-    feeding: dict[int, list[tuple[str, Any, Any, tuple[str, ...], int]]] = {}
+    feeding: dict[int, list[tuple[str, Any, Any, tuple[str, ...], str]]] = {}
     ranges = m.NADRange.objects.filter(cluster_id=cluster_id, pool__isnull=False)
     if pool_ids is not None:
         pool_ids = list(pool_ids)
         ranges = ranges.filter(pool_id__in=pool_ids)
-    for feeds, cidr, start, end, exclude, count in ranges.values_list(
-        "pool_id", "range", "range_start", "range_end", "exclude", "usable"
+    for feeds, cidr, start, end, exclude, verdict in ranges.values_list(
+        "pool_id", "range", "range_start", "range_end", "exclude", "verdict"
     ):
-        feeding.setdefault(feeds, []).append((cidr, start, end, tuple(exclude or ()), int(count)))
+        feeding.setdefault(feeds, []).append((cidr, start, end, tuple(exclude or ()), verdict))
     pools = m.IPPool.objects.filter(cluster_id=cluster_id)
     if pool_ids is not None:
         pools = pools.filter(id__in=pool_ids)

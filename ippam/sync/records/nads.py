@@ -55,6 +55,7 @@ class NadRangeRow(NamedTuple):
     node_slice_size: str
     usable: Decimal
     pool_name: str
+    verdict: str
 
 
 class NadRecord(NamedTuple):
@@ -120,6 +121,8 @@ def nad_record(obj: dict[str, Any]) -> NadRecord:
                     node_slice_size=wa.node_slice_size[:8],
                     usable=Decimal(_usable(r, wa.node_slice_size if position == 0 else "")),
                     pool_name=naming.pool_name(r.cidr, wa.network_name),
+                    # Node-slice mode drops exclude (ippam.nodeslice): only a refusal holds.
+                    verdict=r.refusal if wa.node_slice_size and position == 0 else r.verdict,
                 )
             )
     row = NadRow(

@@ -6,10 +6,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from netaddr import AddrFormatError, IPAddress, IPNetwork
+from netaddr import IPAddress, IPNetwork
 
 from ippam import naming
 from ippam.fields import ip_to_key
+from ippam.ipparse import go_strict_cidr_ip
+from ippam.ranges import MAX_OFFSET
 from ippam.sync.records.common import (
     _common,
     _dict,
@@ -139,10 +141,16 @@ def pool_record(obj: dict[str, Any]) -> PoolRecord:
     elif "/" not in cidr:
         problems.append(f"spec.range {_show(cidr)} is not a CIDR (no /prefix)")
     else:
-        try:
-            network = IPNetwork(cidr)
-        except (AddrFormatError, ValueError, TypeError):
-            problems.append(f"spec.range {_show(cidr)} is not a CIDR")
+        # whereabouts reads the pool with Go's strict net.ParseCIDR (IPPool.ParseCIDR) and
+        # counts offsets from the address as written (toIPReservationList).
+        parsed = go_strict_cidr_ip(cidr)
+        if parsed is None:
+            problems.append(
+                f"spec.range {_show(cidr)} is not a CIDR as Go's net.ParseCIDR reads it: "
+                "whereabouts cannot read this pool, and every allocation from it fails"
+            )
+        else:
+            written, network = parsed
     allocations: list[AllocationRow] = []
     raw_allocations = spec.get("allocations")
     if raw_allocations is None:
@@ -153,7 +161,7 @@ def pool_record(obj: dict[str, Any]) -> PoolRecord:
         )
         raw_allocations = {}
     if network is not None:
-        base = int(network.network)
+        base = int(written)
         size = network.size
         mapped = 0xFFFF00000000 if network.version == 4 else 0
         offsets: dict[int, str] = {}
@@ -168,6 +176,13 @@ def pool_record(obj: dict[str, Any]) -> PoolRecord:
                 offset = _odd_key_offset(key, size, problems)
                 if offset is None:
                     continue
+            if offset > MAX_OFFSET:
+                problems.append(
+                    f"allocation key {_show(key)} is beyond what whereabouts reads back "
+                    "(strconv.ParseInt, 64 bits): it skips the key and may hand the address "
+                    "out again; not counted as allocated"
+                )
+                continue
             if offset >= size or len(key) > 40:
                 problems.append(
                     f"allocation key {_show(key)} points outside {cidr} (offsets "
