@@ -1,4 +1,4 @@
-"""Leak detection on a large synced database (DESIGN.md §7: ≤ 3 s at 150k allocations).
+"""Leak detection on a large synced database (docs/design.md §6: ≤ 3 s at 150k allocations).
 
 Usage: .venv/bin/python bench/leaks_bench.py [--allocations 150000] [--nads 2000]
        [--nodes 5000] [--leak-percent 1] [--repeat 3]
@@ -285,7 +285,7 @@ def main() -> None:
             print(f"{name.ljust(width)}  {seconds:>8}  {count:>8}")
         steady = min(runs[1:]) if len(runs) > 1 else runs[0]
         verdict = "meets" if steady <= target else "MISSES"
-        print(f"\n{verdict} the {target:.0f} s target (DESIGN.md §7)")
+        print(f"\n{verdict} the {target:.0f} s target (docs/design.md §6)")
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=args.keep)
 

@@ -1,4 +1,4 @@
-"""Dashboard page times on PostgreSQL with a /16 pool holding 60,000 allocations (DESIGN.md §7).
+"""Dashboard page times on PostgreSQL with a /16 pool holding 60,000 allocations (docs/design.md §6).
 
 Usage: .venv/bin/python bench/pages_bench.py [--quick] [--json] [--requests 100]
        [--allocations 60000] [--other-pools 300] [--keep-db]

@@ -1,4 +1,4 @@
-"""Full sync against simcluster's `scale` scenario (DESIGN.md §7).
+"""Full sync against simcluster's `scale` scenario (docs/design.md §6).
 
 Usage: .venv/bin/python bench/sync_bench.py [--scenario scale] [--keep-db]
        (DATABASE_URL=postgres://... to bench PostgreSQL; default: a SQLite file in /tmp)

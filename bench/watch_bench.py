@@ -1,4 +1,4 @@
-"""Watch latency: pod created in the API -> its Pod row in the database (DESIGN.md §7).
+"""Watch latency: pod created in the API -> its Pod row in the database (docs/design.md §6).
 
 Usage: .venv/bin/python bench/watch_bench.py [--quick] [--json] [--rate 200] [--seconds 20]
        [--lifetime 5] [--scenario demo] [--keep-db]

@@ -1,4 +1,4 @@
-"""Reclamation against the simulated API server: the protocol of DESIGN.md §5, its races,
+"""Reclamation against the simulated API server: the protocol of docs/design.md §4, its races,
 idempotency, and a property: a live pod that lists an address never loses its allocation."""
 
 from __future__ import annotations

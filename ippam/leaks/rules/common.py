@@ -1,4 +1,4 @@
-"""Leak rules as set-based queries over the synced rows of one cluster (DESIGN.md §4).
+"""Leak rules as set-based queries over the synced rows of one cluster (docs/design.md §3).
 
 Every rule is one or two SQL statements (anti-joins with NOT EXISTS, GROUP BY ... HAVING,
 a self-join for ranges) that return only the *candidates*; Python then touches candidates

@@ -22,7 +22,7 @@ from ippam.leaks.rules.overlaps import overlapping_ranges
 from ippam.leaks.rules.reservations import orphaned_reservations
 from ippam.models import Cluster
 
-#: Kinds whose findings reclamation can act on (DESIGN.md §5).
+#: Kinds whose findings reclamation can act on (docs/design.md §4).
 RECLAIMABLE_KINDS = (Kind.ORPHANED_ALLOCATION, Kind.STALE_ALLOCATION, Kind.ORPHANED_RESERVATION)
 
 # The costliest rules first, so that a small pool of threads finishes together.
