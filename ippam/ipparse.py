@@ -272,11 +272,13 @@ def go_exclude(value: Any) -> IPNetwork | None:
 
 def strict_ip(text: str) -> IPAddress | None:
     """One address, no prefix. INET_PTON: no "10.1" shorthand, which the CNI plugins (Go's
-    net.ParseIP) reject."""
+    net.ParseIP) reject. No IPv4-mapped text either: Go reads ``::ffff:10.0.0.1`` as the IPv4
+    address where netaddr reads IPv6, so the form asks for the IPv4 spelling instead."""
     text = (text or "").strip()
     if not text or "/" in text:
         return None
-    return _netaddr_ip(text, INET_PTON)
+    ip = _netaddr_ip(text, INET_PTON)
+    return None if ip is not None and ip.is_ipv4_mapped() else ip
 
 
 def strict_cidr(text: str) -> IPNetwork | None:

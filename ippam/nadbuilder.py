@@ -374,6 +374,14 @@ def is_dns1123_label(name: str) -> bool:
     return len(name) <= 63 and bool(_DNS1123_LABEL.match(name))
 
 
+def _mapped_hint(text: str) -> str:
+    """Whereabouts (Go) reads IPv4-mapped text as the IPv4 address: say so rather than let the
+    preview show an IPv6 range whereabouts would never use."""
+    if "::ffff:" not in text.lower():
+        return ""
+    return " Write an IPv4-mapped address as plain IPv4: whereabouts reads it as IPv4."
+
+
 def _check_address_in(
     checks: Checks, name: str, label: str, text: str, net: IPNetwork
 ) -> IPAddress | None:
@@ -381,7 +389,7 @@ def _check_address_in(
         return None
     ip = strict_ip(text)
     if ip is None:
-        checks.error(name, f"{label} '{text}' is not an IP address.")
+        checks.error(name, f"{label} '{text}' is not an IP address.{_mapped_hint(text)}")
         return None
     if ip.version != net.version or ip not in net.cidr:
         checks.error(name, f"{label} {ip} is outside the range {net.cidr}.")
@@ -555,7 +563,9 @@ def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
         checks.error("range", "Whereabouts needs a range, e.g. 10.10.0.0/24.")
     elif net is None and "range" not in checks.errors:
         checks.error(
-            "range", f"'{ipam.range}' is not a CIDR. Write it as address/prefix, e.g. 10.10.0.0/24."
+            "range",
+            f"'{ipam.range}' is not a CIDR. Write it as address/prefix, e.g. 10.10.0.0/24."
+            + _mapped_hint(ipam.range),
         )
     start = end = None
     if net is not None:
@@ -579,13 +589,16 @@ def check_whereabouts(ipam: WhereaboutsIPAM) -> Checks:
         for name, label in (("range_start", "Range start"), ("range_end", "Range end")):
             value = getattr(ipam, name)
             if value and name not in checks.errors and strict_ip(value) is None:
-                checks.error(name, f"{label} '{value}' is not an IP address.")
+                checks.error(name, f"{label} '{value}' is not an IP address.{_mapped_hint(value)}")
     excludes = _check_exclude(checks, ipam, net, start, end)
     gateway = None
     if ipam.gateway and "gateway" not in checks.errors:
         gateway = strict_ip(ipam.gateway)
         if gateway is None:
-            checks.error("gateway", f"Gateway '{ipam.gateway}' is not an IP address.")
+            checks.error(
+                "gateway",
+                f"Gateway '{ipam.gateway}' is not an IP address.{_mapped_hint(ipam.gateway)}",
+            )
         elif net is not None and (gateway.version != net.version or gateway not in net.cidr):
             # Pods get the gateway as their route's next hop: outside their own subnet it
             # is unreachable on this interface, and CNI plugins refuse or ignore it.

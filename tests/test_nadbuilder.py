@@ -510,6 +510,17 @@ def test_a_gateway_outside_the_range_is_an_error(gateway):
     assert "gateway" not in checks.warnings
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [("range", "::ffff:10.71.0.0/120"), ("gateway", "::ffff:10.71.0.1")],
+)
+def test_ipv4_mapped_text_is_refused_with_the_ipv4_reading(field, value):
+    """Go (so whereabouts) reads ::ffff:a.b.c.d as IPv4; netaddr would preview an IPv6 range."""
+    ipam = nb.WhereaboutsIPAM(**{"range": "10.71.0.0/24", field: value})
+    (message,) = nb.check_whereabouts(ipam).errors[field]
+    assert "whereabouts reads it as IPv4" in message
+
+
 def test_every_field_is_checked_whatever_the_others_hold():
     """A bad range does not hide a bad start, exclude, gateway, network name or route."""
     checks = nb.check_whereabouts(
