@@ -16,7 +16,8 @@ import orjson
 import yaml
 from aiohttp import web
 
-from .resources import BY_GV, TYPES, groups
+from .admission import field_manager
+from .resources import BY_GV, TYPES, crd_version, groups
 from .store import ApiError, FieldSelector, LabelSelector, Store, bad_request
 
 log = logging.getLogger("simcluster")
@@ -29,6 +30,21 @@ GIT_VERSION = "v1.31.0-simcluster+simulated"
 def _resp(body, status: int = 200, headers: dict | None = None) -> web.Response:
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
     return web.Response(body=raw, status=status, content_type=JSON, headers=headers)
+
+
+def _written(obj: dict, status: int, warns: list[str]) -> web.Response:
+    """A write's answer: the stored object, and one Warning header per dropped field."""
+    resp = _resp(obj, status)
+    for w in warns:
+        resp.headers.add("Warning", w)
+    return resp
+
+
+def _has_status_subresource(store: Store, t) -> bool:
+    e = store.data["customresourcedefinitions"].get(("", t.crd_name))
+    if e is None:
+        return False
+    return "status" in (crd_version(e.obj(), t.version).get("subresources") or {})
 
 
 def _error(err: ApiError, headers: dict | None = None) -> web.Response:
@@ -354,11 +370,25 @@ class SimServer:
                 return _resp(_table(t, [e], store.rv))
             return _resp(e.raw)
         body = await _read_body(request)
+        if sub == "status" and t.custom and not _has_status_subresource(store, t):
+            # none of the published CRDs declares subresources: /status does not exist
+            raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        warns: list[str] = []
+        manager = field_manager(q.get("fieldManager"), request.headers.get("User-Agent"), "unknown")
+        validation = q.get("fieldValidation") or "Warn"
         if m == "POST" and name is None:
             if ns is None and t.namespaced:
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this method", {})
-            obj = store.create(t.plural, body, ns, check_ns=True)
-            return _resp(obj, 201)
+            obj = store.create(
+                t.plural,
+                body,
+                ns,
+                check_ns=True,
+                manager=manager,
+                validation=validation,
+                warnings=warns,
+            )
+            return _written(obj, 201, warns)
         if name is None:
             raise ApiError(
                 405,
@@ -367,7 +397,17 @@ class SimServer:
                 {},
             )
         if m == "PUT":
-            return _resp(store.replace(t.plural, body, ns, name))
+            obj = store.replace(
+                t.plural,
+                body,
+                ns,
+                name,
+                subresource=sub,
+                manager=manager,
+                validation=validation,
+                warnings=warns,
+            )
+            return _written(obj, 200, warns)
         if m == "PATCH":
             ctype = request.content_type or ""
             kind = {
@@ -393,14 +433,39 @@ class SimServer:
                     {},
                 )
             if kind == "apply":
+                if not q.get("fieldManager"):
+                    raise bad_request(
+                        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                        "is required for apply patch"
+                    )
                 try:
                     store.get_entry(t.plural, ns, name)
                 except ApiError as err:
                     if err.code != 404:
                         raise
-                    obj = store.create(t.plural, body, ns, check_ns=True)
-                    return _resp(obj, 201)
-            return _resp(store.patch(t.plural, ns, name, body, kind))
+                    obj = store.create(
+                        t.plural,
+                        body,
+                        ns,
+                        check_ns=True,
+                        apply=True,
+                        manager=manager,
+                        validation=validation,
+                        warnings=warns,
+                    )
+                    return _written(obj, 201, warns)
+            obj = store.patch(
+                t.plural,
+                ns,
+                name,
+                body,
+                kind,
+                subresource=sub,
+                manager=manager,
+                validation=validation,
+                warnings=warns,
+            )
+            return _written(obj, 200, warns)
         if m == "DELETE":
             pre = (body or {}).get("preconditions") if isinstance(body, dict) else None
             obj = store.delete(t.plural, ns, name, pre)

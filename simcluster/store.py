@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping
 
 import orjson
 
-from .resources import BY_PLURAL, CUSTOM, TYPES, RType, crd_object
+from . import admission, managed
+from .resources import BY_PLURAL, CUSTOM, TYPES, RType, crd_object, crd_version
 
 
 class ApiError(Exception):
@@ -60,7 +61,10 @@ def bad_request(message: str) -> ApiError:
 
 
 def invalid(t: RType, name: str, causes: list[dict], summary: str | None = None) -> ApiError:
-    msg = summary or "; ".join(f"{c['field']}: {c['message']}" for c in causes)
+    # field.ErrorList's aggregate: one error as is, several in brackets
+    msg = summary or ", ".join(f"{c['field']}: {c['message']}" for c in causes)
+    if summary is None and len(causes) > 1:
+        msg = f"[{msg}]"
     kind_q = f"{t.kind}.{t.group}" if t.group else t.kind
     details = {"name": name, "kind": t.kind, "causes": causes}
     if t.group:
@@ -70,6 +74,10 @@ def invalid(t: RType, name: str, causes: list[dict], summary: str | None = None)
 
 def expired(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
+
+
+# who wrote an object when a caller names no field manager (in-process writes, seeding)
+DEFAULT_MANAGER = "simcluster"
 
 
 def now_rfc3339() -> str:
@@ -412,6 +420,7 @@ class Store:
         self.snapshots: OrderedDict = OrderedDict()
         self.snapshot_limit = snapshot_limit
         self._snap_ids = itertools.count(1)
+        self._schemas: dict[str, tuple[int, dict]] = {}
         self.bootstrap()
 
     # -- plumbing
@@ -562,6 +571,15 @@ class Store:
             old = old_e.obj() if old_e and not md.get("uid") else None
             rv = self._next_rv()
             obj = self._complete(t, obj, old, rv)
+            if "managedFields" not in obj["metadata"]:
+                obj["metadata"]["managedFields"] = managed.update(
+                    None,
+                    obj,
+                    DEFAULT_MANAGER,
+                    "Update",
+                    t.api_version,
+                    obj["metadata"]["creationTimestamp"],
+                )
             e = self._entry(t, obj, rv)
             self.data[plural][k] = e
             if emit:
@@ -595,7 +613,20 @@ class Store:
             raise not_found(t, name)
         return e
 
-    def create(self, plural: str, obj: dict, ns: str | None = None, check_ns: bool = False) -> dict:
+    def create(
+        self,
+        plural: str,
+        obj: dict,
+        ns: str | None = None,
+        check_ns: bool = False,
+        *,
+        manager: str = DEFAULT_MANAGER,
+        validation: str = "Warn",
+        warnings: list[str] | None = None,
+        apply: bool = False,
+    ) -> dict:
+        """validation: the fieldValidation directive; warnings collects the Warning headers.
+        apply: the create of a server-side apply (the manager's entry is an Apply)."""
         t = self.rtype(plural)
         if not isinstance(obj, dict):
             raise bad_request("the body of the request was in an unknown format")
@@ -630,7 +661,10 @@ class Store:
                 )
         for k in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp", "generation"):
             md.pop(k, None)
+        applied = copy.deepcopy(obj) if apply else None
         with self.lock:
+            obj = self._admit(t, obj, validation, warnings)
+            md = obj["metadata"]
             if (
                 check_ns
                 and t.namespaced
@@ -647,13 +681,69 @@ class Store:
                 )
             rv = self._next_rv()
             obj = self._complete(t, obj, None, rv)
+            obj["metadata"]["managedFields"] = managed.update(
+                None,
+                obj,
+                manager,
+                "Apply" if apply else "Update",
+                t.api_version,
+                now_rfc3339(),
+                applied=applied,
+            )
             e = self._entry(t, obj, rv)
             self.data[plural][k] = e
             self._emit("ADDED", plural, e)
             return obj
 
+    def _schema(self, t: RType) -> dict:
+        """The served CRD's openAPIV3Schema for t's version (cached per CRD revision)."""
+        e = self.data["customresourcedefinitions"].get(_key(None, t.crd_name))
+        if e is None:
+            return {}
+        hit = self._schemas.get(t.plural)
+        if hit is None or hit[0] != e.rv:
+            version = crd_version(e.obj(), t.version)
+            hit = (e.rv, (version.get("schema") or {}).get("openAPIV3Schema") or {})
+            self._schemas[t.plural] = hit
+        return hit[1]
+
+    def _admit(self, t: RType, obj: dict, validation: str, warnings: list[str] | None) -> dict:
+        """Prune, then validate, as the apiserver admits a write (see simcluster.admission)."""
+        if validation not in admission.VALIDATION_DIRECTIVES:
+            raise bad_request(
+                f"fieldValidation must be one of {', '.join(admission.VALIDATION_DIRECTIVES)}, "
+                f"got {validation!r}"
+            )
+        res = (
+            admission.admit_custom(obj, self._schema(t))
+            if t.custom
+            else admission.admit_builtin(obj)
+        )
+        if res.unknown:
+            if validation == "Strict":
+                raise bad_request(admission.strict_message(t.kind, t.version, res.unknown))
+            if validation == "Warn" and warnings is not None:
+                warnings.extend(admission.warnings(res.unknown))
+        md = res.obj.get("metadata") or {}
+        causes = admission.name_causes(md.get("name"), label=t.plural == "namespaces")
+        if t.namespaced and md.get("namespace"):
+            causes += admission.name_causes(md["namespace"], True, "metadata.namespace")
+        causes += res.causes
+        if causes:
+            raise invalid(t, md.get("name") if isinstance(md.get("name"), str) else "", causes)
+        return res.obj
+
     def replace(
-        self, plural: str, obj: dict, ns: str | None = None, name: str | None = None
+        self,
+        plural: str,
+        obj: dict,
+        ns: str | None = None,
+        name: str | None = None,
+        *,
+        manager: str = DEFAULT_MANAGER,
+        validation: str = "Warn",
+        warnings: list[str] | None = None,
+        subresource: str | None = None,
     ) -> dict:
         t = self.rtype(plural)
         if not isinstance(obj, dict):
@@ -700,12 +790,32 @@ class Store:
                 )
             if want and str(want) != str(old_e.rv):
                 raise conflict(t, name)
-            return self._store_update(t, k, obj, old_e)
+            obj = self._admit(t, obj, validation, warnings)
+            return self._store_update(t, k, obj, old_e, manager, subresource=subresource)
 
-    def _store_update(self, t: RType, k, obj: dict, old_e: Entry) -> dict:
+    def _store_update(
+        self,
+        t: RType,
+        k,
+        obj: dict,
+        old_e: Entry,
+        manager: str,
+        applied: dict | None = None,
+        subresource: str | None = None,
+    ) -> dict:
         old = old_e.obj()
         rv = self._next_rv()
         obj = self._complete(t, obj, old, rv)
+        obj["metadata"]["managedFields"] = managed.update(
+            old,
+            obj,
+            manager,
+            "Update" if applied is None else "Apply",
+            t.api_version,
+            now_rfc3339(),
+            applied=applied,
+            subresource=subresource,
+        )
         if old["metadata"].get("deletionTimestamp"):
             obj["metadata"]["deletionTimestamp"] = old["metadata"]["deletionTimestamp"]
         e = self._entry(t, obj, rv)
@@ -713,7 +823,19 @@ class Store:
         self._emit("MODIFIED", t.plural, e, old_e)
         return obj
 
-    def patch(self, plural: str, ns: str | None, name: str, body, kind: str = "merge") -> dict:
+    def patch(
+        self,
+        plural: str,
+        ns: str | None,
+        name: str,
+        body,
+        kind: str = "merge",
+        *,
+        manager: str = DEFAULT_MANAGER,
+        validation: str = "Warn",
+        warnings: list[str] | None = None,
+        subresource: str | None = None,
+    ) -> dict:
         """kind: json | merge | strategic | apply."""
         t = self.rtype(plural)
         with self.lock:
@@ -751,7 +873,11 @@ class Store:
             md["name"] = name
             if t.namespaced:
                 md["namespace"] = old["metadata"]["namespace"]
-            return self._store_update(t, k, new, old_e)
+            # the patched object keeps the stored managedFields; the manager's entry is redone
+            md["managedFields"] = old["metadata"].get("managedFields") or []
+            new = self._admit(t, new, validation, warnings)
+            applied = copy.deepcopy(body) if kind == "apply" else None
+            return self._store_update(t, k, new, old_e, manager, applied, subresource)
 
     def delete(self, plural: str, ns: str | None, name: str, preconditions: dict | None = None):
         t = self.rtype(plural)

@@ -97,7 +97,7 @@ def test_discovery_with_and_without_trailing_slashes(simcluster, api):
     status, _, body = http(simcluster.url + "/apis/k8s.cni.cncf.io/v1")
     (nad,) = json.loads(body)["resources"]
     assert (
-        nad["shortNames"] == ["net-attach-def"]
+        nad["shortNames"] == ["nad", "net-attach-def"]
         and nad["namespaced"]
         and nad["kind"] == "NetworkAttachmentDefinition"
     )
