@@ -100,7 +100,10 @@ def _node(key: str, v: Any) -> dict:
 def _trie(d: dict, is_map: bool) -> dict:
     out: dict = {".": {}} if is_map else {}
     for k, v in d.items():
-        out["f:" + k] = _node(k, v)
+        node = _node(k, v)
+        if is_map and node:  # a map's struct value is owned as a whole too
+            node = {".": {}, **node}
+        out["f:" + k] = node
     return out
 
 
@@ -194,11 +197,14 @@ def _leaves(obj: dict) -> dict:
     values: dict = {}
 
     def walk(v: Any, key: str, trie: dict, p: tuple) -> None:
-        if not trie:
-            values[p] = v
-            return
-        if "." in trie:  # a map or keyed item owned as a whole
-            values[p] = None
+        if isinstance(v, dict):  # compare containers by their members, not as values
+            value: Any = "{}"
+        elif isinstance(v, list) and trie:
+            value = "[]"
+        else:
+            value = v
+        if not trie or "." in trie:  # a leaf, or a map or keyed item owned as a whole
+            values[p] = value
         if not trie:
             return
         if isinstance(v, dict):

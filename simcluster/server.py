@@ -658,9 +658,13 @@ class SimServer:
             return _resp({"paths": paths})
         want = "/".join(rest)
         doc_paths: dict = {}
+        schemas: dict = {}
         for t in served:
             if gv_path(t) == want:
-                doc_paths.update(_openapi_paths(t))
+                schema = self._crd_schema(t) if t.custom else None
+                if schema is not None:
+                    schemas[_schema_name(t)] = schema
+                doc_paths.update(_openapi_paths(t, schema is not None))
         if not doc_paths:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         return _resp(
@@ -668,9 +672,21 @@ class SimServer:
                 "openapi": "3.0.0",
                 "info": {"title": "Kubernetes (simcluster)", "version": GIT_VERSION},
                 "paths": doc_paths,
-                "components": {"schemas": {}},
+                "components": {"schemas": schemas},
             }
         )
+
+    def _crd_schema(self, t) -> dict | None:
+        """A custom kind's schema as the apiserver publishes it from the served CRD."""
+        e = self.store.data["customresourcedefinitions"].get(("", t.crd_name))
+        if e is None:
+            return None
+        version = crd_version(e.obj(), t.version)
+        schema = dict((version.get("schema") or {}).get("openAPIV3Schema") or {})
+        schema["x-kubernetes-group-version-kind"] = [
+            {"group": t.group, "version": t.version, "kind": t.kind}
+        ]
+        return schema
 
     def _discovery(self, parts: list[str]) -> web.Response | None:
         store = self.store
@@ -772,9 +788,15 @@ _PATCH_TYPES = (
 )
 
 
-def _openapi_paths(t) -> dict:
-    """Just enough OpenAPI v3 for kubectl to see that the server validates fields itself
-    (fieldValidation=Strict), so `kubectl apply` works without --validate=false."""
+def _schema_name(t) -> str:
+    """The apiserver's definition name: the group reversed, the version, the kind."""
+    return ".".join([*reversed(t.group.split(".")), t.version, t.kind])
+
+
+def _openapi_paths(t, with_schema: bool = False) -> dict:
+    """OpenAPI v3 paths with a fieldValidation parameter, so kubectl sees that the server
+    validates fields itself (`kubectl apply` works without --validate=false); custom kinds'
+    bodies refer to their CRD's schema, built-in kinds' are untyped objects."""
     base = f"/apis/{t.group}/{t.version}" if t.group else "/api/v1"
     coll = f"{base}/namespaces/{{namespace}}/{t.plural}" if t.namespaced else f"{base}/{t.plural}"
     gvk = {"group": t.group, "version": t.version, "kind": t.kind}
@@ -782,7 +804,9 @@ def _openapi_paths(t) -> dict:
         {"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
         for n in ("dryRun", "fieldManager", "fieldValidation", "pretty")
     ]
-    obj = {"schema": {"type": "object"}}
+    obj: dict = {"schema": {"type": "object"}}
+    if with_schema:
+        obj = {"schema": {"$ref": f"#/components/schemas/{_schema_name(t)}"}}
     resp = {"200": {"description": "OK", "content": {"application/json": obj}}}
 
     def op(action, body_types=("application/json",)):

@@ -624,9 +624,12 @@ class Store:
         validation: str = "Warn",
         warnings: list[str] | None = None,
         apply: bool = False,
+        admit: bool = True,
     ) -> dict:
         """validation: the fieldValidation directive; warnings collects the Warning headers.
-        apply: the create of a server-side apply (the manager's entry is an Apply)."""
+        apply: the create of a server-side apply (the manager's entry is an Apply).
+        admit=False plants the object as given (state a real cluster can hold but no write
+        through its apiserver can make: objects from before a CRD tightened, etcd edits)."""
         t = self.rtype(plural)
         if not isinstance(obj, dict):
             raise bad_request("the body of the request was in an unknown format")
@@ -663,7 +666,8 @@ class Store:
             md.pop(k, None)
         applied = copy.deepcopy(obj) if apply else None
         with self.lock:
-            obj = self._admit(t, obj, validation, warnings)
+            if admit:
+                obj = self._admit(t, obj, validation, warnings)
             md = obj["metadata"]
             if (
                 check_ns
@@ -730,7 +734,8 @@ class Store:
             causes += admission.name_causes(md["namespace"], True, "metadata.namespace")
         causes += res.causes
         if causes:
-            raise invalid(t, md.get("name") if isinstance(md.get("name"), str) else "", causes)
+            name = md.get("name")
+            raise invalid(t, name if isinstance(name, str) else "", causes)
         return res.obj
 
     def replace(
@@ -744,6 +749,7 @@ class Store:
         validation: str = "Warn",
         warnings: list[str] | None = None,
         subresource: str | None = None,
+        admit: bool = True,
     ) -> dict:
         t = self.rtype(plural)
         if not isinstance(obj, dict):
@@ -790,7 +796,8 @@ class Store:
                 )
             if want and str(want) != str(old_e.rv):
                 raise conflict(t, name)
-            obj = self._admit(t, obj, validation, warnings)
+            if admit:
+                obj = self._admit(t, obj, validation, warnings)
             return self._store_update(t, k, obj, old_e, manager, subresource=subresource)
 
     def _store_update(
@@ -835,8 +842,9 @@ class Store:
         validation: str = "Warn",
         warnings: list[str] | None = None,
         subresource: str | None = None,
+        admit: bool = True,
     ) -> dict:
-        """kind: json | merge | strategic | apply."""
+        """kind: json | merge | strategic | apply; admit as in create."""
         t = self.rtype(plural)
         with self.lock:
             k = _key(ns if t.namespaced else None, name)
@@ -875,7 +883,8 @@ class Store:
                 md["namespace"] = old["metadata"]["namespace"]
             # the patched object keeps the stored managedFields; the manager's entry is redone
             md["managedFields"] = old["metadata"].get("managedFields") or []
-            new = self._admit(t, new, validation, warnings)
+            if admit:
+                new = self._admit(t, new, validation, warnings)
             applied = copy.deepcopy(body) if kind == "apply" else None
             return self._store_update(t, k, new, old_e, manager, applied, subresource)
 
