@@ -368,7 +368,7 @@ class SimServer:
             e = store.get_entry(t.plural, ns, name)
             if _wants_table(request):
                 return _resp(_table(t, [e], store.rv))
-            return _resp(e.raw)
+            return _resp(e.full())
         body = await _read_body(request)
         if sub == "status" and t.custom and not _has_status_subresource(store, t):
             # none of the published CRDs declares subresources: /status does not exist
@@ -577,7 +577,7 @@ class SimServer:
             table = _wants_table(request)  # kubectl get -w
 
             def obj_bytes(e) -> bytes:
-                return orjson.dumps(_table(t, [e], e.rv)) if table else e.raw
+                return orjson.dumps(_table(t, [e], e.rv)) if table else e.full()
 
             chunk = [
                 b'{"type":"%s","object":%s}\n' % (typ.encode(), obj_bytes(e)) for typ, e in initial

@@ -355,18 +355,26 @@ def _merge_keyed(old: list, patch: list, order: list | None, key: str) -> list:
 
 
 class Entry:
-    __slots__ = ("ns", "name", "rv", "raw", "labels", "fields")
+    """One stored object. `raw` is its list-item JSON: a built-in kind's without apiVersion
+    and kind (the apiserver leaves them empty in core lists), whose `head` puts them back
+    for a GET or a watch event (`full()`)."""
 
-    def __init__(self, ns, name, rv, raw, labels, fields):
+    __slots__ = ("ns", "name", "rv", "raw", "labels", "fields", "head")
+
+    def __init__(self, ns, name, rv, raw, labels, fields, head: bytes = b""):
         self.ns = ns
         self.name = name
         self.rv = rv
         self.raw = raw
         self.labels = labels
         self.fields = fields
+        self.head = head
+
+    def full(self) -> bytes:
+        return self.head + self.raw[1:] if self.head else self.raw
 
     def obj(self) -> dict:
-        return orjson.loads(self.raw)
+        return orjson.loads(self.full())
 
 
 class Watcher:
@@ -400,6 +408,14 @@ class Watcher:
         if before:
             return "DELETED"
         return None
+
+
+# what a GET or a watch event puts back in front of a built-in kind's stored item
+_HEADS = {
+    t.plural: b'{"kind":%s,"apiVersion":%s,' % (orjson.dumps(t.kind), orjson.dumps(t.api_version))
+    for t in TYPES
+    if not t.group
+}
 
 
 def _key(ns, name):
@@ -439,14 +455,20 @@ class Store:
     def _entry(self, t: RType, obj: dict, rv: int) -> Entry:
         md = obj["metadata"]
         md["resourceVersion"] = str(rv)
+        head = b""
+        body = obj
+        if not t.group:
+            body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+            head = _HEADS[t.plural]
         return Entry(
             md.get("namespace") if t.namespaced else None,
             md["name"],
             rv,
             # orjson over-allocates its output buffer (~16 KB); copy to a tight bytes object
-            memoryview(orjson.dumps(obj)).tobytes(),
+            memoryview(orjson.dumps(body)).tobytes(),
             md.get("labels") or None,
             t.field_values(obj),
+            head,
         )
 
     def _emit(self, etype: str, plural: str, e: Entry, old: Entry | None = None) -> None:

@@ -77,7 +77,11 @@ def test_builder_pod_is_internally_consistent():
         "range_start": "10.5.0.10",
         "network_name": "blue",
     }
-    assert {e["reason"] for e in objs["events"]} == {"AddedInterface"}
+    assert {e["reason"] for e in objs["events"]} == {"AddedInterface", "Scheduled"}
+    (scheduled,) = (e for e in objs["events"] if e["reason"] == "Scheduled")
+    # written through events.k8s.io/v1: eventTime and action, no count or timestamps
+    assert scheduled["action"] == "Binding" and scheduled["eventTime"].endswith("Z")
+    assert scheduled["firstTimestamp"] is None and "count" not in scheduled
     assert any(e["message"] == "Add net1 [10.5.0.10/24] from ns/net" for e in objs["events"])
 
 
