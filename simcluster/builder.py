@@ -233,6 +233,7 @@ class ClusterBuilder:
         self._managed_templates: dict[tuple, str] = {}
         self._stamp_fields: dict[tuple, bytes] = {}
         self._pods_made = 0
+        self._owner_uids: dict[tuple[str, str, str], str] = {}
         # every n-th scheduled pod still has its Scheduled event (events expire after 1 h;
         # these are the recent ones); 0: none
         self._scheduled_every = 4
@@ -985,7 +986,10 @@ class ClusterBuilder:
 
     def _owner_ref(self, namespace: str, kind: str, name: str) -> dict:
         # one uid per controller, derived (not drawn) so the other objects stay as they were
-        uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{namespace}/{kind}/{name}"))
+        uid = self._owner_uids.get((namespace, kind, name))
+        if uid is None:
+            uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{namespace}/{kind}/{name}"))
+            self._owner_uids[(namespace, kind, name)] = uid
         return {
             "apiVersion": "batch/v1" if kind == "Job" else "apps/v1",
             "kind": kind,
