@@ -172,60 +172,56 @@ def _flatten(trie: dict, prefix: tuple = (), out: set | None = None) -> set:
 
 
 def _unflatten(paths: set) -> dict:
+    """The trie of a set of owned paths: a path that is also the prefix of others was owned
+    as a whole and gets its "." first, then its fields in order, as the apiserver writes."""
+    parents = {p[:i] for p in paths for i in range(1, len(p))}
     out: dict = {}
     for p in sorted(paths):
         node = out
-        for part in p:
-            node = node.setdefault(part, {})
-    # a path that is also a prefix of others was owned as a whole: mark it with "."
-    for p in paths:
-        node = out
-        for part in p:
-            node = node[part]
-        if node:
-            node["."] = {}
-    return _ordered(out)
+        for i in range(1, len(p) + 1):
+            part = p[i - 1]
+            nxt = node.get(part)
+            if nxt is None:
+                prefix = p[:i]
+                nxt = {".": {}} if prefix in paths and prefix in parents else {}
+                node[part] = nxt
+            node = nxt
+    return out
 
 
-def _ordered(trie: dict) -> dict:
-    """'.' first, then the fields in order, as the apiserver serializes the trie."""
-    return {k: _ordered(trie[k]) for k in sorted(trie, key=lambda k: (k != ".", k))}
+def _owned_view(obj: dict) -> dict:
+    """obj as far as fields can be owned (no apiVersion/kind, no identity metadata)."""
+    out = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+    md = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _NOT_OWNED_META}
+    if md:
+        out["metadata"] = md
+    return out
 
 
-def _leaves(obj: dict) -> dict:
-    """Each owned path with its value, to see which ones an update changed."""
-    values: dict = {}
-
-    def walk(v: Any, key: str, trie: dict, p: tuple) -> None:
-        if isinstance(v, dict):  # compare containers by their members, not as values
-            value: Any = "{}"
-        elif isinstance(v, list) and trie:
-            value = "[]"
-        else:
-            value = v
-        if not trie or "." in trie:  # a leaf, or a map or keyed item owned as a whole
-            values[p] = value
-        if not trie:
-            return
-        if isinstance(v, dict):
-            for k, sub in trie.items():
-                if k != ".":
-                    walk(v.get(k[2:]), k[2:], sub, (*p, k))
-        elif isinstance(v, list):
-            keys = _LIST_KEYS.get(key, ())
-            by = {_item_key(keys, x): x for x in v}
-            for k, sub in trie.items():
-                walk(by.get(k), "", sub, (*p, k))
-
-    top = fields_v1(obj)
-    for k, sub in top.items():
-        v = obj.get(k[2:])
-        if k == "f:metadata":
-            md = {kk: vv for kk, vv in (v or {}).items() if kk not in _NOT_OWNED_META}
-            walk(md, "metadata", sub, (k,))
-        else:
-            walk(v, k[2:], sub, (k,))
-    return values
+def _changed(old: Any, new: Any, trie: dict, key: str, p: tuple, out: set) -> None:
+    """The owned paths of `trie` (new's) whose values differ between old and new. Equal
+    subtrees are skipped whole (the comparison runs in C), so a small change to a big
+    object costs little. A map or keyed item counts as changed only when it appears."""
+    if old == new:
+        return
+    if not trie:
+        # a map emptied (its members removed) is not a new value of the map
+        if p and not (isinstance(old, dict) and isinstance(new, dict)):
+            out.add(p)
+        return
+    if "." in trie and not isinstance(old, dict):
+        out.add(p)
+    if isinstance(new, dict):
+        o = old if isinstance(old, dict) else {}
+        for k, sub in trie.items():
+            if k != ".":
+                _changed(o.get(k[2:]), new.get(k[2:]), sub, k[2:], (*p, k), out)
+    elif isinstance(new, list):
+        keys = _LIST_KEYS.get(key, ())
+        before = {_item_key(keys, x): x for x in old} if isinstance(old, list) else {}
+        now = {_item_key(keys, x): x for x in new}
+        for k, sub in trie.items():
+            _changed(before.get(k), now.get(k), sub, "", (*p, k), out)
 
 
 def update(
@@ -243,21 +239,22 @@ def update(
     `applied`: the server-side apply configuration; the manager then owns exactly its fields.
     """
     entries = [] if old is None else list((old.get("metadata") or {}).get("managedFields") or [])
-    new_vals = _leaves(new)
-    present = set(new_vals)
+    trie = fields_v1(new)
+    present = _flatten(trie)
     if applied is not None:
         mine = _flatten(fields_v1(applied)) & present
         changed = mine
     elif old is None:
         mine = changed = present
     else:
-        old_vals = _leaves(old)
-        changed = {p for p, v in new_vals.items() if p not in old_vals or old_vals[p] != v}
+        changed = set()
+        _changed(_owned_view(old), _owned_view(new), trie, "", (), changed)
         mine = changed
     out = []
     found = False
     for e in entries:
-        owned = _flatten(e.get("fieldsV1") or {}) & present
+        before = _flatten(e.get("fieldsV1") or {})
+        owned = before & present
         same = (
             e.get("manager") == manager
             and e.get("operation") == operation
@@ -270,7 +267,9 @@ def update(
             continue
         if operation == "Update" or e.get("operation") == "Update":
             owned -= changed
-        if owned:
+        if owned == before:  # untouched: kept as it was
+            out.append(e)
+        elif owned:
             kept = dict(e)
             kept["fieldsV1"] = _unflatten(owned)
             out.append(kept)

@@ -244,8 +244,10 @@ class PatchTestFailed(Exception):
     pass
 
 
-def json_patch(doc: dict, ops: list) -> dict:
-    doc = copy.deepcopy(doc)
+def json_patch(doc: dict, ops: list, copy_doc: bool = True) -> dict:
+    """RFC 6902 on doc (on a copy unless copy_doc is False: a freshly decoded doc)."""
+    if copy_doc:
+        doc = copy.deepcopy(doc)
     if not isinstance(ops, list):
         raise ValueError("a JSON patch must be a list of operations")
     for op in ops:
@@ -876,7 +878,7 @@ class Store:
             old = old_e.obj()
             try:
                 if kind == "json":
-                    new = json_patch(old, body)
+                    new = json_patch(old_e.obj(), body, copy_doc=False)
                 else:
                     if not isinstance(body, dict):
                         raise ValueError("a merge patch must be a JSON object")
@@ -1077,7 +1079,8 @@ class Store:
                 if plural not in BY_PLURAL:
                     raise ValueError(f"unknown plural {plural!r}")
                 for obj in objects[plural]:
-                    self.put(plural, copy.deepcopy(obj), emit=emit)
+                    # a JSON round trip copies ~10x faster than deepcopy (objects are JSON)
+                    self.put(plural, orjson.loads(orjson.dumps(obj)), emit=emit)
 
     def counts(self) -> dict[str, int]:
         with self.lock:
