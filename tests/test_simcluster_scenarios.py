@@ -118,7 +118,10 @@ def _status_annotation(pod: dict) -> str:
 
 
 def _detect(objs: dict) -> list[tuple]:
-    """An independent, simple implementation of DESIGN.md §4 over plain objects."""
+    """An independent, simple leak detector over plain objects: an allocation whose podref
+    names no pod is orphaned; one whose live pod does not show its address is stale (suspect
+    while the pod is Pending); an address a pod shows that no allocation holds is untracked;
+    one shown by two live pods is duplicated; an ORIP without its allocation is orphaned."""
     pods = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in objs["pods"]}
     wb = {}
     for n in objs["network-attachment-definitions"]:
