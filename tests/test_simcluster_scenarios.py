@@ -119,9 +119,11 @@ def _status_annotation(pod: dict) -> str:
 
 def _detect(objs: dict) -> list[tuple]:
     """An independent, simple leak detector over plain objects: an allocation whose podref
-    names no pod is orphaned; one whose live pod does not show its address is stale (suspect
-    while the pod is Pending); an address a pod shows that no allocation holds is untracked;
-    one shown by two live pods is duplicated; an ORIP without its allocation is orphaned."""
+    names no pod is orphaned; one whose pod does not show its address is stale (suspect while
+    the pod is Pending); an allocation missing its ORIP (overlapping ranges on), or an ORIP
+    whose pod is gone or holds no matching allocation, is an orphaned reservation; an address
+    pods show that no allocation holds is untracked, one shown by a second pod duplicated;
+    whereabouts ranges that overlap under different network_names overlap."""
     pods = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in objs["pods"]}
     wb = {}
     for n in objs["network-attachment-definitions"]:
