@@ -20,11 +20,57 @@ from typing import Any
 
 import orjson
 
+from . import managed
+
 WB_API = "whereabouts.cni.cncf.io/v1alpha1"
 NAD_API = "k8s.cni.cncf.io/v1"
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
 LEGACY_NETWORK_STATUS = "k8s.v1.cni.cncf.io/networks-status"  # Multus before v3.7
+INIT_IMAGE = "registry.k8s.io/busybox:1.36"
+# the service-account token every pod gets mounted (the ServiceAccount admission plugin)
+SA_MOUNT = {"readOnly": True, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}
+# who writes what of a pod (their managedFields entries)
+CONTROLLER_MANAGER = "kube-controller-manager"
+MULTUS_MANAGER = "multus-daemon"
+
+
+def sa_projection() -> dict:
+    return {
+        "defaultMode": 420,
+        "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {
+                "configMap": {
+                    "name": "kube-root-ca.crt",
+                    "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                }
+            },
+            {
+                "downwardAPI": {
+                    "items": [
+                        {
+                            "path": "namespace",
+                            "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                        }
+                    ]
+                }
+            },
+        ],
+    }
+
+
+def default_tolerations() -> list[dict]:
+    """What the DefaultTolerationSeconds admission plugin adds to every pod."""
+    return [
+        {
+            "key": f"node.kubernetes.io/{taint}",
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": 300,
+        }
+        for taint in ("not-ready", "unreachable")
+    ]
 
 
 def pool_name(cidr: str, network_name: str | None = None) -> str:
@@ -184,6 +230,13 @@ class ClusterBuilder:
         self.exhausted_pools: list[str] = []
         self.failed_pods: list[str] = []
         self.extra: dict = {}
+        self._managed_templates: dict[tuple, str] = {}
+        self._stamp_fields: dict[tuple, bytes] = {}
+        self._pods_made = 0
+        self._owner_uids: dict[tuple[str, str, str], str] = {}
+        # every n-th scheduled pod still has its Scheduled event (events expire after 1 h;
+        # these are the recent ones); 0: none
+        self._scheduled_every = 4
 
     # ---------------------------------------------------------------- helpers
 
@@ -214,6 +267,29 @@ class ClusterBuilder:
             md["annotations"] = dict(annotations)
         return md
 
+    def _stamp(self, obj: dict, manager: str, api_version: str = "v1") -> None:
+        """One Update entry owning every field, at the creation time: what an object written
+        once by one client carries (a NAD from kubectl, a whereabouts reservation). Entries
+        of a shape met before are copied from it (`scale` makes 150,000 reservations)."""
+        md = obj["metadata"]
+        key = (
+            manager,
+            api_version,
+            tuple(md),
+            tuple(md.get("labels") or ()),
+            tuple(md.get("annotations") or ()),
+            _keys(obj),
+        )
+        fields = self._stamp_fields.get(key)
+        if fields is None:
+            fields = orjson.dumps(managed.fields_v1(obj))
+            self._stamp_fields[key] = fields
+        md["managedFields"] = [
+            managed.entry(
+                manager, "Update", api_version, md["creationTimestamp"], orjson.loads(fields)
+            )
+        ]
+
     # ---------------------------------------------------------------- cluster objects
 
     def namespace(
@@ -227,6 +303,7 @@ class ClusterBuilder:
             "spec": {"finalizers": ["kubernetes"]},
             "status": {"phase": "Active"},
         }
+        self._stamp(obj, "kubectl-create")
         self._objs["namespaces"][("", name)] = obj
         return obj
 
@@ -237,14 +314,18 @@ class ClusterBuilder:
         labels: dict | None = None,
         created_ago: float = 86400 * 30,
         kubelet_version: str = "v1.31.4",
+        dual_stack: bool = False,
     ) -> dict:
+        """dual_stack: the node's pods get an IPv6 address too (podIPs, network-status)."""
         i = len(self._nodes) + 1
         internal_ip = f"10.128.{i // 250}.{i % 250 + 2}"
         pod_cidr = f"10.{64 + i // 256}.{i % 256}.0/24"
+        pod_cidr6 = f"fd00:10:244:{i:x}::/64"
         self._nodes[name] = {
             "index": i,
             "ip": internal_ip,
             "pod_net": ipaddress.ip_network(pod_cidr),
+            "pod_net6": ipaddress.ip_network(pod_cidr6) if dual_stack else None,
             "next": 2,
         }
         lab = {
@@ -284,7 +365,8 @@ class ClusterBuilder:
                 "lastTransitionTime": self.ts(created_ago - 60 if ready else 3600 * 3),
             }
         )
-        spec: dict = {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr], "providerID": f"sim://{name}"}
+        cidrs = [pod_cidr, pod_cidr6] if dual_stack else [pod_cidr]
+        spec: dict = {"podCIDR": pod_cidr, "podCIDRs": cidrs, "providerID": f"sim://{name}"}
         if not ready:
             spec["taints"] = [
                 {
@@ -304,7 +386,7 @@ class ClusterBuilder:
             "pods": "110",
             "ephemeral-storage": "101430960Ki",
         }
-        obj = {
+        obj: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Node",
             "metadata": self._meta(name, None, created_ago, lab),
@@ -332,6 +414,30 @@ class ClusterBuilder:
                 },
             },
         }
+        obj["metadata"]["managedFields"] = [
+            managed.entry(
+                "kubelet",
+                "Update",
+                "v1",
+                obj["metadata"]["creationTimestamp"],
+                managed.fields_v1({"metadata": {"labels": lab}}),
+            ),
+            managed.entry(
+                "kube-controller-manager",
+                "Update",
+                "v1",
+                obj["metadata"]["creationTimestamp"],
+                managed.fields_v1({"spec": spec}),
+            ),
+            managed.entry(
+                "kubelet",
+                "Update",
+                "v1",
+                hb,
+                managed.fields_v1({"status": obj["status"]}),
+                "status",
+            ),
+        ]
         self._objs["nodes"][("", name)] = obj
         return obj
 
@@ -381,6 +487,7 @@ class ClusterBuilder:
         }
         if not annotations:
             obj["metadata"].pop("annotations", None)
+        self._stamp(obj, "kubectl-client-side-apply", NAD_API)
         self._objs["network-attachment-definitions"][(namespace, name)] = obj
         return obj
 
@@ -522,6 +629,7 @@ class ClusterBuilder:
             "metadata": self._meta(name, namespace, created_ago),
             "spec": spec,
         }
+        self._stamp(obj, "whereabouts", WB_API)
         if self.sink is not None:
             self.sink("overlappingrangeipreservations", obj)
         else:
@@ -570,6 +678,12 @@ class ClusterBuilder:
         events: bool | None = None,
         legacy: bool = False,
         legacy_status: bool = False,
+        owner: tuple[str, str] | None = None,
+        init: bool = False,
+        restarts: int = 0,
+        mtu: int | None = None,
+        dns: dict | None = None,
+        ifname_requests: bool = False,
     ) -> dict:
         """A pod attached to NADs; whereabouts attachments get the lowest free IP.
 
@@ -578,6 +692,12 @@ class ClusterBuilder:
         network_status: write the network-status annotation (default: phase is Running).
         legacy: write records like whereabouts < 0.8 (no ifname; ORIP with containerid).
         legacy_status: write the old `networks-status` annotation instead of `network-status`.
+        owner: (kind, name) of the controller (ReplicaSet, StatefulSet, DaemonSet, Job) that
+        made the pod: its ownerReferences and the controller manager's managedFields entry.
+        init: an init container (done when the pod runs); restarts: the container restarted
+        that often, its lastState the last termination (OOMKilled).
+        mtu, dns: what the CNI result reported, in the secondary network-status entries.
+        ifname_requests: the `networks` annotation asks for each interface (`ns/name@net1`).
         """
         attachments = [tuple(a) for a in attachments]
         ago = created_ago if created_ago is not None else self.rng.randint(3600 * 3, 86400 * 9)
@@ -585,6 +705,7 @@ class ClusterBuilder:
         if network_status is None:
             network_status = running
         cid = self.hexid()
+        vol = f"kube-api-access-{cid[:5]}"  # the suffix is random; cid is already drawn
         podref = f"{namespace}/{name}"
         ifaces = []
         for i, (nns, nname) in enumerate(attachments):
@@ -624,6 +745,7 @@ class ClusterBuilder:
                     )
                     if legacy:
                         orip["spec"]["containerid"] = cid
+                        self._stamp(orip, "whereabouts", WB_API)
             else:
                 other = self.other_nads.get((nns, nname))
                 if want:
@@ -641,6 +763,7 @@ class ClusterBuilder:
             ifaces.append((nns, nname, ifname, ip, prefix))
         node_info = self._nodes.get(node or "")
         pod_ip = self._pod_ip(node) if (running or network_status) else None
+        pod_ip6 = self._pod_ip6(node) if pod_ip else None
         annotations: dict = {}
         if attachments:
             if networks_json:
@@ -650,6 +773,10 @@ class ClusterBuilder:
                         for i, (ns, n) in enumerate(attachments)
                     ]
                 )
+            elif ifname_requests:
+                annotations[NETWORKS] = ",".join(
+                    f"{ns}/{n}@net{i + 1}" for i, (ns, n) in enumerate(attachments)
+                )
             else:
                 annotations[NETWORKS] = ",".join(f"{ns}/{n}" for ns, n in attachments)
         if network_status and pod_ip:
@@ -657,7 +784,7 @@ class ClusterBuilder:
                 {
                     "name": "k8s-pod-network",
                     "interface": "eth0",
-                    "ips": [pod_ip],
+                    "ips": [pod_ip, pod_ip6] if pod_ip6 else [pod_ip],
                     "mac": self.mac(),
                     "default": True,
                     "dns": {},
@@ -670,8 +797,10 @@ class ClusterBuilder:
                     "interface": ifname,
                     "ips": [ip] if ip else [],
                     "mac": self.mac(),
-                    "dns": {},
+                    "dns": dict(dns) if dns else {},
                 }
+                if mtu:
+                    entry["mtu"] = mtu
                 other = self.other_nads.get((nns, nname))
                 if other and other.get("sriov"):
                     entry["device-info"] = {
@@ -753,15 +882,19 @@ class ClusterBuilder:
                     if phase == "Pending"
                     else f"{image.split(':')[0]}@sha256:{self.hexid()}",
                     "ready": ready,
-                    "restartCount": 0,
+                    "restartCount": restarts,
                     "started": running,
                     "state": cstate,
+                    "lastState": self._last_state(restarts, ago, cid),
+                    "volumeMounts": [{"name": vol, **SA_MOUNT, "recursiveReadOnly": "Disabled"}],
                     **({"containerID": f"containerd://{cid}"} if phase != "Pending" else {}),
                 }
             ]
+            if init:
+                status["initContainerStatuses"] = [self._init_status(phase, ago)]
         if pod_ip:
             status["podIP"] = pod_ip
-            status["podIPs"] = [{"ip": pod_ip}]
+            status["podIPs"] = [{"ip": pod_ip}, {"ip": pod_ip6}] if pod_ip6 else [{"ip": pod_ip}]
         spec: dict = {
             "containers": [
                 {
@@ -771,35 +904,72 @@ class ClusterBuilder:
                     "resources": {},
                     "terminationMessagePath": "/dev/termination-log",
                     "terminationMessagePolicy": "File",
+                    "volumeMounts": [{"name": vol, **SA_MOUNT}],
                 }
             ],
             "dnsPolicy": "ClusterFirst",
             "enableServiceLinks": True,
+            "preemptionPolicy": "PreemptLowerPriority",
             "priority": 0,
-            "restartPolicy": "Always",
+            "restartPolicy": "Never" if owner and owner[0] == "Job" else "Always",
             "schedulerName": "default-scheduler",
             "securityContext": {},
+            "serviceAccount": "default",
             "serviceAccountName": "default",
             "terminationGracePeriodSeconds": 30,
+            "tolerations": default_tolerations(),
+            "volumes": [{"name": vol, "projected": sa_projection()}],
         }
+        if init:
+            spec["initContainers"] = [
+                {
+                    "name": "init-sysctl",
+                    "image": INIT_IMAGE,
+                    "command": ["sh", "-c", "sysctl -w net.ipv4.ip_forward=1"],
+                    "imagePullPolicy": "IfNotPresent",
+                    "resources": {},
+                    "securityContext": {"privileged": True},
+                    "terminationMessagePath": "/dev/termination-log",
+                    "terminationMessagePolicy": "File",
+                    "volumeMounts": [{"name": vol, **SA_MOUNT}],
+                }
+            ]
         if node:
             spec["nodeName"] = node
-        obj = {
+        obj: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": self._meta(name, namespace, ago, labels, annotations or None),
             "spec": spec,
             "status": status,
         }
+        if owner:
+            obj["metadata"]["ownerReferences"] = [self._owner_ref(namespace, *owner)]
+        obj["metadata"]["managedFields"] = self._pod_managed(obj, vol, t_created, started)
         if self.sink is not None:
             self.sink("pods", obj)
         else:
             self._objs["pods"][(namespace, name)] = obj
         if events is None:
             events = self.with_events
+        if (
+            events
+            and node
+            and self._scheduled_every
+            and self._pods_made % self._scheduled_every == 0
+        ):
+            self.new_event(
+                obj,
+                "Scheduled",
+                f"Successfully assigned {namespace}/{name} to {node}",
+                "Binding",
+                ago=ago,
+            )
+        self._pods_made += 1
         if events and network_status and pod_ip:
+            eth0 = f"{pod_ip}/24 {pod_ip6}/64" if pod_ip6 else f"{pod_ip}/24"
             self.event(
-                obj, "AddedInterface", f"Add eth0 [{pod_ip}/24] from k8s-pod-network", ago=ago - 4
+                obj, "AddedInterface", f"Add eth0 [{eth0}] from k8s-pod-network", ago=ago - 4
             )
             for nns, nname, ifname, ip, prefix in ifaces:
                 shown = f"{ip}/{prefix}" if ip and prefix else (ip or "")
@@ -807,6 +977,99 @@ class ClusterBuilder:
                     obj, "AddedInterface", f"Add {ifname} [{shown}] from {nns}/{nname}", ago=ago - 4
                 )
         return obj
+
+    def _pod_ip6(self, node: str | None) -> str | None:
+        n = self._nodes.get(node or "")
+        if n is None or n.get("pod_net6") is None:
+            return None
+        return str(n["pod_net6"].network_address + n["next"] - 1)
+
+    def _owner_ref(self, namespace: str, kind: str, name: str) -> dict:
+        # one uid per controller, derived (not drawn) so the other objects stay as they were
+        uid = self._owner_uids.get((namespace, kind, name))
+        if uid is None:
+            uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{namespace}/{kind}/{name}"))
+            self._owner_uids[(namespace, kind, name)] = uid
+        return {
+            "apiVersion": "batch/v1" if kind == "Job" else "apps/v1",
+            "kind": kind,
+            "name": name,
+            "uid": uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+    def _last_state(self, restarts: int, ago: float, cid: str) -> dict:
+        if not restarts:
+            return {}
+        return {
+            "terminated": {
+                "exitCode": 137,
+                "reason": "OOMKilled",
+                "startedAt": self.ts(ago - 8),
+                "finishedAt": self.ts(ago / 2),
+                "containerID": f"containerd://{cid[::-1]}",
+            }
+        }
+
+    def _init_status(self, phase: str, ago: float) -> dict:
+        st: dict[str, Any] = {
+            "name": "init-sysctl",
+            "image": INIT_IMAGE,
+            "imageID": "",
+            "ready": False,
+            "restartCount": 0,
+            "started": False,
+            "state": {"waiting": {"reason": "PodInitializing"}},
+            "lastState": {},
+        }
+        if phase != "Pending":
+            st["ready"] = True
+            st["imageID"] = f"{INIT_IMAGE.split(':')[0]}@sha256:{'0' * 64}"
+            st["state"] = {
+                "terminated": {
+                    "exitCode": 0,
+                    "reason": "Completed",
+                    "startedAt": self.ts(ago - 4),
+                    "finishedAt": self.ts(ago - 6),
+                }
+            }
+        return st
+
+    def _pod_managed(self, pod: dict, vol: str, created: str, started: str) -> list[dict]:
+        """A pod's managedFields as a cluster writes them: its creator (the controller, or
+        kubectl for a bare pod), Multus (network-status, on the status subresource) and the
+        kubelet (status). Built once per shape with placeholders (fast enough for `scale`)."""
+        md = pod["metadata"]
+        ann = md.get("annotations") or {}
+        st = pod["status"]
+        owner = (md.get("ownerReferences") or [None])[0]
+        ips = [x["ip"] for x in st.get("podIPs") or []]
+        host = [x["ip"] for x in st.get("hostIPs") or []]
+        key = (
+            owner["kind"] if owner else "",
+            tuple(md.get("labels") or ()),
+            tuple(ann),
+            tuple(pod["spec"]),
+            tuple(c["name"] for c in pod["spec"]["containers"]),
+            tuple(st),
+            tuple(c["type"] for c in st.get("conditions") or ()),
+            len(ips),
+            len(host),
+        )
+        values = {
+            "vol": vol,
+            "uid": owner["uid"] if owner else "",
+            "created": created,
+            "started": started,
+            **{f"ip{i}": ip for i, ip in enumerate(ips)},
+            **{f"host{i}": ip for i, ip in enumerate(host)},
+        }
+        template = self._managed_templates.get(key)
+        if template is None:
+            template = _pod_managed_template(pod, values)
+            self._managed_templates[key] = template
+        return orjson.loads(template % values)
 
     def failed_pod(
         self,
@@ -855,6 +1118,8 @@ class ClusterBuilder:
         first_ago: float | None = None,
         component: str = "multus",
     ) -> dict:
+        """An event as the old recorder (core/v1) writes it: count and first/last timestamps;
+        a repeating one also carries the `series` events.k8s.io/v1 keeps for it."""
         md = pod["metadata"]
         name = f"{md['name']}.{self.hexid(16)}"
         node = (pod.get("spec") or {}).get("nodeName") or ""
@@ -862,13 +1127,7 @@ class ClusterBuilder:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": self._meta(name, md["namespace"], first_ago or ago),
-            "involvedObject": {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "name": md["name"],
-                "namespace": md["namespace"],
-                "uid": md["uid"],
-            },
+            "involvedObject": _involved(pod),
             "reason": reason,
             "message": message,
             "type": type_,
@@ -879,11 +1138,64 @@ class ClusterBuilder:
             "reportingComponent": component,
             "reportingInstance": node,
         }
+        if count > 1:
+            obj["series"] = {"count": count, "lastObservedTime": self.micro_ts(ago)}
+        self._stamp(obj, "kubelet" if component == "kubelet" else component)
+        self._put_event(obj)
+        return obj
+
+    def new_event(
+        self,
+        pod: dict,
+        reason: str,
+        note: str,
+        action: str,
+        *,
+        type_: str = "Normal",
+        ago: float = 3600,
+        controller: str = "default-scheduler",
+        related: dict | None = None,
+        series_count: int = 0,
+    ) -> dict:
+        """An event written through events.k8s.io/v1 (the scheduler, newer controllers), as
+        a core/v1 read shows it: eventTime, action, reportingComponent/Instance, maybe
+        `related` and `series`, and no count or first/last timestamps."""
+        md = pod["metadata"]
+        name = f"{md['name']}.{self.hexid(16)}"
+        obj: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": self._meta(name, md["namespace"], ago),
+            "involvedObject": _involved(pod),
+            "reason": reason,
+            "message": note,
+            "type": type_,
+            "action": action,
+            "eventTime": self.micro_ts(ago),
+            "firstTimestamp": None,
+            "lastTimestamp": None,
+            "source": {},
+            "reportingComponent": controller,
+            "reportingInstance": f"{controller}-sim-control-plane",
+        }
+        if related is not None:
+            obj["related"] = _involved(related)
+        if series_count:
+            obj["series"] = {"count": series_count, "lastObservedTime": self.micro_ts(ago / 2)}
+        self._stamp(obj, "kube-scheduler", "events.k8s.io/v1")
+        self._put_event(obj)
+        return obj
+
+    def micro_ts(self, ago: float) -> str:
+        """A MicroTime, as events.k8s.io writes eventTime and series.lastObservedTime."""
+        return (self._naive_now - dt.timedelta(seconds=int(ago))).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def _put_event(self, obj: dict) -> None:
+        md = obj["metadata"]
         if self.sink is not None:
             self.sink("events", obj)
         else:
-            self._objs["events"][(md["namespace"], name)] = obj
-        return obj
+            self._objs["events"][(md["namespace"], md["name"])] = obj
 
     # ---------------------------------------------------------------- ground truth
 
@@ -940,26 +1252,101 @@ class ClusterBuilder:
     def pool_objects(self) -> list[dict]:
         out = []
         for p in self.pools.values():
-            out.append(
-                {
-                    "apiVersion": WB_API,
-                    "kind": "IPPool",
-                    "metadata": {
-                        "name": p.name,
-                        "namespace": p.namespace,
-                        "uid": p.uid,
-                        "creationTimestamp": p.created,
-                    },
-                    "spec": {
-                        "range": str(p.net),
-                        "allocations": {str(k): dict(v) for k, v in sorted(p.allocations.items())},
-                    },
-                }
-            )
+            obj: dict[str, Any] = {
+                "apiVersion": WB_API,
+                "kind": "IPPool",
+                "metadata": {
+                    "name": p.name,
+                    "namespace": p.namespace,
+                    "uid": p.uid,
+                    "creationTimestamp": p.created,
+                },
+                "spec": {
+                    "range": str(p.net),
+                    "allocations": {str(k): dict(v) for k, v in sorted(p.allocations.items())},
+                },
+            }
+            # whereabouts rewrites the whole pool on every allocation (an Update)
+            obj["metadata"]["managedFields"] = [
+                managed.entry("whereabouts", "Update", WB_API, self.ts(60), managed.fields_v1(obj))
+            ]
+            out.append(obj)
         return out
 
     def objects(self) -> dict[str, list[dict]]:
         out = {p: list(d.values()) for p, d in self._objs.items()}
         out["ippools"] = self.pool_objects()
         out["overlappingrangeipreservations"] = list(self.reservations.values())
+        for obj in out["nodeslicepools"]:  # written by whereabouts' node-slice controller
+            self._stamp(obj, "whereabouts", WB_API)
         return out
+
+
+def _involved(pod: dict) -> dict:
+    md = pod["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "name": md["name"],
+        "namespace": md["namespace"],
+        "uid": md["uid"],
+    }
+
+
+def _keys(obj: dict) -> tuple:
+    """The field names of obj's top two levels (which, with no keyed lists below, fix the
+    FieldsV1 trie of a reservation, namespace or NAD)."""
+    return tuple((k, tuple(v) if isinstance(v, dict) else ()) for k, v in obj.items())
+
+
+def _pod_managed_template(pod: dict, values: dict[str, str]) -> str:
+    """The managedFields of `pod` as a %-template: its per-pod values (volume name, owner
+    uid, times, addresses) are `%(name)s` placeholders filled from `values`."""
+    md = pod["metadata"]
+    status_keys = (NETWORK_STATUS, LEGACY_NETWORK_STATUS)
+    ann = md.get("annotations") or {}
+    spec = {k: v for k, v in pod["spec"].items() if k != "nodeName"}
+    creator_md = {k: v for k, v in md.items() if k in ("labels", "ownerReferences", "generateName")}
+    mine = {k: v for k, v in ann.items() if k not in status_keys}
+    if mine:
+        creator_md["annotations"] = mine
+    owner = (md.get("ownerReferences") or [None])[0]
+    entries = [
+        managed.entry(
+            CONTROLLER_MANAGER if owner else "kubectl-create",
+            "Update",
+            "v1",
+            "@created@",
+            managed.fields_v1({"metadata": creator_md, "spec": spec}),
+        )
+    ]
+    multus = {k: v for k, v in ann.items() if k in status_keys}
+    if multus:
+        entries.append(
+            managed.entry(
+                MULTUS_MANAGER,
+                "Update",
+                "v1",
+                "@started@",
+                managed.fields_v1({"metadata": {"annotations": multus}}),
+                "status",
+            )
+        )
+    if pod.get("status"):
+        entries.append(
+            managed.entry(
+                "kubelet",
+                "Update",
+                "v1",
+                "@started@",
+                managed.fields_v1({"status": pod["status"]}),
+                "status",
+            )
+        )
+    raw = orjson.dumps(entries).decode().replace("%", "%%")
+    raw = raw.replace('"@created@"', '"%(created)s"').replace('"@started@"', '"%(started)s"')
+    for name, value in values.items():
+        if value and name not in ("created", "started"):
+            # the values only occur as keyed-list keys: k:{"ip":"<value>"}, quotes escaped
+            raw = raw.replace(f'\\"{value}\\"', f'\\"%({name})s\\"')
+    return raw

@@ -132,7 +132,7 @@ class Churner:
                 ],
             },
         }
-        self.store.create("pods", pod, ns)
+        self.store.create("pods", pod, ns, manager="kube-controller-manager")
         self.pending.append((ns, name, nad))
         return "create"
 
@@ -149,6 +149,7 @@ class Churner:
                     "spec": {"range": str(nad["net"]), "allocations": {}},
                 },
                 self.pool_ns,
+                manager="whereabouts",
             )
 
     def start(self) -> str:
@@ -200,6 +201,7 @@ class Churner:
                 },
             ],
             "json",
+            manager="whereabouts",
         )
         if nad["overlapping"]:
             self.store.put(
@@ -247,6 +249,8 @@ class Churner:
                 },
             },
             "merge",
+            manager="kubelet",  # with Multus' annotation, in one write here
+            subresource="status",
         )
         self.running.append((ns, name, nad, ip))
         return "start"
@@ -262,6 +266,7 @@ class Churner:
                 nad["pool"],
                 [{"op": "remove", "path": f"/spec/allocations/{key}"}],
                 "json",
+                manager="whereabouts",
             )
         if nad["overlapping"]:
             with contextlib.suppress(ApiError):

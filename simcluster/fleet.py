@@ -6,7 +6,8 @@ own watch streams) per cluster, each on its own port and event loop thread.
 writes `fleet-00.yaml` ... one kubeconfig per cluster and serves until Ctrl-C. The `fleet`
 scenario of each cluster is `scale` cut down (pods, nodes = pods / 30, NADs = max(10, pods / 75),
 namespaces = 10), seeded by its index so the clusters differ; it is streamed into the
-store as compact bytes like `scale` (about 5 MB of RSS per 1,000 pods).
+store as compact bytes like `scale` (about 5 MB of RSS per 1,000 pods, measured before
+issue 25 made pods ~2.5x bigger; not re-measured).
 
 Port per cluster rather than a path prefix: the official client and kubectl then need
 nothing but an ordinary kubeconfig, and the server code stays single-cluster.

@@ -85,7 +85,9 @@ class SimCluster:
         """Upsert builder output ({plural: [obj, ...]}); emits ADDED/MODIFIED events."""
         self.server.store.load_objects(objects)
 
-    # ---- store access
+    # ---- store access: these plant state (no admission: a test may need an object that no
+    # write through a real apiserver makes, e.g. one stored before its CRD tightened). The
+    # product's writes go over HTTP and are admitted.
 
     @staticmethod
     def _ns(plural: str, obj: dict) -> str | None:
@@ -93,7 +95,7 @@ class SimCluster:
         return (obj.get("metadata") or {}).get("namespace") if t.namespaced else None
 
     def create(self, plural: str, obj: dict) -> dict:
-        return self.store.create(plural, obj, self._ns(plural, obj))
+        return self.store.create(plural, obj, self._ns(plural, obj), admit=False)
 
     def get(self, plural: str, namespace: str | None, name: str) -> dict | None:
         try:
@@ -112,13 +114,13 @@ class SimCluster:
         if not md.get("resourceVersion"):
             cur = self.store.get(plural, self._ns(plural, obj), md["name"])
             md["resourceVersion"] = cur["metadata"]["resourceVersion"]
-        return self.store.replace(plural, obj, self._ns(plural, obj), md["name"])
+        return self.store.replace(plural, obj, self._ns(plural, obj), md["name"], admit=False)
 
     def patch(self, plural: str, namespace: str | None, name: str, merge_patch: dict) -> dict:
-        return self.store.patch(plural, namespace, name, merge_patch, "merge")
+        return self.store.patch(plural, namespace, name, merge_patch, "merge", admit=False)
 
     def json_patch(self, plural: str, namespace: str | None, name: str, ops: list) -> dict:
-        return self.store.patch(plural, namespace, name, ops, "json")
+        return self.store.patch(plural, namespace, name, ops, "json", admit=False)
 
     def delete(self, plural: str, namespace: str | None, name: str) -> None:
         self.store.delete(plural, namespace, name)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
@@ -58,6 +63,7 @@ class RType:
     short_names: tuple[str, ...] = ()
     custom: bool = False  # served only while its CRD exists
     fields: Callable[[dict], dict] | None = field(default=None, compare=False)
+    categories: tuple[str, ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -89,16 +95,39 @@ class RType:
         }
         if self.short_names:
             d["shortNames"] = list(self.short_names)
+        if self.categories:
+            d["categories"] = list(self.categories)
         return d
 
 
+CRD_DIR = Path(__file__).parent / "crds"
+
+
+@functools.cache
+def real_crds() -> dict[str, dict]:
+    """The published CRDs (whereabouts v0.9.4, Multus' NAD), by name: what a real cluster
+    installs, loaded from simcluster/crds/ (each file names its source and version)."""
+    out = {}
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "CustomResourceDefinition":
+                out[doc["metadata"]["name"]] = doc
+    return out
+
+
+def _crd_names(crd_name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    names = real_crds()[crd_name]["spec"]["names"]
+    return tuple(names.get("shortNames") or ()), tuple(names.get("categories") or ())
+
+
 WB = "whereabouts.cni.cncf.io"
+NAD_SHORT, NAD_CATEGORIES = _crd_names("network-attachment-definitions.k8s.cni.cncf.io")
 TYPES: list[RType] = [
     RType(
         "namespaces", "namespace", "Namespace", "", "v1", False, ("ns",), fields=_namespace_fields
     ),
     RType("nodes", "node", "Node", "", "v1", False, ("no",), fields=_node_fields),
-    RType("pods", "pod", "Pod", "", "v1", True, ("po",), fields=_pod_fields),
+    RType("pods", "pod", "Pod", "", "v1", True, ("po",), fields=_pod_fields, categories=("all",)),
     RType("events", "event", "Event", "", "v1", True, ("ev",), fields=_event_fields),
     RType(
         "customresourcedefinitions",
@@ -108,6 +137,7 @@ TYPES: list[RType] = [
         "v1",
         False,
         ("crd", "crds"),
+        categories=("api-extensions",),
     ),
     RType(
         "network-attachment-definitions",
@@ -116,8 +146,9 @@ TYPES: list[RType] = [
         "k8s.cni.cncf.io",
         "v1",
         True,
-        ("net-attach-def",),
+        NAD_SHORT,
         custom=True,
+        categories=NAD_CATEGORIES,
     ),
     RType("ippools", "ippool", "IPPool", WB, "v1alpha1", True, (), custom=True),
     RType(
@@ -150,133 +181,31 @@ def groups() -> dict[str, list[str]]:
     return out
 
 
-_SCHEMAS = {
-    "network-attachment-definitions": {
-        "type": "object",
-        "description": "NetworkAttachmentDefinition is a CRD schema specified by the Network "
-        "Plumbing Working Group to express the intent for attaching pods to one or more "
-        "logical or physical networks.",
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": {
-                "type": "object",
-                "properties": {"config": {"type": "string"}},
-            },
-        },
-    },
-    "ippools": {
-        "type": "object",
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": {
-                "type": "object",
-                "required": ["allocations", "range"],
-                "properties": {
-                    "allocations": {
-                        "type": "object",
-                        "additionalProperties": {
-                            "type": "object",
-                            "required": ["id"],
-                            "properties": {
-                                "id": {"type": "string"},
-                                "podref": {"type": "string"},
-                                "ifname": {"type": "string"},
-                            },
-                        },
-                    },
-                    "range": {"type": "string"},
-                },
-            },
-        },
-    },
-    "overlappingrangeipreservations": {
-        "type": "object",
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": {
-                "type": "object",
-                "required": ["podref"],
-                "properties": {
-                    "containerid": {"type": "string"},
-                    "podref": {"type": "string"},
-                    "ifname": {"type": "string"},
-                },
-            },
-        },
-    },
-    "nodeslicepools": {
-        "type": "object",
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": {
-                "type": "object",
-                "properties": {"range": {"type": "string"}, "sliceSize": {"type": "string"}},
-            },
-            "status": {
-                "type": "object",
-                "properties": {
-                    "allocations": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "nodeName": {"type": "string"},
-                                "sliceRange": {"type": "string"},
-                            },
-                        },
-                    }
-                },
-            },
-        },
-    },
-}
-
-
 def crd_object(t: RType) -> dict:
-    names: dict[str, str | list[str]] = {
-        "plural": t.plural,
-        "singular": t.singular,
-        "kind": t.kind,
-        "listKind": t.list_kind,
+    """The CRD object as the apiserver serves it: the published document plus its status."""
+    crd = copy.deepcopy(real_crds()[t.crd_name])
+    names = dict(crd["spec"]["names"])
+    names.setdefault("listKind", names["kind"] + "List")
+    crd["status"] = {
+        "acceptedNames": names,
+        "conditions": [
+            {
+                "type": "NamesAccepted",
+                "status": "True",
+                "reason": "NoConflicts",
+                "message": "no conflicts found",
+            },
+            {
+                "type": "Established",
+                "status": "True",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+            },
+        ],
+        "storedVersions": [v["name"] for v in crd["spec"]["versions"] if v.get("storage")],
     }
-    if t.short_names:
-        names["shortNames"] = list(t.short_names)
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": t.crd_name},
-        "spec": {
-            "group": t.group,
-            "names": names,
-            "scope": "Namespaced" if t.namespaced else "Cluster",
-            "versions": [
-                {
-                    "name": t.version,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": _SCHEMAS[t.plural]},
-                }
-            ],
-        },
-        "status": {
-            "acceptedNames": names,
-            "conditions": [
-                {
-                    "type": "Established",
-                    "status": "True",
-                    "reason": "InitialNamesAccepted",
-                    "message": "the initial names have been accepted",
-                }
-            ],
-            "storedVersions": [t.version],
-        },
-    }
+    return crd
+
+
+def crd_version(crd: dict, version: str) -> dict:
+    return next((v for v in crd["spec"]["versions"] if v["name"] == version), {})

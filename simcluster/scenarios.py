@@ -6,12 +6,53 @@ namespaces) and returns the ground truth: what a correct leak detector must find
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import random
 
 from . import nodeslice
 from .builder import ClusterBuilder, PoolExhausted
 from .store import Store
+
+# the controller that owns each demo workload's pods, and how it names itself
+DEMO_CONTROLLERS = {
+    "cnf-upf": "StatefulSet",
+    "cnf-smf": "ReplicaSet",
+    "cnf-amf": "ReplicaSet",
+    "cnf-nrf": "ReplicaSet",
+    "probe": "DaemonSet",
+    "web": "ReplicaSet",
+    "web-api": "ReplicaSet",
+    "batch": "Job",
+    "ceph-osd": "StatefulSet",
+    "spark-exec": "ReplicaSet",
+    "kafka": "StatefulSet",
+    "lab-client": "ReplicaSet",
+    "echo": "ReplicaSet",
+    "blue": "ReplicaSet",
+    "tiny": "ReplicaSet",
+}
+CONTROLLER_NAMES = {
+    "ReplicaSet": lambda app: f"{app}-{hash_name(app) % 16**10:010x}",
+    "StatefulSet": lambda app: app,
+    "DaemonSet": lambda app: app,
+    "Job": lambda app: f"{app}-{28_900_000 + abs(hash_name(app)) % 100_000}",
+}
+SMF_DNS = {
+    "nameservers": ["10.96.0.10"],
+    "search": ["telco.svc.cluster.local", "svc.cluster.local", "cluster.local"],
+    "options": ["ndots:5"],
+}
+
+
+# scale's pods: 7 in 10 from ReplicaSets, then StatefulSets, DaemonSets and Jobs
+SCALE_CONTROLLERS = ("ReplicaSet",) * 7 + ("StatefulSet", "DaemonSet", "Job")
+
+
+def hash_name(text: str) -> int:
+    """A stable number for a name (Python's hash() changes per process)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
 
 SCENARIOS = ("empty", "demo", "leaky", "scale", "nodeslice", "workloads")
 
@@ -79,7 +120,8 @@ def build_demo(seed: int = 1) -> ClusterBuilder:
             labels["topology.kubernetes.io/zone"] = "zone-b"
         else:
             labels["topology.kubernetes.io/zone"] = "zone-a"
-        b.node(n, ready=(n != "sim-node-08"), labels=labels)
+        # zone b is dual-stack: its pods get an IPv6 address too
+        b.node(n, ready=(n != "sim-node-08"), labels=labels, dual_stack=i >= 5)
     ready_nodes = nodes[:7]
     labelled = nodes[:4]
 
@@ -197,6 +239,8 @@ def build_demo(seed: int = 1) -> ClusterBuilder:
 
     def group(ns, prefix, n, atts, nodes_=None, **kw):
         made = []
+        kind = DEMO_CONTROLLERS[prefix]
+        owner = (kind, CONTROLLER_NAMES[kind](prefix))
         for i in range(n):
             name = f"{prefix}-{i}"
             made.append(
@@ -207,20 +251,26 @@ def build_demo(seed: int = 1) -> ClusterBuilder:
                     atts,
                     labels={"app": prefix},
                     networks_json=(i % 5 == 4),
+                    ifname_requests=(i % 5 == 2),
+                    owner=owner,
+                    restarts=(i % 7 == 3) + (i % 14 == 3),
                     **kw,
                 )
             )
         return made
 
-    group("telco", "cnf-upf", 30, [gke, tanzu, sriov])
-    group("telco", "cnf-smf", 25, [gke, tanzu])
-    group("telco", "cnf-amf", 27, [tanzu], legacy=True)  # records from whereabouts < 0.8
+    # the user plane runs jumbo frames (Multus reports the CNI result's mtu); the SMF's
+    # networks return DNS settings
+    upf = group("telco", "cnf-upf", 30, [gke, tanzu, sriov], init=True, mtu=9000)
+    group("telco", "cnf-smf", 25, [gke, tanzu], mtu=1500, dns=SMF_DNS)
+    # records from whereabouts < 0.8, pods annotated by Multus < 3.7 (networks-status)
+    group("telco", "cnf-amf", 27, [tanzu], legacy=True, legacy_status=True)
     nrf = group("telco", "cnf-nrf", 15, [gke])
     group("telco", "probe", 40, [gke])
     web = group("default", "web", 14, [vmw, flannel], labelled)
     group("default", "web-api", 11, [vmw], labelled)
     group("default", "batch", 10, [flannel])
-    group("storage", "ceph-osd", 35, [storage, bridge])
+    group("storage", "ceph-osd", 35, [storage, bridge], init=True)
     group("analytics", "spark-exec", 20, [v6, shared_b])
     group("analytics", "kafka", 5, [green, shared_b])
     group("lab", "lab-client", 25, [shared_a])
@@ -348,6 +398,30 @@ def build_demo(seed: int = 1) -> ClusterBuilder:
         [shared_a],
         "Pending",
         labels={"app": "lab-client"},
+        owner=("ReplicaSet", CONTROLLER_NAMES["ReplicaSet"]("lab-client")),
+    )
+    # it waited for a node first (the scheduler's events.k8s.io event, with a series)
+    b.new_event(
+        pod,
+        "FailedScheduling",
+        "0/8 nodes are available: 1 node(s) had untolerated taint "
+        "{node.kubernetes.io/unreachable: }, 7 Insufficient memory. preemption: 0/8 nodes are "
+        "available: 8 No preemption victims found for incoming pod.",
+        "Scheduling",
+        type_="Warning",
+        ago=900,
+        series_count=4,
+    )
+    # a probe preempted by a user-plane pod: the event regards the gone victim and names
+    # the preemptor as `related`
+    victim = {"metadata": {"name": "probe-evicted-0", "namespace": "telco", "uid": b.uid()}}
+    b.new_event(
+        victim,
+        "Preempted",
+        f"Preempted by pod {upf[0]['metadata']['uid']} on node {upf[0]['spec']['nodeName']}",
+        "Preempting",
+        ago=1200,
+        related=upf[0],
     )
     pool = b.pools[b.wb_nads[shared_a].pool_key]
     alloc_ip = next(
@@ -536,7 +610,22 @@ def load_scale(
         name = f"app-{pod_i:06d}"
         # never half-allocate a pod: drop attachments whose pool is full
         atts = [a for a in atts if b.pools[b.wb_nads[a].pool_key].has_free()]
-        b.pod(ns, name, node, atts, labels={"app": f"app-{pod_i % 500}", "shard": str(pod_i % 7)})
+        app = f"app-{pod_i % 500}"
+        controller = SCALE_CONTROLLERS[pod_i % len(SCALE_CONTROLLERS)]
+        b.pod(
+            ns,
+            name,
+            node,
+            atts,
+            labels={"app": app, "shard": str(pod_i % 7)},
+            owner=(controller, CONTROLLER_NAMES[controller](app)),
+            init=pod_i % 10 == 3,
+            restarts=int(pod_i % 25 == 7),
+            mtu=9000 if pod_i % 4 == 1 else None,
+            ifname_requests=pod_i % 8 == 5,
+            legacy_status=pod_i % 50 == 9,
+            events=pod_i % 10 == 0,  # events expire after an hour: a tenth of the pods
+        )
         pod_i += 1
     # planted: orphaned allocations in pools without ORIPs
     planted = 0

@@ -16,7 +16,8 @@ import orjson
 import yaml
 from aiohttp import web
 
-from .resources import BY_GV, TYPES, groups
+from .admission import field_manager
+from .resources import BY_GV, TYPES, crd_version, groups
 from .store import ApiError, FieldSelector, LabelSelector, Store, bad_request
 
 log = logging.getLogger("simcluster")
@@ -29,6 +30,21 @@ GIT_VERSION = "v1.31.0-simcluster+simulated"
 def _resp(body, status: int = 200, headers: dict | None = None) -> web.Response:
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
     return web.Response(body=raw, status=status, content_type=JSON, headers=headers)
+
+
+def _written(obj: dict, status: int, warns: list[str]) -> web.Response:
+    """A write's answer: the stored object, and one Warning header per dropped field."""
+    resp = _resp(obj, status)
+    for w in warns:
+        resp.headers.add("Warning", w)
+    return resp
+
+
+def _has_status_subresource(store: Store, t) -> bool:
+    e = store.data["customresourcedefinitions"].get(("", t.crd_name))
+    if e is None:
+        return False
+    return "status" in (crd_version(e.obj(), t.version).get("subresources") or {})
 
 
 def _error(err: ApiError, headers: dict | None = None) -> web.Response:
@@ -352,13 +368,27 @@ class SimServer:
             e = store.get_entry(t.plural, ns, name)
             if _wants_table(request):
                 return _resp(_table(t, [e], store.rv))
-            return _resp(e.raw)
+            return _resp(e.full())
         body = await _read_body(request)
+        if sub == "status" and t.custom and not _has_status_subresource(store, t):
+            # none of the published CRDs declares subresources: /status does not exist
+            raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        warns: list[str] = []
+        manager = field_manager(q.get("fieldManager"), request.headers.get("User-Agent"), "unknown")
+        validation = q.get("fieldValidation") or "Warn"
         if m == "POST" and name is None:
             if ns is None and t.namespaced:
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this method", {})
-            obj = store.create(t.plural, body, ns, check_ns=True)
-            return _resp(obj, 201)
+            obj = store.create(
+                t.plural,
+                body,
+                ns,
+                check_ns=True,
+                manager=manager,
+                validation=validation,
+                warnings=warns,
+            )
+            return _written(obj, 201, warns)
         if name is None:
             raise ApiError(
                 405,
@@ -367,7 +397,17 @@ class SimServer:
                 {},
             )
         if m == "PUT":
-            return _resp(store.replace(t.plural, body, ns, name))
+            obj = store.replace(
+                t.plural,
+                body,
+                ns,
+                name,
+                subresource=sub,
+                manager=manager,
+                validation=validation,
+                warnings=warns,
+            )
+            return _written(obj, 200, warns)
         if m == "PATCH":
             ctype = request.content_type or ""
             kind = {
@@ -393,14 +433,39 @@ class SimServer:
                     {},
                 )
             if kind == "apply":
+                if not q.get("fieldManager"):
+                    raise bad_request(
+                        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                        "is required for apply patch"
+                    )
                 try:
                     store.get_entry(t.plural, ns, name)
                 except ApiError as err:
                     if err.code != 404:
                         raise
-                    obj = store.create(t.plural, body, ns, check_ns=True)
-                    return _resp(obj, 201)
-            return _resp(store.patch(t.plural, ns, name, body, kind))
+                    obj = store.create(
+                        t.plural,
+                        body,
+                        ns,
+                        check_ns=True,
+                        apply=True,
+                        manager=manager,
+                        validation=validation,
+                        warnings=warns,
+                    )
+                    return _written(obj, 201, warns)
+            obj = store.patch(
+                t.plural,
+                ns,
+                name,
+                body,
+                kind,
+                subresource=sub,
+                manager=manager,
+                validation=validation,
+                warnings=warns,
+            )
+            return _written(obj, 200, warns)
         if m == "DELETE":
             pre = (body or {}).get("preconditions") if isinstance(body, dict) else None
             obj = store.delete(t.plural, ns, name, pre)
@@ -512,7 +577,7 @@ class SimServer:
             table = _wants_table(request)  # kubectl get -w
 
             def obj_bytes(e) -> bytes:
-                return orjson.dumps(_table(t, [e], e.rv)) if table else e.raw
+                return orjson.dumps(_table(t, [e], e.rv)) if table else e.full()
 
             chunk = [
                 b'{"type":"%s","object":%s}\n' % (typ.encode(), obj_bytes(e)) for typ, e in initial
@@ -593,9 +658,13 @@ class SimServer:
             return _resp({"paths": paths})
         want = "/".join(rest)
         doc_paths: dict = {}
+        schemas: dict = {}
         for t in served:
             if gv_path(t) == want:
-                doc_paths.update(_openapi_paths(t))
+                schema = self._crd_schema(t) if t.custom else None
+                if schema is not None:
+                    schemas[_schema_name(t)] = schema
+                doc_paths.update(_openapi_paths(t, schema is not None))
         if not doc_paths:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         return _resp(
@@ -603,9 +672,21 @@ class SimServer:
                 "openapi": "3.0.0",
                 "info": {"title": "Kubernetes (simcluster)", "version": GIT_VERSION},
                 "paths": doc_paths,
-                "components": {"schemas": {}},
+                "components": {"schemas": schemas},
             }
         )
+
+    def _crd_schema(self, t) -> dict | None:
+        """A custom kind's schema as the apiserver publishes it from the served CRD."""
+        e = self.store.data["customresourcedefinitions"].get(("", t.crd_name))
+        if e is None:
+            return None
+        version = crd_version(e.obj(), t.version)
+        schema = dict((version.get("schema") or {}).get("openAPIV3Schema") or {})
+        schema["x-kubernetes-group-version-kind"] = [
+            {"group": t.group, "version": t.version, "kind": t.kind}
+        ]
+        return schema
 
     def _discovery(self, parts: list[str]) -> web.Response | None:
         store = self.store
@@ -707,9 +788,15 @@ _PATCH_TYPES = (
 )
 
 
-def _openapi_paths(t) -> dict:
-    """Just enough OpenAPI v3 for kubectl to see that the server validates fields itself
-    (fieldValidation=Strict), so `kubectl apply` works without --validate=false."""
+def _schema_name(t) -> str:
+    """The apiserver's definition name: the group reversed, the version, the kind."""
+    return ".".join([*reversed(t.group.split(".")), t.version, t.kind])
+
+
+def _openapi_paths(t, with_schema: bool = False) -> dict:
+    """OpenAPI v3 paths with a fieldValidation parameter, so kubectl sees that the server
+    validates fields itself (`kubectl apply` works without --validate=false); custom kinds'
+    bodies refer to their CRD's schema, built-in kinds' are untyped objects."""
     base = f"/apis/{t.group}/{t.version}" if t.group else "/api/v1"
     coll = f"{base}/namespaces/{{namespace}}/{t.plural}" if t.namespaced else f"{base}/{t.plural}"
     gvk = {"group": t.group, "version": t.version, "kind": t.kind}
@@ -717,7 +804,9 @@ def _openapi_paths(t) -> dict:
         {"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
         for n in ("dryRun", "fieldManager", "fieldValidation", "pretty")
     ]
-    obj = {"schema": {"type": "object"}}
+    obj: dict = {"schema": {"type": "object"}}
+    if with_schema:
+        obj = {"schema": {"$ref": f"#/components/schemas/{_schema_name(t)}"}}
     resp = {"200": {"description": "OK", "content": {"application/json": obj}}}
 
     def op(action, body_types=("application/json",)):

@@ -97,7 +97,7 @@ def test_discovery_with_and_without_trailing_slashes(simcluster, api):
     status, _, body = http(simcluster.url + "/apis/k8s.cni.cncf.io/v1")
     (nad,) = json.loads(body)["resources"]
     assert (
-        nad["shortNames"] == ["net-attach-def"]
+        nad["shortNames"] == ["nad", "net-attach-def"]
         and nad["namespaced"]
         and nad["kind"] == "NetworkAttachmentDefinition"
     )
@@ -167,9 +167,17 @@ def test_raw_json_lists(simcluster, core, custom):
     body = raw(core.list_pod_for_all_namespaces(_preload_content=False))
     assert body["kind"] == "PodList" and body["apiVersion"] == "v1"
     assert body["metadata"]["resourceVersion"].isdigit()
-    assert all(p["kind"] == "Pod" for p in body["items"]) or all(
-        "kind" not in p for p in body["items"]
+    # a real apiserver leaves apiVersion and kind empty on the items of built-in lists
+    assert all("kind" not in p and "apiVersion" not in p for p in body["items"])
+    one = raw(
+        core.read_namespaced_pod(
+            body["items"][0]["metadata"]["name"],
+            body["items"][0]["metadata"]["namespace"],
+            _preload_content=False,
+        )
     )
+    assert one["kind"] == "Pod" and one["apiVersion"] == "v1"
+    assert list(one) == ["kind", "apiVersion", *body["items"][0]]
     pools = custom.list_cluster_custom_object(*WB, "ippools")
     assert pools["kind"] == "IPPoolList" and pools["metadata"]["resourceVersion"].isdigit()
     assert all(
@@ -603,7 +611,10 @@ def test_watch_replays_from_resource_version(simcluster, core):
         "default", watch=True, resource_version=rv, timeout_seconds=1, _preload_content=False
     )
     assert resp.headers["Content-Type"].startswith("application/json")
-    events = [(e["type"], e["object"]["metadata"]["name"]) for e in _lines(resp)]
+    lines = list(_lines(resp))
+    # unlike list items, watch events carry apiVersion and kind
+    assert all(e["object"]["kind"] == "Pod" and e["object"]["apiVersion"] == "v1" for e in lines)
+    events = [(e["type"], e["object"]["metadata"]["name"]) for e in lines]
     assert events == [
         ("ADDED", "w0"),
         ("ADDED", "w1"),

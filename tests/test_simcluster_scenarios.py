@@ -77,7 +77,11 @@ def test_builder_pod_is_internally_consistent():
         "range_start": "10.5.0.10",
         "network_name": "blue",
     }
-    assert {e["reason"] for e in objs["events"]} == {"AddedInterface"}
+    assert {e["reason"] for e in objs["events"]} == {"AddedInterface", "Scheduled"}
+    (scheduled,) = (e for e in objs["events"] if e["reason"] == "Scheduled")
+    # written through events.k8s.io/v1: eventTime and action, no count or timestamps
+    assert scheduled["action"] == "Binding" and scheduled["eventTime"].endswith("Z")
+    assert scheduled["firstTimestamp"] is None and "count" not in scheduled
     assert any(e["message"] == "Add net1 [10.5.0.10/24] from ns/net" for e in objs["events"])
 
 
@@ -114,7 +118,12 @@ def _status_annotation(pod: dict) -> str:
 
 
 def _detect(objs: dict) -> list[tuple]:
-    """An independent, simple implementation of DESIGN.md §4 over plain objects."""
+    """An independent, simple leak detector over plain objects: an allocation whose podref
+    names no pod is orphaned; one whose pod does not show its address is stale (suspect while
+    the pod is Pending); an allocation missing its ORIP (overlapping ranges on), or an ORIP
+    whose pod is gone or holds no matching allocation, is an orphaned reservation; an address
+    pods show that no allocation holds is untracked, one shown by a second pod duplicated;
+    whereabouts ranges that overlap under different network_names overlap."""
     pods = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in objs["pods"]}
     wb = {}
     for n in objs["network-attachment-definitions"]:

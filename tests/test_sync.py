@@ -30,6 +30,7 @@ from simcluster.builder import ClusterBuilder
 pytestmark = pytest.mark.django_db
 
 NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
+LEGACY_NETWORK_STATUS = "k8s.v1.cni.cncf.io/networks-status"  # Multus before v3.7
 
 
 @pytest.fixture
@@ -124,7 +125,8 @@ def assert_db_matches(sim, cluster: Cluster) -> None:
             )
         )
     for key, obj in store_pods.items():
-        raw = (obj["metadata"].get("annotations") or {}).get(NETWORK_STATUS)
+        annotations = obj["metadata"].get("annotations") or {}
+        raw = annotations.get(NETWORK_STATUS) or annotations.get(LEGACY_NETWORK_STATUS)
         expected = set()
         if raw:
             for entry in json.loads(raw):
