@@ -157,3 +157,18 @@ def test_every_view_of_ours_lives_in_dashboard_views():
     }
     assert ours, "the URLconf names no view of ours: the test reads the wrong resolver"
     assert {m for m in ours if not m.startswith("dashboard.views")} == set()
+
+
+def test_the_repository_carries_its_own_design():
+    """Docs and code cite docs/design.md, never a planning file outside the repository."""
+    outside = ("DESIGN" + ".md", "../" + "shared")
+    citing = []
+    for path in ROOT.rglob("*"):
+        parts = path.relative_to(ROOT).parts
+        if not path.is_file() or parts[0] in {".git", ".venv", "var", "node_modules"}:
+            continue
+        if path.suffix not in {".py", ".md", ".html", ".toml", ".yaml", ".yml", ".txt", ""}:
+            continue
+        text = path.read_text(errors="replace")
+        citing += [f"{path.relative_to(ROOT)}: {o}" for o in outside if o in text]
+    assert citing == []
