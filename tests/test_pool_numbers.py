@@ -410,8 +410,11 @@ def test_node_pages_split_whereabouts_from_other_ipam(simcluster, viewer_client)
         node = pod["spec"].get("nodeName")
         if not node or pod.get("status", {}).get("phase") is None:
             continue
+        # Multus' older annotation name is the fallback, as the sync reads it.
+        annotations = pod["metadata"].get("annotations", {})
         status = json.loads(
-            pod["metadata"].get("annotations", {}).get("k8s.v1.cni.cncf.io/network-status", "[]")
+            annotations.get("k8s.v1.cni.cncf.io/network-status")
+            or annotations.get("k8s.v1.cni.cncf.io/networks-status", "[]")
         )
         for entry in status:
             if entry.get("default"):
