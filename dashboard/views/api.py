@@ -5,6 +5,7 @@ serializers, the permission class and the CSV renderer live in dashboard/api/.""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db.models import QuerySet
@@ -36,6 +37,9 @@ from ippam.selectors.pools import pool_list_with_usage
 from ippam.selectors.shared import scoped
 from ippam.services.alerts import alerts_acknowledge
 
+CLUSTER_NAME_MAX = Cluster._meta.get_field("name").max_length or 63
+CLUSTER_NAME_RE = re.compile(r"[-a-zA-Z0-9_]+")
+
 
 class Paging(LimitOffsetPagination):
     default_limit = 50
@@ -64,6 +68,12 @@ class ApiViewSet(ReadOnlyModelViewSet):
         name = self.request.query_params.get("cluster", "").strip()
         if not name or self.detail:
             return None
+        # A cluster name is a slug of at most 63 characters; anything else names none (and
+        # PostgreSQL refuses a NUL byte in a query, which would be a 500).
+        if len(name) > CLUSTER_NAME_MAX or not CLUSTER_NAME_RE.fullmatch(name):
+            raise ValidationError(
+                {"cluster": "a cluster name is letters, digits, - and _ (at most 63)"}
+            )
         cluster = Cluster.objects.filter(name=name).first()
         if cluster is None:
             raise ValidationError(
@@ -83,7 +93,9 @@ class ClusterViewSet(ApiViewSet):
     serializer_class = s.ClusterSerializer
 
     def get_queryset(self) -> QuerySet:
-        return scoped(Cluster.objects.order_by("name"), self.cluster(), "pk")
+        cluster = self.cluster()
+        clusters = Cluster.objects.order_by("name")
+        return clusters if cluster is None else clusters.filter(pk=cluster.pk)
 
 
 class PoolViewSet(ApiViewSet):
