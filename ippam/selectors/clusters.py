@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from ippam.models import Cluster
+from ippam.models import Cluster, SyncRun
 
 
 @dataclass(frozen=True)
@@ -55,3 +55,15 @@ def cluster_health_list(*, clusters: list[Cluster] | None = None) -> list[Cluste
     return [
         cluster_health(c, now=now) for c in (clusters if clusters is not None else cluster_list())
     ]
+
+
+def sync_running_since(cluster: Cluster) -> datetime | None:
+    """When the full sync of `cluster` that is running now started, read fresh (the Cluster
+    row a caller holds may predate it); None when no sync run is open (the lock may be held
+    by a watcher's batch, or by a sync that has not written its run yet)."""
+    return (
+        SyncRun.objects.filter(cluster=cluster, outcome=SyncRun.Outcome.RUNNING)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
