@@ -268,6 +268,18 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "ippam"
+# Syncs, reclaim runs and notifications each on their own queue, so a burst of one never
+# waits in front of another (30,000 alert sends once held a sync back for minutes). Every
+# worker consumes all of them by default (-Q in Procfile.dev, docker-compose.yml and
+# deploy/); run a worker per queue to separate them.
+CELERY_TASK_ROUTES = {
+    "ippam.tasks.sync_cluster": {"queue": "sync"},
+    "ippam.tasks.sync_all_clusters": {"queue": "sync"},
+    "ippam.tasks.detect_leaks": {"queue": "sync"},
+    "ippam.tasks.reclaim_run": {"queue": "reclaim"},
+    "ippam.tasks.deliver_alert_notification": {"queue": "notify"},
+    "ippam.tasks.notify_flush": {"queue": "notify"},
+}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -308,6 +320,17 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ippam@localhost")
+# Notifications are grouped as Alertmanager groups them (ippam.notify): by these labels, the
+# first send of a group IPPAM_ALERT_GROUP_WAIT_SECONDS after its first change, later changes
+# of a group at most every IPPAM_ALERT_GROUP_INTERVAL_SECONDS, at most
+# IPPAM_ALERT_GROUP_MAX_ALERTS alerts a POST. A send claimed longer than
+# IPPAM_ALERT_CLAIM_TIMEOUT_SECONDS ago (its worker died) is sent again.
+IPPAM_ALERT_GROUP_BY = env_list("IPPAM_ALERT_GROUP_BY", ["cluster", "pool"])
+IPPAM_ALERT_GROUP_WAIT_SECONDS = env_float("IPPAM_ALERT_GROUP_WAIT_SECONDS", 30.0)
+IPPAM_ALERT_GROUP_INTERVAL_SECONDS = env_float("IPPAM_ALERT_GROUP_INTERVAL_SECONDS", 300.0)
+IPPAM_ALERT_GROUP_MAX_ALERTS = env_int("IPPAM_ALERT_GROUP_MAX_ALERTS", 1000)
+IPPAM_ALERT_CLAIM_TIMEOUT_SECONDS = env_float("IPPAM_ALERT_CLAIM_TIMEOUT_SECONDS", 120.0)
+IPPAM_ALERT_FLUSH_SECONDS = env_float("IPPAM_ALERT_FLUSH_SECONDS", 30.0)
 
 CELERY_BEAT_SCHEDULE = {
     "sync-all-clusters": {
@@ -317,6 +340,8 @@ CELERY_BEAT_SCHEDULE = {
     # Pool history: downsample and expire samples (ippam.history); idempotent, so hourly is
     # plenty and a missed run only delays it.
     "pool-history-retention": {"task": "ippam.tasks.pool_history_retain", "schedule": 3600.0},
+    # Due notifications, failed ones again, and claims left by a killed worker.
+    "notify-flush": {"task": "ippam.tasks.notify_flush", "schedule": IPPAM_ALERT_FLUSH_SECONDS},
 }
 
 LOGGING = {

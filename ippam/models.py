@@ -882,6 +882,8 @@ class AlertDelivery(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     # The alert as it was at the change, so a later change cannot alter what this one says.
     payload = models.JSONField(default=dict)
+    # The notification group (ippam.notify.group_key): one POST carries a group's changes.
+    group_key = models.CharField(max_length=300, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -894,6 +896,9 @@ class AlertDelivery(models.Model):
             models.UniqueConstraint(
                 fields=["alert", "transition", "occurrence", "channel"], name="alertdelivery_unique"
             )
+        ]
+        indexes = [
+            models.Index(fields=["status", "channel", "group_key"], name="alertdelivery_due"),
         ]
 
     def __str__(self) -> str:

@@ -108,6 +108,23 @@ def deliver_alert_notification(self, delivery_id: int) -> dict[str, object]:
     return {"outcome": outcome, "delivery": delivery_id}
 
 
+@shared_task(name="ippam.tasks.notify_flush")
+def notify_flush() -> dict[str, object]:
+    """Send the due alert notifications, one POST (or e-mail) per group (ippam.notify).
+    Queued after alert changes and by beat; two at once never send a row twice."""
+    from ippam.notify import deliveries_flush
+
+    result = deliveries_flush()
+    return {
+        "sent": result.sent,
+        "failed": result.failed,
+        "suppressed": result.suppressed,
+        "posts": result.posts,
+        "held": result.held,
+        "errors": result.errors[:5],
+    }
+
+
 @shared_task(name="ippam.tasks.pool_history_retain")
 def pool_history_retain() -> dict[str, int]:
     """Downsample and expire pool history samples (beat, hourly); idempotent."""
