@@ -64,6 +64,7 @@ class Cluster(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("request_sync", "Can ask for a full sync of a cluster now")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(in_cluster=True) | ~Q(kubeconfig=""),
@@ -792,6 +793,7 @@ class AuditEntry(models.Model):
         ALERT_ACKNOWLEDGE = "alert_acknowledge", "alert acknowledged"
         ALLOCATION_RECLAIM = "allocation_reclaim", "allocation reclaimed"
         RESERVATION_DELETE = "reservation_delete", "reservation deleted"
+        SYNC_REQUEST = "sync_request", "sync requested"
 
     at = models.DateTimeField(auto_now_add=True)
     actor = models.ForeignKey(

@@ -260,3 +260,9 @@ class FreeAddressesSerializer(serializers.Serializer):
     addresses = serializers.ListField(child=IPField())
     reason = serializers.CharField()
     ranges = FreeRangeSerializer(many=True)
+
+
+class SyncRequestSerializer(serializers.Serializer):
+    queued = serializers.BooleanField()
+    running_since = serializers.DateTimeField(allow_null=True)
+    detail = serializers.CharField()

@@ -36,6 +36,7 @@ from ippam.selectors.nads import nad_list
 from ippam.selectors.pools import pool_list_with_usage
 from ippam.selectors.shared import scoped
 from ippam.services.alerts import alerts_acknowledge
+from ippam.services.sync import cluster_sync_request
 
 CLUSTER_NAME_MAX = Cluster._meta.get_field("name").max_length or 63
 CLUSTER_NAME_RE = re.compile(r"[-a-zA-Z0-9_]+")
@@ -91,6 +92,26 @@ class ApiViewSet(ReadOnlyModelViewSet):
 
 class ClusterViewSet(ApiViewSet):
     serializer_class = s.ClusterSerializer
+    required_permissions = {"sync": "ippam.request_sync"}
+
+    @extend_schema(
+        request=None, responses={202: s.SyncRequestSerializer, 409: s.SyncRequestSerializer}
+    )
+    @action(detail=True, methods=["post"], renderer_classes=[JSONRenderer], filter_backends=[])
+    def sync(self, request: Request, pk: str | None = None) -> Response:
+        """Queue a full sync of this cluster now (operators and admins): 202, or 409 naming
+        when the sync that is already running started."""
+        asked = cluster_sync_request(cluster=self.get_object(), actor=request.user)
+        body = s.SyncRequestSerializer(
+            {
+                "queued": asked.queued,
+                "running_since": asked.running_since,
+                "detail": asked.message,
+            }
+        ).data
+        return Response(
+            body, status=status.HTTP_202_ACCEPTED if asked.queued else status.HTTP_409_CONFLICT
+        )
 
     def get_queryset(self) -> QuerySet:
         cluster = self.cluster()
