@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "template_partials",
+    "axes",
     "ippam",
     "dashboard",
 ]
@@ -97,7 +99,52 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out log-in into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Limits on guessing (dashboard.throttling) ----------------------------------------------
+# Log-ins: after IPPAM_LOGIN_FAILURE_LIMIT failures for one user name, or from one client
+# address, that name or address is refused (429, a page that says so) for
+# IPPAM_LOGIN_LOCKOUT_SECONDS; `manage.py axes_reset_username NAME` (or axes_reset_ip ADDR)
+# lifts it sooner. API tokens: past IPPAM_TOKEN_FAILURE_RATE bad tokens from an address, it
+# gets 429. Behind a proxy, IPPAM_TRUSTED_PROXIES (the number of proxies that append to
+# X-Forwarded-For; an Ingress: 1) makes the client's address count, not the proxy's.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+IPPAM_LOGIN_FAILURE_LIMIT = env_int("IPPAM_LOGIN_FAILURE_LIMIT", 10)
+IPPAM_LOGIN_LOCKOUT_SECONDS = env_int("IPPAM_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+IPPAM_TOKEN_FAILURE_RATE = os.environ.get("IPPAM_TOKEN_FAILURE_RATE", "10/min")
+IPPAM_TRUSTED_PROXIES = env_int("IPPAM_TRUSTED_PROXIES", 0)
+AXES_FAILURE_LIMIT = IPPAM_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=IPPAM_LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "dashboard.throttling.client_ip"
+AXES_VERBOSE = False
+
+
+def _throttle_cache() -> dict[str, object]:
+    # Shared by every web process through Redis when there is one (else per process).
+    redis_url = os.environ.get("REDIS_URL", "")
+    if redis_url:
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": "ippam",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
+
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": _throttle_cache(),
+}
 
 ROOT_URLCONF = "dashboard.urls"
 WSGI_APPLICATION = "dashboard.wsgi.application"
@@ -216,7 +263,7 @@ CONTENT_SECURITY_POLICY = {
 # the API through the Swagger UI page (/api/v1/docs/), which has nothing inline.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "dashboard.throttling.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["dashboard.api.permissions.RolePermission"],
