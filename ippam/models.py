@@ -134,6 +134,11 @@ class WatcherLease(models.Model):
     generation = models.PositiveBigIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Set while the holder's batches for this cluster wait to be written (the database
+    # refused them): since when, how many events, and why. Cleared when they land.
+    retrying_since = models.DateTimeField(null=True, blank=True)
+    retrying_events = models.PositiveIntegerField(default=0)
+    retrying_error = models.TextField(blank=True)
 
     def __str__(self) -> str:
         return f"{self.cluster_id}: {self.holder or 'free'} (gen {self.generation})"

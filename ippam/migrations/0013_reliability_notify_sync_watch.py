@@ -41,5 +41,20 @@ class Migration(migrations.Migration):
             model_name='alertdelivery',
             index=models.Index(fields=['status', 'channel', 'group_key'], name='alertdelivery_due'),
         ),
+        migrations.AddField(
+            model_name='watcherlease',
+            name='retrying_error',
+            field=models.TextField(blank=True),
+        ),
+        migrations.AddField(
+            model_name='watcherlease',
+            name='retrying_events',
+            field=models.PositiveIntegerField(default=0),
+        ),
+        migrations.AddField(
+            model_name='watcherlease',
+            name='retrying_since',
+            field=models.DateTimeField(blank=True, null=True),
+        ),
         migrations.RunPython(group_existing, migrations.RunPython.noop),
     ]
