@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from ippam.clusters import SYNC_TASK
 from ippam.locks import cluster_sync_lock
 from ippam.models import AuditEntry, SyncRun
-from ippam.services.sync import SYNC_TASK
 from tests.factories import make_cluster
 from tests.html import select, text
 

@@ -10,11 +10,10 @@ from celery import current_app
 from django.db import transaction
 
 from ippam.audit import Actor, audit_record
+from ippam.clusters import SYNC_TASK
 from ippam.locks import cluster_sync_locked
 from ippam.models import AuditEntry, Cluster
 from ippam.selectors.clusters import sync_running_since
-
-SYNC_TASK = "ippam.tasks.sync_cluster"
 
 
 @dataclass(frozen=True)
