@@ -45,7 +45,6 @@ def test_sync_with_redis_unreachable_exits_non_zero_without_a_traceback(postgres
     db = settings.DATABASES["default"]
     url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": UNREACHABLE_REDIS, "DEBUG": "true"}
-    env.pop("PYTHONPATH", None)
     done = subprocess.run(
         [sys.executable, "manage.py", "sync"],
         cwd=ROOT,
@@ -113,3 +112,46 @@ def test_a_refused_sync_names_when_the_running_one_started(settings):
         with pytest.raises(CommandError) as exc:
             call_command("sync", "--cluster", "demo")
     assert f"started {started:%Y-%m-%d %H:%M:%S} UTC" in one_line(exc)
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sync"],
+        ["pools"],
+        ["nads"],
+        ["interfaces"],
+        ["leaks"],
+        ["report", "--json"],
+        ["cluster", "list"],
+    ],
+    ids=lambda c: " ".join(c),
+)
+def test_every_command_says_one_line_when_the_database_is_down(command):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{closed_port()}/ippam",
+        "DEBUG": "true",
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", *command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the database did not answer" in lines[0], lines
+    assert "DATABASE_URL" in lines[0]
