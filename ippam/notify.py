@@ -383,8 +383,9 @@ def deliveries_flush(*, now: dt.datetime | None = None) -> Flushed:
         if (channel, key) in recent and not _retrying(ids):
             result.held += len(ids)  # Alertmanager's group_interval: sent again later
             continue
-        for start in range(0, len(ids), largest):
-            _group_send(channel, ids[start : start + largest], now, result)
+        claimed = _group_claim(ids, now)
+        for start in range(0, len(claimed), largest):
+            _group_send(channel, claimed[start : start + largest], now, result)
     return result
 
 
@@ -394,20 +395,30 @@ def _retrying(ids: list[int]) -> bool:
     return not AlertDelivery.objects.filter(pk__in=ids, attempts=0).exists()
 
 
-def _group_send(channel: str, ids: list[int], now: dt.datetime, result: Flushed) -> None:
+def _group_claim(ids: list[int], now: dt.datetime) -> list[int]:
+    """Claim a whole group at once: a second flusher then gets all of it or none, never
+    every other chunk (which would split the group into more, smaller POSTs)."""
     with transaction.atomic():
         # The row lock makes the claim one sender's: a second flusher skips these rows, and
         # the WHERE is re-checked under the lock for rows another sender claimed meanwhile.
         claimed = list(
             AlertDelivery.objects.select_for_update(skip_locked=True)
             .filter(_claimable(now), pk__in=ids)
+            .order_by("id")
             .values_list("pk", flat=True)
         )
         AlertDelivery.objects.filter(pk__in=claimed).update(
             status=AlertDelivery.Status.SENDING, attempts=F("attempts") + 1, claimed_at=now
         )
-    if not claimed:
-        return
+    return claimed
+
+
+def _group_send(channel: str, claimed: list[int], now: dt.datetime, result: Flushed) -> None:
+    # The claim is renewed as each chunk goes out: a big group's last chunks must not look
+    # abandoned (older than the claim timeout) while the first ones are being sent.
+    AlertDelivery.objects.filter(pk__in=claimed, status=AlertDelivery.Status.SENDING).update(
+        claimed_at=timezone.now()
+    )
     rows = list(AlertDelivery.objects.filter(pk__in=claimed).select_related("alert").order_by("id"))
     snoozed = [d for d in rows if alert_is_snoozed(d.alert, now)]
     for d in snoozed:
