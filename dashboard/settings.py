@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "template_partials",
+    "axes",
     "ippam",
     "dashboard",
 ]
@@ -97,7 +99,52 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out log-in into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Limits on guessing (dashboard.throttling) ----------------------------------------------
+# Log-ins: after IPPAM_LOGIN_FAILURE_LIMIT failures for one user name, or from one client
+# address, that name or address is refused (429, a page that says so) for
+# IPPAM_LOGIN_LOCKOUT_SECONDS; `manage.py axes_reset_username NAME` (or axes_reset_ip ADDR)
+# lifts it sooner. API tokens: past IPPAM_TOKEN_FAILURE_RATE bad tokens from an address, it
+# gets 429. Behind a proxy, IPPAM_TRUSTED_PROXIES (the number of proxies that append to
+# X-Forwarded-For; an Ingress: 1) makes the client's address count, not the proxy's.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+IPPAM_LOGIN_FAILURE_LIMIT = env_int("IPPAM_LOGIN_FAILURE_LIMIT", 10)
+IPPAM_LOGIN_LOCKOUT_SECONDS = env_int("IPPAM_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+IPPAM_TOKEN_FAILURE_RATE = os.environ.get("IPPAM_TOKEN_FAILURE_RATE", "10/min")
+IPPAM_TRUSTED_PROXIES = env_int("IPPAM_TRUSTED_PROXIES", 0)
+AXES_FAILURE_LIMIT = IPPAM_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=IPPAM_LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "dashboard.throttling.client_ip"
+AXES_VERBOSE = False
+
+
+def _throttle_cache() -> dict[str, object]:
+    # Shared by every web process through Redis when there is one (else per process).
+    redis_url = os.environ.get("REDIS_URL", "")
+    if redis_url:
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": "ippam",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
+
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": _throttle_cache(),
+}
 
 ROOT_URLCONF = "dashboard.urls"
 WSGI_APPLICATION = "dashboard.wsgi.application"
@@ -216,7 +263,7 @@ CONTENT_SECURITY_POLICY = {
 # the API through the Swagger UI page (/api/v1/docs/), which has nothing inline.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "dashboard.throttling.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["dashboard.api.permissions.RolePermission"],
@@ -268,6 +315,18 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "ippam"
+# Syncs, reclaim runs and notifications each on their own queue, so a burst of one never
+# waits in front of another (30,000 alert sends once held a sync back for minutes). Every
+# worker consumes all of them by default (-Q in Procfile.dev, docker-compose.yml and
+# deploy/); run a worker per queue to separate them.
+CELERY_TASK_ROUTES = {
+    "ippam.tasks.sync_cluster": {"queue": "sync"},
+    "ippam.tasks.sync_all_clusters": {"queue": "sync"},
+    "ippam.tasks.detect_leaks": {"queue": "sync"},
+    "ippam.tasks.reclaim_run": {"queue": "reclaim"},
+    "ippam.tasks.deliver_alert_notification": {"queue": "notify"},
+    "ippam.tasks.notify_flush": {"queue": "notify"},
+}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -308,6 +367,17 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ippam@localhost")
+# Notifications are grouped as Alertmanager groups them (ippam.notify): by these labels, the
+# first send of a group IPPAM_ALERT_GROUP_WAIT_SECONDS after its first change, later changes
+# of a group at most every IPPAM_ALERT_GROUP_INTERVAL_SECONDS, at most
+# IPPAM_ALERT_GROUP_MAX_ALERTS alerts a POST. A send claimed longer than
+# IPPAM_ALERT_CLAIM_TIMEOUT_SECONDS ago (its worker died) is sent again.
+IPPAM_ALERT_GROUP_BY = env_list("IPPAM_ALERT_GROUP_BY", ["cluster", "pool"])
+IPPAM_ALERT_GROUP_WAIT_SECONDS = env_float("IPPAM_ALERT_GROUP_WAIT_SECONDS", 30.0)
+IPPAM_ALERT_GROUP_INTERVAL_SECONDS = env_float("IPPAM_ALERT_GROUP_INTERVAL_SECONDS", 300.0)
+IPPAM_ALERT_GROUP_MAX_ALERTS = env_int("IPPAM_ALERT_GROUP_MAX_ALERTS", 1000)
+IPPAM_ALERT_CLAIM_TIMEOUT_SECONDS = env_float("IPPAM_ALERT_CLAIM_TIMEOUT_SECONDS", 120.0)
+IPPAM_ALERT_FLUSH_SECONDS = env_float("IPPAM_ALERT_FLUSH_SECONDS", 30.0)
 
 CELERY_BEAT_SCHEDULE = {
     "sync-all-clusters": {
@@ -317,6 +387,8 @@ CELERY_BEAT_SCHEDULE = {
     # Pool history: downsample and expire samples (ippam.history); idempotent, so hourly is
     # plenty and a missed run only delays it.
     "pool-history-retention": {"task": "ippam.tasks.pool_history_retain", "schedule": 3600.0},
+    # Due notifications, failed ones again, and claims left by a killed worker.
+    "notify-flush": {"task": "ippam.tasks.notify_flush", "schedule": IPPAM_ALERT_FLUSH_SECONDS},
 }
 
 LOGGING = {

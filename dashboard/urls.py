@@ -5,6 +5,7 @@ from django.urls import include, path
 from dashboard import views
 from dashboard.views.deliveries import delivery_list_view
 from dashboard.views.exports import export_findings, export_pool_allocations, export_pools
+from dashboard.views.sync import cluster_sync_now
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -45,4 +46,5 @@ urlpatterns = [
     path("reclaim/<int:run_id>/", views.reclaim_progress, name="reclaim_progress"),
     path("reclaim/<int:run_id>/execute/", views.reclaim_execute_view, name="reclaim_execute"),
     path("audit/", views.audit_list, name="audit"),
+    path("clusters/<int:cluster_id>/sync/", cluster_sync_now, name="cluster_sync"),
 ]

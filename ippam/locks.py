@@ -73,6 +73,23 @@ def _lease_claim(name: str, token: str, timeout: float) -> bool:
     return True
 
 
+def lock_held(name: str) -> bool:
+    """Whether someone holds the lock `name` now (a look, not a claim: it may change next)."""
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        try:
+            return bool(client.exists(f"ippam:lock:{name}"))
+        finally:
+            client.close()
+    return Lease.objects.filter(name=name, expires_at__gt=timezone.now()).exists()
+
+
+def cluster_sync_locked(cluster: Cluster) -> bool:
+    return lock_held(f"sync-{cluster.pk}")
+
+
 def cluster_sync_lock(cluster: Cluster) -> contextlib.AbstractContextManager[bool]:
     """The lock every full sync of `cluster` takes (tasks, CLI, watcher, demo)."""
     return lock(f"sync-{cluster.pk}", timeout=SYNC_LOCK_SECONDS)

@@ -23,7 +23,16 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.openmetrics.exposition import ALLOWUTF8
 
-from ippam.models import Alert, Cluster, Finding, IPPool, ReclaimItem, SyncRun, WatchEventCount
+from ippam.models import (
+    Alert,
+    Cluster,
+    Finding,
+    IPPool,
+    ReclaimItem,
+    SyncRun,
+    WatcherLease,
+    WatchEventCount,
+)
 from ippam.poolnumbers import PoolNumbers
 
 if TYPE_CHECKING:
@@ -54,6 +63,7 @@ class IppamCollector:
         yield _findings_family(names)
         yield _alerts_family(names)
         yield _watch_events_family()
+        yield from _watch_retrying_families(names)
         yield _reclaims_family()
 
 
@@ -221,6 +231,33 @@ def _watch_events_family() -> Metric:
     ).order_by("cluster__name", "kind"):
         family.add_metric([cluster, kind], total)
     return family
+
+
+def _watch_retrying_families(clusters: list[str]) -> Iterator[Metric]:
+    """Watch batches waiting to be written (the database refused them; they are retried):
+    0 for a cluster whose watcher is writing, so an alert can say `> 0 for 5m`."""
+    events = GaugeMetricFamily(
+        "ippam_watch_retrying_events",
+        "Watch events received but not yet written to the database (retried with backoff).",
+        labels=["cluster"],
+    )
+    since = GaugeMetricFamily(
+        "ippam_watch_retrying_since_seconds",
+        "Unix time since which the cluster's watch batches wait to be written (0: none wait).",
+        labels=["cluster"],
+    )
+    waiting = {
+        name: (count, started)
+        for name, count, started in WatcherLease.objects.filter(
+            retrying_since__isnull=False
+        ).values_list("cluster__name", "retrying_events", "retrying_since")
+    }
+    for name in clusters:
+        count, started = waiting.get(name, (0, None))
+        events.add_metric([name], count)
+        since.add_metric([name], started.timestamp() if started else 0)
+    yield events
+    yield since
 
 
 def _reclaims_family() -> Metric:

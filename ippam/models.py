@@ -65,6 +65,7 @@ class Cluster(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("request_sync", "Can ask for a full sync of a cluster now")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(in_cluster=True) | ~Q(kubeconfig=""),
@@ -134,6 +135,11 @@ class WatcherLease(models.Model):
     generation = models.PositiveBigIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Set while the holder's batches for this cluster wait to be written (the database
+    # refused them): since when, how many events, and why. Cleared when they land.
+    retrying_since = models.DateTimeField(null=True, blank=True)
+    retrying_events = models.PositiveIntegerField(default=0)
+    retrying_error = models.TextField(blank=True)
 
     def __str__(self) -> str:
         return f"{self.cluster_id}: {self.holder or 'free'} (gen {self.generation})"
@@ -820,6 +826,7 @@ class AuditEntry(models.Model):
         ALERT_ACKNOWLEDGE = "alert_acknowledge", "alert acknowledged"
         ALLOCATION_RECLAIM = "allocation_reclaim", "allocation reclaimed"
         RESERVATION_DELETE = "reservation_delete", "reservation deleted"
+        SYNC_REQUEST = "sync_request", "sync requested"
 
     at = models.DateTimeField(auto_now_add=True)
     actor = models.ForeignKey(
@@ -910,6 +917,8 @@ class AlertDelivery(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     # The alert as it was at the change, so a later change cannot alter what this one says.
     payload = models.JSONField(default=dict)
+    # The notification group (ippam.notify.group_key): one POST carries a group's changes.
+    group_key = models.CharField(max_length=300, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -922,6 +931,9 @@ class AlertDelivery(models.Model):
             models.UniqueConstraint(
                 fields=["alert", "transition", "occurrence", "channel"], name="alertdelivery_unique"
             )
+        ]
+        indexes = [
+            models.Index(fields=["status", "channel", "group_key"], name="alertdelivery_due"),
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,5 @@
-"""The three roles: viewer reads, operator also acknowledges alerts, admin also acts on clusters."""
+"""The three roles: viewer reads, operator also acknowledges alerts and asks for a sync now,
+admin also acts on clusters."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ ADMIN = "admin"
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     VIEWER: [],
-    OPERATOR: ["ippam.acknowledge_alert"],
-    ADMIN: ["ippam.acknowledge_alert", "ippam.create_nad", "ippam.reclaim_allocation"],
+    OPERATOR: ["ippam.acknowledge_alert", "ippam.request_sync"],
+    ADMIN: [
+        "ippam.acknowledge_alert",
+        "ippam.request_sync",
+        "ippam.create_nad",
+        "ippam.reclaim_allocation",
+    ],
 }
 
 

@@ -108,6 +108,34 @@ def deliver_alert_notification(self, delivery_id: int) -> dict[str, object]:
     return {"outcome": outcome, "delivery": delivery_id}
 
 
+@shared_task(name="ippam.tasks.notify_flush")
+def notify_flush() -> dict[str, object]:
+    """Send the due alert notifications, one POST (or e-mail) per group (ippam.notify).
+    Queued after alert changes and by beat. One flush at a time: two would split each
+    group's rows between them (more, smaller POSTs); a second one finds the lock taken and
+    leaves the rows to the running one or the next. The lock expires with the claim
+    timeout, so a worker killed mid-flush holds nothing back for long."""
+    from django.conf import settings
+
+    from ippam.locks import lock
+    from ippam.notify import deliveries_flush
+
+    timeout = float(settings.IPPAM_ALERT_CLAIM_TIMEOUT_SECONDS)
+    with lock("notify-flush", timeout=timeout) as held:
+        if not held:
+            return {"status": "locked"}
+        result = deliveries_flush()
+    return {
+        "status": "ok",
+        "sent": result.sent,
+        "failed": result.failed,
+        "suppressed": result.suppressed,
+        "posts": result.posts,
+        "held": result.held,
+        "errors": result.errors[:5],
+    }
+
+
 @shared_task(name="ippam.tasks.pool_history_retain")
 def pool_history_retain() -> dict[str, int]:
     """Downsample and expire pool history samples (beat, hourly); idempotent."""

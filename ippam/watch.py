@@ -45,6 +45,7 @@ from typing import Any
 
 from django.db import (
     IntegrityError,
+    InterfaceError,
     OperationalError,
     close_old_connections,
     connection,
@@ -73,6 +74,7 @@ from ippam.watch_lease import (
     lease_release,
     leases_ensure,
     leases_renew,
+    leases_report_retrying,
     watcher_gone,
     watcher_heartbeat,
     watcher_identity,
@@ -90,6 +92,25 @@ CLUSTER_POLL_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 30.0
 ABSENT_RETRY_SECONDS = 60.0
 APPLY_ATTEMPTS = 5
+# A batch that still cannot be written after APPLY_ATTEMPTS quick tries (the database is
+# away, a lock is held) waits and is tried again, 1 s, 2 s, 4 s ... at most this far apart,
+# until it lands; the cluster's later batches wait behind it, so events stay in order.
+RETRY_MAX_SECONDS = 30.0
+
+
+class BatchNotWritten(Exception):
+    """A batch the database would not take now; it is tried again later, never dropped."""
+
+
+@dataclass
+class Retrying:
+    """A cluster whose batches wait for the database: shown on the sync bar and in /metrics."""
+
+    since: float  # time.time() of the first failure
+    attempts: int
+    next_at: float  # time.monotonic() of the next try
+    error: str
+    events: int = 0
 
 
 @dataclass
@@ -228,6 +249,18 @@ class KindWatch(threading.Thread):
         return True
 
 
+def _size(batch: Batch) -> int:
+    return len(batch.events) + len(batch.relist or [])
+
+
+def _connection_reset() -> None:
+    """Drop a connection the database closed (it restarted): the next query opens a new
+    one. close_old_connections keeps a connection it cannot tell is broken."""
+    close_old_connections()
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+
+
 def _commit_without_flush_wait() -> None:
     """Let this transaction's COMMIT return before its WAL reaches the disk (PostgreSQL).
 
@@ -280,6 +313,7 @@ class Watcher:
         self.resync: set[int] = set()  # rebuilt clusters waiting for their full sync
         self._session_ids = iter(range(1, 1 << 62))
         self.applied = 0
+        self.retrying: dict[int, Retrying] = {}  # cluster id -> its batches' retry state
 
     def stop(self, *, release: bool = True) -> None:
         """Stop; `release=False` leaves the leases to expire as a crashed process would."""
@@ -355,6 +389,13 @@ class Watcher:
                             self.sessions.pop(cluster_id, None)
                     if lost:
                         self.wake.set()  # the main loop stops their watches
+                    leases_report_retrying(
+                        identity=self.identity,
+                        retrying={
+                            pk: (state.since, state.events, state.error)
+                            for pk, state in dict(self.retrying).items()
+                        },
+                    )
                 except Exception:  # noqa: BLE001 - the database is back at the next beat
                     logger.exception("watcher %s: could not renew the leases", self.identity)
                 finally:
@@ -538,7 +579,12 @@ class Watcher:
                     )
                 )
         merged = [batch for segments in groups.values() for batch in segments]
-        busy: set[int] = set()  # clusters a full sync is writing: their batches wait
+        # Clusters a full sync is writing, or whose earlier batch waits to be retried: their
+        # batches wait too, in order.
+        busy: set[int] = {
+            pk for pk, state in self.retrying.items() if state.next_at > time.monotonic()
+        }
+        waiting: dict[int, int] = {}  # events of each cluster's batches held back by a retry
         for batch in merged:
             if self.sessions.get(batch.cluster_id) != batch.session:
                 continue  # its cluster stopped being watched, or restarted its watches since
@@ -547,23 +593,69 @@ class Watcher:
                 continue  # the lease is gone: the next holder resumes from the stored versions
             if batch.cluster_id in busy:
                 deferred.append(batch)
+                waiting[batch.cluster_id] = waiting.get(batch.cluster_id, 0) + _size(batch)
                 continue
             try:
                 self._apply_one(batch, generation)
             except ClusterBusy:
                 busy.add(batch.cluster_id)
                 deferred.append(batch)
+            except BatchNotWritten as exc:
+                busy.add(batch.cluster_id)
+                deferred.append(batch)
+                waiting[batch.cluster_id] = waiting.get(batch.cluster_id, 0) + _size(batch)
+                self._retry_later(batch, str(exc))
             except LeaseLost as exc:
                 logger.warning("watcher %s: %s", self.identity, exc)
                 if self.held.get(batch.cluster_id) == generation:
                     self.held.pop(batch.cluster_id, None)
                     self.sessions.pop(batch.cluster_id, None)
                     self.wake.set()  # the main loop stops its watches
+            else:
+                self._landed(batch.cluster_id)
+
+        for cluster_id, state in list(self.retrying.items()):
+            if cluster_id in waiting:
+                state.events = waiting[cluster_id]
+            elif cluster_id not in self.held:
+                self.retrying.pop(cluster_id, None)  # lease gone: the next holder re-reads
+
+    def _retry_later(self, batch: Batch, error: str) -> None:
+        state = self.retrying.get(batch.cluster_id)
+        if state is None:
+            state = self.retrying[batch.cluster_id] = Retrying(
+                since=time.time(), attempts=0, next_at=0.0, error=error
+            )
+        state.attempts += 1
+        state.error = error
+        wait = min(RETRY_MAX_SECONDS, 2.0 ** (state.attempts - 1))
+        state.next_at = time.monotonic() + wait
+        logger.warning(
+            "watcher: cluster %s: %d %s events not written (%s); try %d in %.0fs, later "
+            "batches wait behind them",
+            batch.cluster_id,
+            _size(batch),
+            batch.kind,
+            error,
+            state.attempts + 1,
+            wait,
+        )
+
+    def _landed(self, cluster_id: int) -> None:
+        state = self.retrying.pop(cluster_id, None)
+        if state is not None:
+            logger.warning(
+                "watcher: cluster %s: the waiting batches are written, after %d tries over %.0fs",
+                cluster_id,
+                state.attempts + 1,
+                time.time() - state.since,
+            )
 
     def _apply_one(self, batch: Batch, generation: int) -> None:
         from ippam.metrics import watch_events_add
         from ippam.sync.apply import kind_replace, objects_apply
 
+        last: Exception = OperationalError("not tried")
         for attempt in range(APPLY_ATTEMPTS):
             try:
                 if batch.relist is not None:
@@ -597,22 +689,21 @@ class Watcher:
                 return
             except (LeaseLost, ClusterBusy):
                 raise
-            except (OperationalError, IntegrityError) as exc:
-                # A lock held by a full sync (SQLite: the whole file), or a row the sync
-                # inserted first: wait a little and apply the batch again.
+            except (OperationalError, InterfaceError, IntegrityError) as exc:
+                # A lock held by a full sync (SQLite: the whole file), a row the sync inserted
+                # first, or the database away: wait a little and apply the batch again.
                 logger.info("watcher: %s batch busy (%s); retrying", batch.kind, exc)
-                close_old_connections()
+                last = exc
+                _connection_reset()
                 time.sleep(0.2 * (attempt + 1))
             except Exception:  # noqa: BLE001 - the next full sync repairs what this misses
                 logger.exception(
                     "watcher: could not apply %d %s events", len(batch.events), batch.kind
                 )
                 return
-        logger.error(
-            "watcher: gave up on %d %s events; the next full sync repairs",
-            len(batch.events),
-            batch.kind,
-        )
+        # Not dropped: its resourceVersion was not stored, and the cluster's later batches
+        # would store a newer one over the gap. The caller keeps it and tries again.
+        raise BatchNotWritten((str(last).strip().splitlines() or [type(last).__name__])[0])
 
     def _fence(self, cluster_id: int, generation: int) -> None:
         lease_fence(cluster_id=cluster_id, identity=self.identity, generation=generation)

@@ -29,7 +29,7 @@ import os
 import secrets
 import socket
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import F, Q
 from django.utils import timezone
@@ -119,10 +119,30 @@ def leases_renew(
     return {pk for pk, generation in held.items() if still.get(pk) != generation}
 
 
+def leases_report_retrying(*, identity: str, retrying: dict[int, tuple[float, int, str]]) -> None:
+    """Record on this watcher's leases which clusters' batches wait to be written
+    ({cluster id: (since as a Unix time, events, error)}); the others are cleared."""
+    for cluster_id, (since, events, error) in retrying.items():
+        WatcherLease.objects.filter(cluster_id=cluster_id, holder=identity).update(
+            retrying_since=datetime.fromtimestamp(since, tz=UTC),
+            retrying_events=events,
+            retrying_error=error[:1000],
+        )
+    WatcherLease.objects.filter(holder=identity, retrying_since__isnull=False).exclude(
+        cluster_id__in=list(retrying)
+    ).update(retrying_since=None, retrying_events=0, retrying_error="")
+
+
 def lease_release(*, cluster_id: int, identity: str, generation: int) -> None:
     WatcherLease.objects.filter(
         cluster_id=cluster_id, holder=identity, generation=generation
-    ).update(holder="", expires_at=timezone.now())
+    ).update(
+        holder="",
+        expires_at=timezone.now(),
+        retrying_since=None,
+        retrying_events=0,
+        retrying_error="",
+    )
 
 
 def lease_fence(*, cluster_id: int, identity: str, generation: int) -> None:

@@ -102,10 +102,10 @@ def test_tasks_queued_by_name_are_registered_under_that_name():
     from dashboard.celery import app
     from ippam.clusters import SYNC_TASK
     from ippam.nads import SETTLE_TASK
-    from ippam.notify import DELIVER_TASK
+    from ippam.notify import DELIVER_TASK, FLUSH_TASK
 
     app.loader.import_default_modules()
-    for name in (SYNC_TASK, SETTLE_TASK, DELIVER_TASK):
+    for name in (SYNC_TASK, SETTLE_TASK, DELIVER_TASK, FLUSH_TASK):
         assert name in app.tasks, name
 
 

@@ -107,8 +107,8 @@ def test_roles_exist_after_migrate(db):
     perms = {g.name: sorted(p.codename for p in g.permissions.all()) for g in Group.objects.all()}
     assert perms == {
         "viewer": [],
-        "operator": ["acknowledge_alert"],
-        "admin": ["acknowledge_alert", "create_nad", "reclaim_allocation"],
+        "operator": ["acknowledge_alert", "request_sync"],
+        "admin": ["acknowledge_alert", "create_nad", "reclaim_allocation", "request_sync"],
     }
 
 

@@ -84,8 +84,9 @@ def test_each_state_change_gets_one_row_per_channel_queued_after_commit(
     settings.IPPAM_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/"
     settings.IPPAM_ALERT_EMAILS = ["ops@example.org"]
     queued = _refresh(full_pool, django_capture_on_commit_callbacks)
-    # threshold and exhausted alerts opened: 2 alerts x 2 channels
-    assert len(queued) == 4
+    # threshold and exhausted alerts opened: 2 alerts x 2 channels, sent by one grouped flush
+    assert len(queued) == 1
+    assert AlertDelivery.objects.count() == 4
     assert set(AlertDelivery.objects.values_list("transition", "channel", "status")) == {
         ("opened", "webhook", "pending"),
         ("opened", "email", "pending"),
@@ -116,7 +117,7 @@ def test_webhook_is_alertmanager_compatible_and_resolved_sets_ends_at(
     assert all(isinstance(body, list) and len(body) == 1 for body in receiver.bodies)
     alerts = [body[0] for body in receiver.bodies]
     opened, resolved = alerts[0], alerts[-1]
-    assert set(opened) == {"labels", "annotations", "startsAt", "generatorURL"}
+    assert set(opened) == {"labels", "annotations", "startsAt", "generatorURL", "fingerprint"}
     assert {"alertname", "cluster", "kind", "severity"} <= set(opened["labels"])
     assert opened["labels"]["cluster"] == "alerting"
     assert set(opened["annotations"]) == {"summary", "description"}

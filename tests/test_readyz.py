@@ -60,7 +60,8 @@ def test_a_filesystem_broker_needs_its_folders(client, settings, tmp_path):
     assert client.get("/readyz").json() == {"database": "ok", "broker": "ok"}
 
 
-def test_a_database_that_does_not_answer_is_503_naming_it(client, monkeypatch, tmp_path):
+def database_down(monkeypatch, tmp_path):
+    """The probes' connection pointed at a database that does not answer."""
     default = connections["default"]
     unreachable = dict(default.settings_dict)
     if default.vendor == "sqlite":
@@ -69,6 +70,11 @@ def test_a_database_that_does_not_answer_is_503_naming_it(client, monkeypatch, t
         unreachable.update(HOST="127.0.0.1", PORT=str(closed_port()))
     down = type(default)(unreachable, alias="readyz-down")
     monkeypatch.setattr(health, "connection", down)
+    return down
+
+
+def test_a_database_that_does_not_answer_is_503_naming_it(client, monkeypatch, tmp_path):
+    down = database_down(monkeypatch, tmp_path)
     try:
         response = client.get("/readyz")
     finally:
@@ -83,3 +89,15 @@ def test_healthz_stays(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_healthz_answers_json_naming_the_database_while_it_is_down(client, monkeypatch, tmp_path):
+    down = database_down(monkeypatch, tmp_path)
+    try:
+        response = client.get("/healthz")
+    finally:
+        down.close()
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["status"] == "down" and "DATABASE_URL" in body["database"]

@@ -1,6 +1,10 @@
 """CSV for the list endpoints (``?format=csv``) and the dashboard's exports: one row per
 object, one column per serializer field; lists and objects (problems, details, ips) are
-written as JSON text so a cell always round-trips."""
+written as JSON text so a cell always round-trips.
+
+Text a cluster user controls (a NAD's master, a pod's interface name or MAC) must not run as
+a spreadsheet formula when the file is opened: a text cell starting with =, +, -, @, tab or
+CR gets a leading ' (OWASP's CSV injection advice). Numbers are written as they are."""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from typing import Any
 
 from rest_framework.renderers import BaseRenderer
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 
 def cell(value: Any) -> str:
     if value is None:
@@ -20,7 +26,14 @@ def cell(value: Any) -> str:
         return json.dumps(value, sort_keys=True, default=str)
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    if isinstance(value, (int, float)):
+        return str(value)
+    return neutralised(str(value))
+
+
+def neutralised(text: str) -> str:
+    """`text` as a spreadsheet shows it, never evaluated as a formula."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 def csv_text(rows: Iterable[Mapping[str, Any]], columns: list[str]) -> str:

@@ -286,3 +286,9 @@ class FreeAddressesSerializer(serializers.Serializer):
         "pool's network with no allocation tracking them: whereabouts hands them out next "
         "anyway, a duplicate address (address -> namespace/pod)",
     )
+
+
+class SyncRequestSerializer(serializers.Serializer):
+    queued = serializers.BooleanField()
+    running_since = serializers.DateTimeField(allow_null=True)
+    detail = serializers.CharField()

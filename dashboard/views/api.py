@@ -5,6 +5,7 @@ serializers, the permission class and the CSV renderer live in dashboard/api/.""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db.models import QuerySet
@@ -35,6 +36,10 @@ from ippam.selectors.nads import nad_list
 from ippam.selectors.pools import pool_list_with_usage
 from ippam.selectors.shared import scoped
 from ippam.services.alerts import alerts_acknowledge
+from ippam.services.sync import cluster_sync_request
+
+CLUSTER_NAME_MAX = Cluster._meta.get_field("name").max_length or 63
+CLUSTER_NAME_RE = re.compile(r"[-a-zA-Z0-9_]+")
 
 
 class Paging(LimitOffsetPagination):
@@ -64,6 +69,12 @@ class ApiViewSet(ReadOnlyModelViewSet):
         name = self.request.query_params.get("cluster", "").strip()
         if not name or self.detail:
             return None
+        # A cluster name is a slug of at most 63 characters; anything else names none (and
+        # PostgreSQL refuses a NUL byte in a query, which would be a 500).
+        if len(name) > CLUSTER_NAME_MAX or not CLUSTER_NAME_RE.fullmatch(name):
+            raise ValidationError(
+                {"cluster": "a cluster name is letters, digits, - and _ (at most 63)"}
+            )
         cluster = Cluster.objects.filter(name=name).first()
         if cluster is None:
             raise ValidationError(
@@ -81,9 +92,31 @@ class ApiViewSet(ReadOnlyModelViewSet):
 
 class ClusterViewSet(ApiViewSet):
     serializer_class = s.ClusterSerializer
+    required_permissions = {"sync": "ippam.request_sync"}
+
+    @extend_schema(
+        request=None, responses={202: s.SyncRequestSerializer, 409: s.SyncRequestSerializer}
+    )
+    @action(detail=True, methods=["post"], renderer_classes=[JSONRenderer], filter_backends=[])
+    def sync(self, request: Request, pk: str | None = None) -> Response:
+        """Queue a full sync of this cluster now (operators and admins): 202, or 409 naming
+        when the sync that is already running started."""
+        asked = cluster_sync_request(cluster=self.get_object(), actor=request.user)
+        body = s.SyncRequestSerializer(
+            {
+                "queued": asked.queued,
+                "running_since": asked.running_since,
+                "detail": asked.message,
+            }
+        ).data
+        return Response(
+            body, status=status.HTTP_202_ACCEPTED if asked.queued else status.HTTP_409_CONFLICT
+        )
 
     def get_queryset(self) -> QuerySet:
-        return scoped(Cluster.objects.order_by("name"), self.cluster(), "pk")
+        cluster = self.cluster()
+        clusters = Cluster.objects.order_by("name")
+        return clusters if cluster is None else clusters.filter(pk=cluster.pk)
 
 
 class PoolViewSet(ApiViewSet):

@@ -23,10 +23,13 @@ BROKER_TIMEOUT_SECONDS = 1.0
 
 
 @login_not_required
+@never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for docker-compose and load balancers: the database answers."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """Liveness for docker-compose and load balancers: the database answers. Always JSON: a
+    database that is down is a 503 naming it, not an error page."""
+    database = _database_state()
+    if database != "ok":
+        return JsonResponse({"status": "down", "database": database}, status=503)
     return JsonResponse({"status": "ok"})
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from ippam.models import Cluster
+from ippam.models import Cluster, SyncRun, WatcherLease
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,43 @@ def cluster_list() -> list[Cluster]:
 
 def cluster_health_list(*, clusters: list[Cluster] | None = None) -> list[ClusterHealth]:
     now = timezone.now()
+    clusters = clusters if clusters is not None else cluster_list()
+    waiting = watch_retrying([c.pk for c in clusters])
+    health = [cluster_health(c, now=now) for c in clusters]
     return [
-        cluster_health(c, now=now) for c in (clusters if clusters is not None else cluster_list())
+        _with_watch_retrying(h, waiting[h.cluster.pk]) if h.cluster.pk in waiting else h
+        for h in health
     ]
+
+
+def watch_retrying(cluster_ids: list[int]) -> dict[int, WatcherLease]:
+    """The clusters whose watcher holds batches the database has not taken yet (one query)."""
+    return {
+        lease.cluster_id: lease
+        for lease in WatcherLease.objects.filter(
+            cluster_id__in=cluster_ids, retrying_since__isnull=False
+        ).only("cluster_id", "retrying_since", "retrying_events", "retrying_error")
+    }
+
+
+def _with_watch_retrying(health: ClusterHealth, lease: WatcherLease) -> ClusterHealth:
+    since = lease.retrying_since
+    when = f"{since:%H:%M:%S} UTC" if since else "a while"
+    message = (
+        f"{health.message}; the watcher is retrying {lease.retrying_events} events not "
+        f"yet written (since {when}: {lease.retrying_error or 'the database refused them'})"
+    )
+    level = health.level if health.level == "error" else "stale"
+    return ClusterHealth(health.cluster, level, message)
+
+
+def sync_running_since(cluster: Cluster) -> datetime | None:
+    """When the full sync of `cluster` that is running now started, read fresh (the Cluster
+    row a caller holds may predate it); None when no sync run is open (the lock may be held
+    by a watcher's batch, or by a sync that has not written its run yet)."""
+    return (
+        SyncRun.objects.filter(cluster=cluster, outcome=SyncRun.Outcome.RUNNING)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )

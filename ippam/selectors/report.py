@@ -160,10 +160,12 @@ def report(clusters: Iterable[Cluster]) -> dict[str, Any]:
 
 def report_cluster_names(data: Any) -> list[str]:
     _check(data)
-    return [str(c.get("name", "")) for c in data["clusters"]]
+    return [c["name"] for c in data["clusters"]]
 
 
 def _check(data: Any) -> None:
+    """The report's shape, down to each finding's identity and ip: a hand-edited or tampered
+    file is refused with the place that is wrong, before anything is looked up."""
     if not isinstance(data, dict) or not isinstance(data.get("clusters"), list):
         raise ReportError(
             "this is not an ippam report (no 'clusters' list); make one with "
@@ -174,6 +176,31 @@ def _check(data: Any) -> None:
             f"report version {data.get('version')!r} is not {REPORT_VERSION}; make a new one "
             "with this ippam's `manage.py report --json`"
         )
+    for n, entry in enumerate(data["clusters"]):
+        where = f"clusters[{n}]"
+        if not isinstance(entry, dict) or not _is_text(entry.get("name")):
+            raise ReportError(f"{where} must be an object with a 'name' (text)")
+        by_kind = entry.get("findings", {})
+        if not isinstance(by_kind, dict):
+            raise ReportError(f"{where}.findings must map a kind to a list of findings")
+        for kind, items in by_kind.items():
+            if not isinstance(items, list):
+                raise ReportError(f"{where}.findings.{kind} must be a list of findings")
+            for i, item in enumerate(items):
+                if (
+                    not isinstance(item, dict)
+                    or not _is_text(item.get("identity"))
+                    or not (item.get("ip") is None or _is_text(item.get("ip")))
+                ):
+                    raise ReportError(
+                        f"{where}.findings.{kind}[{i}] must be an object with an 'identity' "
+                        "(text) and an 'ip' (text or null)"
+                    )
+
+
+def _is_text(value: Any) -> bool:
+    # PostgreSQL refuses NUL in a query: such text names no finding, and must not be a 500.
+    return isinstance(value, str) and "\x00" not in value and len(value) <= 1000
 
 
 def report_candidates(
@@ -184,8 +211,9 @@ def report_candidates(
 
     The report is only a list of candidates: a candidate counts only while a current finding
     has the same identity and address, and even then the reclaim plan and its live re-check
-    decide (ippam.leaks.reclaim re-reads the cluster before any write). Nothing in the file
-    is trusted beyond naming what to look at."""
+    decide (ippam.leaks.reclaim re-reads the cluster before any write): whereabouts may have
+    handed the address to a new pod since the file was written. Nothing in the file is
+    trusted beyond naming what to look at."""
     _check(data)
     entries = [c for c in data["clusters"] if isinstance(c, dict) and c.get("name") == cluster.name]
     if not entries:
@@ -195,19 +223,16 @@ def report_candidates(
         )
     candidates: list[dict[str, Any]] = []
     for entry in entries:
-        by_kind = entry.get("findings") or {}
-        if not isinstance(by_kind, dict):
-            raise ReportError("the report's 'findings' must map a kind to a list of findings")
-        for items in by_kind.values():
-            candidates.extend(i for i in items or () if isinstance(i, dict))
-    identities = {str(c.get("identity", "")) for c in candidates}
+        for items in entry.get("findings", {}).values():
+            candidates.extend(items)
+    identities = {c["identity"] for c in candidates}
     current = {
         f.identity: f for f in Finding.objects.filter(cluster=cluster, identity__in=identities)
     }
     chosen: list[int] = []
     skipped: list[tuple[str, str, str]] = []
     for c in candidates:
-        identity, ip = str(c.get("identity", "")), str(c.get("ip") or "")
+        identity, ip = c["identity"], c.get("ip") or ""
         finding = current.get(identity)
         if finding is None:
             skipped.append((identity, ip, "no current finding: fixed or freed since the report"))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ippam.clusters import ClusterError, cluster_add, cluster_remove
+from ippam.management.base import ServiceCommand
 from ippam.models import Cluster
 from ippam.sync.cli import dump_json, table
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Register, list and remove the Kubernetes clusters ippam syncs."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,12 +1,12 @@
 import os
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
 
+from ippam.management.base import ServiceCommand
 from ippam.roles import ADMIN, roles_ensure
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Make sure an admin account exists and say how to log in."
 
     def handle(self, *args: object, **options: object) -> None:

@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
+from ippam.management.base import ServiceCommand
 from ippam.roles import roles_ensure
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Create the viewer, operator and admin groups with their permissions."
 
     def handle(self, *args: object, **options: object) -> None:

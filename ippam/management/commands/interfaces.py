@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from ippam.management.base import ServiceCommand
 from ippam.models import Node, Pod, PodInterface
 from ippam.sync.cli import clusters_selected, dump_json, table
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "List pod interfaces from Multus network-status: node, pod, interface, network, IPs, MAC."
     )

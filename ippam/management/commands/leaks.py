@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.db.models import OuterRef, Subquery
 
 from ippam.leaks import leaks_detect
+from ippam.management.base import ServiceCommand
 from ippam.models import Alert, Finding, NodeSlicePool, OverlappingRangeIPReservation
 from ippam.sync.cli import clusters_selected, dump_json, table
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "List leak findings (orphaned/stale allocations, untracked and duplicate addresses, "
         "orphaned reservations, overlapping ranges) with their reason and alert state."

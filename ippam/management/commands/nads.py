@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from ippam.management.base import ServiceCommand
 from ippam.models import NetworkAttachmentDefinition
 from ippam.sync.cli import clusters_selected, dump_json, table
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "List NADs: CNI type, IPAM type, master, mode, whether the config is valid, its ranges."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.db.models import Prefetch
 
+from ippam.management.base import ServiceCommand
 from ippam.models import IPPool, NADRange
 from ippam.sync.cli import clusters_selected, dump_json, table
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "List IPPools: range, network, usable, allocated, free, utilization, feeding NADs."
 
     def add_arguments(self, parser: CommandParser) -> None:

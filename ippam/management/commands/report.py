@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from ippam.management.base import ServiceCommand
 from ippam.selectors.report import report
 from ippam.sync.cli import clusters_selected, dump_json
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Check whole clusters as `calicoctl ipam check` does: pools with usage, leak findings "
         "by kind with details, problems, and summary counts, as JSON (--json)."

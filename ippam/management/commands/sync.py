@@ -6,10 +6,12 @@ import sys
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ippam.kube.client import KubeError
 from ippam.locks import cluster_sync_lock
+from ippam.management.base import ServiceCommand
+from ippam.selectors.clusters import sync_running_since
 from ippam.sync import cluster_sync_full
 from ippam.sync.cli import clusters_selected, dump_json, table
 
@@ -24,7 +26,7 @@ KIND_LABELS = {
 }
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Run one full sync of every cluster (or --cluster NAME) and print what it found."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -47,9 +49,14 @@ class Command(BaseCommand):
             progress = self._progress(cluster.name) if tty else None
             with cluster_sync_lock(cluster) as held:
                 if not held:
+                    since = sync_running_since(cluster)
+                    running = (
+                        f"another sync is running (started {since:%Y-%m-%d %H:%M:%S} UTC)"
+                        if since
+                        else "another sync or a watcher's batch holds its lock"
+                    )
                     message = (
-                        f"cluster {cluster.name}: another sync is running (started "
-                        f"{cluster.last_sync_started or 'just now'}); wait for it and look at "
+                        f"cluster {cluster.name}: {running}; wait for it and look at "
                         "manage.py cluster list"
                     )
                     results.append({"cluster": cluster.name, "outcome": "locked", "error": message})

@@ -11,15 +11,16 @@ import logging
 import signal
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from ippam.clusters import cluster_ensure_in_cluster
 from ippam.kube.resources import BY_KIND
+from ippam.management.base import ServiceCommand
 from ippam.watch import BATCH_SECONDS, Watcher
 from ippam.watch_lease import LEASE_SECONDS
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Watch the enabled clusters (this process's share of them, by lease) and apply "
         "add/modify/delete events to the database."
