@@ -45,15 +45,16 @@ lock: $(STAMP)
 	$(UV_PIP) install --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
+# PORT: where the web process serves (honcho hands it to the first process, web).
+PORT ?= 8000
+# Each process says in one line that it is up; LOG_LEVEL=INFO shows what they do.
+run: export LOG_LEVEL ?= WARNING
+
 run: $(STAMP)
 	@mkdir -p var
-	$(BIN)/python manage.py write_env
-	$(BIN)/python manage.py preflight
-	$(BIN)/python manage.py migrate --no-input -v 0
-	$(BIN)/python manage.py ensure_roles
-	$(BIN)/python manage.py ensure_admin
-	$(BIN)/python manage.py demo_cluster --if-none
-	$(BIN)/honcho -f Procfile.dev start
+	@grep -qs '^IPPAM_METRICS_TOKEN=' .env || $(BIN)/python manage.py write_env
+	@$(BIN)/python manage.py prepare
+	@IPPAM_WEB_PORT=$(PORT) $(BIN)/honcho -f Procfile.dev start --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -5,13 +5,14 @@ from django.urls import include, path
 from dashboard import views
 from dashboard.views.deliveries import delivery_list_view
 from dashboard.views.exports import export_findings, export_pool_allocations, export_pools
+from dashboard.views.login import login_view
 
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     # What the synced clusters hold.
