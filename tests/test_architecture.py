@@ -11,6 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PURE = (
     "ippam.annotations",
     "ippam.cniconfig",
+    "ippam.demo_login",
+    "ippam.demoseries",
     "ippam.ipparse",
     "ippam.nadbuilder",
     "ippam.poolnumbers",

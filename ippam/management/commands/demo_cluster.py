@@ -3,7 +3,8 @@
 --if-none  registers a cluster named `demo` (simulated, kubeconfig var/demo-kubeconfig)
            when no cluster is configured at all.
 --serve    (Procfile.dev) runs simcluster's demo scenario with live churn for that cluster,
-           writes the kubeconfig, and runs a first sync; it removes the kubeconfig when it
+           writes the kubeconfig, runs a first sync and seeds a month of pool history
+           where there is none (ippam.demoseries); it removes the kubeconfig when it
            stops. Without a simulated `demo` cluster it idles quietly, so honcho does not stop
            the other processes. IPPAM_DEMO_PORT picks the port (default 6443).
 """
@@ -130,6 +131,7 @@ class Command(BaseCommand):
         return False
 
     def _first_sync(self, cluster: Cluster) -> None:
+        from ippam.history import demo_history_seed
         from ippam.locks import cluster_sync_lock
         from ippam.sync import cluster_sync_full
 
@@ -140,6 +142,9 @@ class Command(BaseCommand):
             try:
                 run = cluster_sync_full(cluster=cluster)
                 self.stdout.write(f"demo cluster synced: {run.counts.get('pods', 0)} pods")
+                # A month of history for pools that have none, so the charts and the
+                # forecast show on the first run.
+                demo_history_seed(cluster=cluster)
             except KubeError as exc:
                 self.stderr.write(
                     f"first sync of the demo cluster failed: {exc} (the next scheduled sync retries)"
