@@ -12,6 +12,7 @@ PURE = (
     "ippam.annotations",
     "ippam.cniconfig",
     "ippam.demo_login",
+    "ippam.findingkinds",
     "ippam.demoseries",
     "ippam.ipparse",
     "ippam.nadbuilder",

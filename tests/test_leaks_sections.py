@@ -1,0 +1,52 @@
+"""The leaks page says what matters first: reclaimable leaks, then hazards (duplicates,
+overlaps, untracked addresses, missing reservations), each kind with its remedy."""
+
+from __future__ import annotations
+
+import pytest
+
+from ippam.findingkinds import RECLAIMABLE, REMEDIES, finding_section
+from ippam.leaks.rules.registry import RECLAIMABLE_KINDS
+from ippam.models import Finding
+from tests.factories import make_cluster, make_finding, make_orip, make_pool
+from tests.html import select, select_one, text
+
+K = Finding.Kind
+
+
+def test_the_reclaimable_kinds_are_the_ones_reclaiming_frees():
+    assert {str(k) for k in RECLAIMABLE_KINDS} == RECLAIMABLE
+    assert finding_section("orphaned_reservation", has_reservation=False) == "hazard"
+    assert finding_section("orphaned_reservation", has_reservation=True) == "reclaimable"
+    assert set(REMEDIES) >= set(K.values)  # every kind has a remedy
+
+
+@pytest.mark.django_db
+def test_leaks_come_before_hazards_each_kind_with_its_remedy(viewer_client):
+    cluster = make_cluster("c")
+    pool = make_pool(cluster, "10.1.0.0/24")
+    make_finding(cluster, kind=K.DUPLICATE_ADDRESS, ip="10.1.0.5", pool=pool)
+    make_finding(cluster, kind=K.UNTRACKED_ADDRESS, ip="10.1.0.6", pool=pool)
+    make_finding(cluster, kind=K.ORPHANED_RESERVATION, ip="10.1.0.7", pool=pool)  # missing
+    orip = make_orip(cluster, "10.1.0.8", podref="default/gone")
+    make_finding(cluster, kind=K.ORPHANED_RESERVATION, ip="10.1.0.8", reservation=orip)
+    make_finding(cluster, kind=K.STALE_ALLOCATION, ip="10.1.0.9", pool=pool)
+
+    html = viewer_client.get("/leaks/").content.decode()
+    sections = [s.get("data-section") for s in select(html, "tbody.finding-section")]
+    assert sections == ["reclaimable", "hazard"]
+    groups = [
+        (g.get("data-section"), text(select_one(g, "tr.group th")).split(" (")[0])
+        for g in select(html, "tbody.finding-group")
+    ]
+    assert groups == [
+        ("reclaimable", "Orphaned reservation"),
+        ("reclaimable", "Stale allocation"),
+        ("hazard", "Duplicate address"),
+        ("hazard", "Missing reservation"),
+        ("hazard", "Untracked address"),
+    ]
+    remedies = [text(r) for r in select(html, "tr.group .remedy")]
+    assert "restart all but one" in remedies[2] and "reserves it again" in remedies[3]
+    counts = [text(select_one(s, "h2")) for s in select(html, "#leak-counts section")]
+    assert counts[0].startswith("Reclaimable leaks") and counts[1].startswith("Hazards")
