@@ -3,6 +3,8 @@ overlaps, untracked addresses, missing reservations), each kind with its remedy.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ippam.findingkinds import RECLAIMABLE, REMEDIES, finding_section
@@ -50,3 +52,24 @@ def test_leaks_come_before_hazards_each_kind_with_its_remedy(viewer_client):
     assert "restart all but one" in remedies[2] and "reserves it again" in remedies[3]
     counts = [text(select_one(s, "h2")) for s in select(html, "#leak-counts section")]
     assert counts[0].startswith("Reclaimable leaks") and counts[1].startswith("Hazards")
+
+
+@pytest.mark.django_db
+def test_pods_sort_by_their_number_on_the_node_and_nad_pages(viewer_client):
+    from ippam.selectors.nads import nad_interfaces
+    from ippam.selectors.nodes import node_pods
+    from tests.factories import make_nad, make_node, make_pod
+
+    cluster = make_cluster("c")
+    node = make_node(cluster, "worker-1")
+    nad = make_nad(cluster, "n1", range="10.2.0.0/24")
+    names = ["amf-10", "amf-2", "amf-1", "smf-0", "amf-11", "amf"]
+    for i, name in enumerate(names):
+        make_pod(cluster, name, node=node, interfaces=[("net1", nad, [f"10.2.0.{i + 1}"], "")])
+    expected = ["amf", "amf-1", "amf-2", "amf-10", "amf-11", "smf-0"]
+    assert [p.name for p in node_pods(node=node)] == expected
+    assert [i.pod.name for i in nad_interfaces(nad=nad)] == expected
+    html = viewer_client.get(f"/nodes/{node.pk}/").content.decode()
+    by_pk = {p.pk: p.name for p in node_pods(node=node)}
+    shown = dict.fromkeys(int(pk) for pk in re.findall(r'id="pod-(\d+)"', html))
+    assert [by_pk[pk] for pk in shown] == expected
