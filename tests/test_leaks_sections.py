@@ -73,3 +73,15 @@ def test_pods_sort_by_their_number_on_the_node_and_nad_pages(viewer_client):
     by_pk = {p.pk: p.name for p in node_pods(node=node)}
     shown = dict.fromkeys(int(pk) for pk in re.findall(r'id="pod-(\d+)"', html))
     assert [by_pk[pk] for pk in shown] == expected
+
+
+@pytest.mark.django_db
+def test_a_refusal_is_a_styled_page_naming_the_role_needed(viewer_client):
+    response = viewer_client.get("/nads/new/")
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert select_one(html, "main .refusal") is not None  # the site's layout, not a bare text
+    assert "needs the admin role" in text(select_one(html, ".refusal"))
+    response = viewer_client.get("/alerts/notifications/")
+    assert response.status_code == 403
+    assert "needs the operator role" in text(select_one(response.content.decode(), ".refusal"))
