@@ -85,3 +85,32 @@ def test_a_refusal_is_a_styled_page_naming_the_role_needed(viewer_client):
     response = viewer_client.get("/alerts/notifications/")
     assert response.status_code == 403
     assert "needs the operator role" in text(select_one(response.content.decode(), ".refusal"))
+
+
+@pytest.mark.django_db
+def test_the_reclaim_dialog_title_follows_the_run(admin_client_role):
+    from ippam.models import ReclaimRun
+
+    run = ReclaimRun.objects.create(cluster=make_cluster("c"), actor="admin")
+    hx = {"HTTP_HX_REQUEST": "true"}
+    html = admin_client_role.get(f"/reclaim/{run.pk}/", **hx).content.decode()
+    title = select_one(html, "#reclaim-dialog-title")
+    assert title.get("hx-swap-oob") == "true" and text(title) == f"Reclaim run #{run.pk} — queued"
+    run.state = ReclaimRun.State.DONE
+    run.save()
+    html = admin_client_role.get(f"/reclaim/{run.pk}/", **hx).content.decode()
+    assert text(select_one(html, "#reclaim-dialog-title")).endswith("— done")
+    full = admin_client_role.get(f"/reclaim/{run.pk}/").content.decode()
+    with pytest.raises(AssertionError):  # the full page has its own h1, no dialog title
+        select_one(full, "#reclaim-dialog-title")
+
+
+@pytest.mark.django_db
+def test_every_page_has_a_favicon_and_favicon_ico_finds_it(viewer_client):
+    from django.contrib.staticfiles import finders
+
+    icon = select_one(viewer_client.get("/pools/").content.decode(), 'link[rel="icon"]')
+    assert icon.get("href").endswith("favicon.svg") and finders.find("favicon.svg")
+    viewer_client.logout()  # browsers ask for /favicon.ico before anyone logs in
+    response = viewer_client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("favicon.svg")
