@@ -1,11 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_not_required
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic.base import RedirectView
 
 from dashboard import views
+from dashboard.views.assets import favicon
 from dashboard.views.deliveries import delivery_list_view
 from dashboard.views.exports import export_findings, export_pool_allocations, export_pools
 from dashboard.views.login import login_view
@@ -13,10 +11,7 @@ from dashboard.views.login import login_view
 urlpatterns = [
     path("", views.overview, name="overview"),
     # Browsers ask for /favicon.ico on their own (a bookmark, a page without <link rel=icon>).
-    path(
-        "favicon.ico",
-        login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
-    ),
+    path("favicon.ico", favicon),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),
