@@ -45,7 +45,9 @@ lock: $(STAMP)
 	$(UV_PIP) install --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
-# PORT: where the web process serves (honcho hands it to the first process, web).
+# PORT: where the web process serves (honcho hands it to the first process, web). The
+# worker, beat and watcher start a few seconds later (Procfile.dev), so the web process
+# and the demo cluster have the two cores to themselves while they load.
 PORT ?= 8000
 # Each process says in one line that it is up; LOG_LEVEL=INFO shows what they do.
 run: export LOG_LEVEL ?= WARNING

@@ -99,7 +99,9 @@ def test_procfile_serves_on_port_and_every_process_ends_cleanly():
     )
     assert "127.0.0.1:$PORT" in lines["web"]
     # exec: honcho's SIGTERM reaches the process itself, not a shell that dies of it
-    assert all(command.startswith("exec ") for command in lines.values())
+    assert all("exec .venv/bin/" in command for command in lines.values())
+    # web first: honcho hands PORT to the first process; the others start after it loads
+    assert next(iter(lines)) == "web" and lines["worker"].startswith("sleep ")
     # a forked pool logs "exited with signal 15" for every child on Ctrl-C
     assert "--pool threads" in lines["worker"]
     assert lines["announce"].endswith("manage.py announce")

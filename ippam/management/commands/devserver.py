@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from django.contrib.staticfiles.management.commands.runserver import Command as RunServer
+from django.urls import get_resolver
 
 
 class Command(RunServer):
@@ -22,6 +23,11 @@ class Command(RunServer):
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         options.update(use_reloader=False, skip_checks=True)
         super().handle(*args, **options)
+
+    def inner_run(self, *args: Any, **options: Any) -> None:
+        # Load every view before listening, so the first page does not pay for it.
+        get_resolver().url_patterns  # noqa: B018
+        super().inner_run(*args, **options)
 
     def on_bind(self, server_port: int) -> None:
         self.stdout.write(f"serving http://{self.addr}:{server_port}/")
