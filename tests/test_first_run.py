@@ -105,3 +105,21 @@ def test_procfile_serves_on_port_and_every_process_ends_cleanly():
     # a forked pool logs "exited with signal 15" for every child on Ctrl-C
     assert "--pool threads" in lines["worker"]
     assert lines["announce"].endswith("manage.py announce")
+
+
+def test_the_makefile_bootstraps_uv_pinned_and_hashed_from_the_lock():
+    """`make install` pip-installs uv from the lines the Makefile cuts out of the lock: they
+    must stay one pin with its hashes (pip --require-hashes refuses anything else)."""
+    import subprocess
+
+    makefile = (ROOT / "Makefile").read_text()
+    command = next(
+        line.strip().lstrip("@").split(" > ")[0]
+        for line in makefile.splitlines()
+        if "sed -n '/^uv==/" in line
+    ).replace("$(LOCK_DEV)", "requirements/dev.txt")
+    cut = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True).stdout
+    lines = [line.strip() for line in cut.splitlines() if line.strip()]
+    assert lines[0].startswith("uv==") and lines[0].endswith("\\")
+    assert len(lines) >= 2 and all(line.startswith("--hash=sha256:") for line in lines[1:])
+    assert "sync --python $(BIN)/python --require-hashes $(LOCK_DEV)" in makefile
