@@ -123,3 +123,16 @@ def test_the_makefile_bootstraps_uv_pinned_and_hashed_from_the_lock():
     assert lines[0].startswith("uv==") and lines[0].endswith("\\")
     assert len(lines) >= 2 and all(line.startswith("--hash=sha256:") for line in lines[1:])
     assert "sync --python $(BIN)/python --require-hashes $(LOCK_DEV)" in makefile
+
+
+def test_prepare_registers_the_demo_once_and_says_so_once(db, demo_settings, capsys):
+    from ippam.models import Cluster
+
+    call_command("prepare")
+    first = capsys.readouterr().out
+    assert "registered the simulated cluster `demo`" in first
+    assert "generated password" in first
+    call_command("prepare")
+    again = capsys.readouterr().out.strip().splitlines()
+    assert again == ["database and broker answer", "admin account: admin (existing)"]
+    assert Cluster.objects.filter(name="demo", simulated=True).count() == 1

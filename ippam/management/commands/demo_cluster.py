@@ -61,13 +61,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["if_none"]:
-            self._register()
+            self._register(verbosity=options["verbosity"])
         else:
             self._serve(options["churn"])
 
-    def _register(self) -> None:
+    def _register(self, *, verbosity: int = 1) -> None:
         if Cluster.objects.exists():
-            self.stdout.write("clusters are configured; no demo cluster added")
+            if verbosity:
+                self.stdout.write("clusters are configured; no demo cluster added")
             return
         path = demo_kubeconfig()
         cluster_add(name=DEMO_NAME, kubeconfig=str(path), simulated=True, check=False)

@@ -20,4 +20,7 @@ class Command(BaseCommand):
         call_command("preflight", stdout=self.stdout, stderr=self.stderr)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("ensure_admin", stdout=self.stdout, stderr=self.stderr)
-        call_command("demo_cluster", if_none=True, stdout=self.stdout, stderr=self.stderr)
+        # Quiet when clusters exist: on every later start the demo is one of them.
+        call_command(
+            "demo_cluster", if_none=True, verbosity=0, stdout=self.stdout, stderr=self.stderr
+        )
