@@ -50,6 +50,12 @@ def test_leaks_come_before_hazards_each_kind_with_its_remedy(viewer_client):
     ]
     remedies = [text(r) for r in select(html, "tr.group .remedy")]
     assert "restart all but one" in remedies[2] and "reserves it again" in remedies[3]
+    # a hazard is not called "leaked": the badge says it is confirmed (or suspect)
+    states: dict[str, set[str]] = {"reclaimable": set(), "hazard": set()}
+    for g in select(html, "tbody.finding-group"):
+        rows = select(g, "tr.finding")
+        states[g.get("data-section")] |= {text(select(row, "td")[1]) for row in rows}
+    assert "leaked" not in states["hazard"] and states["reclaimable"] == {"leaked"}
     counts = [text(select_one(s, "h2")) for s in select(html, "#leak-counts section")]
     assert counts[0].startswith("Reclaimable leaks") and counts[1].startswith("Hazards")
 

@@ -125,4 +125,5 @@ def finding_get(*, finding_id: int) -> Finding:
     """
     finding = Finding.objects.select_related("cluster", "pool", "nad").get(pk=finding_id)
     attach_finding_context([finding])
+    attach_finding_sections([finding])
     return finding
