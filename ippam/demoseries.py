@@ -26,8 +26,12 @@ class DemoSample(NamedTuple):
 
 
 def _rhythm(moment: dt.datetime, amplitude: float) -> float:
-    """Deviation from the trend at `moment`: weekends and nights lower."""
-    weekend = -amplitude if moment.weekday() >= 5 else 0.0
+    """Deviation from the trend at `moment`: weekends and nights lower. Smooth (the weekend
+    dip is a bell around Sunday 00:00), as scale-downs and batch jobs come and go over hours;
+    a step would read as a sudden change the forecast rightly refuses to extrapolate."""
+    days_into_week = moment.weekday() + (moment.hour + moment.minute / 60) / 24
+    from_sunday = (days_into_week - 6.0 + 3.5) % 7 - 3.5  # -3.5..3.5 days around Sunday 00:00
+    weekend = -amplitude * math.exp(-((from_sunday / 1.2) ** 2))
     daytime = 0.4 * amplitude * math.sin((moment.hour - 8) / 24 * 2 * math.pi)
     return weekend + daytime
 
