@@ -15,11 +15,22 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: run test install lock lint fmt typecheck gate pytest bench clean
 
-$(STAMP): $(LOCK_DEV) pyproject.toml
+# uv installs the lock in a few seconds where pip took over a minute. It is bootstrapped
+# once with pip, pinned and hash-checked from the same lock; then `uv pip sync` makes the
+# venv exactly the lock (hashes required) and adds ippam itself, editable.
+UV := $(BIN)/uv
+UV_PIP = $(UV) --quiet pip
+
+$(UV):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r $(LOCK_DEV)
-	$(BIN)/pip install --quiet --no-deps -e .
+	@sed -n '/^uv==/,/^    #/p' $(LOCK_DEV) | grep -v '^ *#' > $(VENV)/uv-lock.txt
+	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+		-r $(VENV)/uv-lock.txt >$(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+
+$(STAMP): $(LOCK_DEV) pyproject.toml | $(UV)
+	@echo "installing requirements/dev.txt with uv"
+	@$(UV_PIP) sync --python $(BIN)/python --require-hashes $(LOCK_DEV)
+	@$(UV_PIP) install --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -30,18 +41,22 @@ install: $(STAMP)
 lock: $(STAMP)
 	$(UV_COMPILE) --extra dev -o $(LOCK_DEV)
 	$(UV_COMPILE) -o $(LOCK_PROD)
-	$(BIN)/pip install --quiet -r $(LOCK_DEV)
+	$(UV_PIP) sync --python $(BIN)/python --require-hashes $(LOCK_DEV)
+	$(UV_PIP) install --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
+
+# PORT: where the web process serves (honcho hands it to the first process, web). The
+# worker, beat and watcher start a few seconds later (Procfile.dev), so the web process
+# and the demo cluster have the two cores to themselves while they load.
+PORT ?= 8000
+# Each process says in one line that it is up; LOG_LEVEL=INFO shows what they do.
+run: export LOG_LEVEL ?= WARNING
 
 run: $(STAMP)
 	@mkdir -p var
-	$(BIN)/python manage.py write_env
-	$(BIN)/python manage.py preflight
-	$(BIN)/python manage.py migrate --no-input -v 0
-	$(BIN)/python manage.py ensure_roles
-	$(BIN)/python manage.py ensure_admin
-	$(BIN)/python manage.py demo_cluster --if-none
-	$(BIN)/honcho -f Procfile.dev start
+	@grep -qs '^IPPAM_METRICS_TOKEN=' .env || $(BIN)/python manage.py write_env
+	@$(BIN)/python manage.py prepare
+	@IPPAM_WEB_PORT=$(PORT) $(BIN)/honcho -f Procfile.dev start --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -295,7 +295,9 @@ else:
     # No Redis: kombu's filesystem transport passes messages through a folder, so the
     # worker and beat still run as separate processes on a bare machine.
     _broker_dir = VAR_DIR / "broker"
-    CELERY_BROKER_URL = "filesystem://"
+    # A hostname, though the transport ignores it: without one kombu warns "No hostname was
+    # supplied" in every process.
+    CELERY_BROKER_URL = "filesystem://localhost/"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),

@@ -3,16 +3,20 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from dashboard import views
+from dashboard.views.assets import favicon
 from dashboard.views.deliveries import delivery_list_view
 from dashboard.views.exports import export_findings, export_pool_allocations, export_pools
+from dashboard.views.login import login_view
 from dashboard.views.sync import cluster_sync_now
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    # Browsers ask for /favicon.ico on their own (a bookmark, a page without <link rel=icon>).
+    path("favicon.ico", favicon),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     # What the synced clusters hold.

@@ -28,6 +28,7 @@ from django.db.models import Avg, DateTimeField
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
+from ippam.demoseries import demo_series
 from ippam.models import Cluster, IPPool, PoolSample
 
 logger = logging.getLogger(__name__)
@@ -313,3 +314,47 @@ def history_retain(*, now: dt.datetime | None = None) -> dict[str, int]:
     }
     logger.info("pool history retention: %s", stats)
     return stats
+
+
+# --- the demo's month ----------------------------------------------------------------------
+
+
+def demo_history_seed(*, cluster: Cluster, now: dt.datetime | None = None) -> int:
+    """A month of hourly samples (ippam.demoseries) for each pool of the demo cluster that has
+    no sample older than a day, so the first `make run` shows charts and a forecast. The
+    fullest pool with room left heads for exhaustion. Returns the samples written.
+
+    Rows older than RAW_KEEP are stored as the hourly rows retention would have made of them.
+    """
+    now = now or timezone.now()
+    pools = list(IPPool.objects.filter(cluster=cluster).values_list("pk", "allocated", "usable"))
+    with_history = set(
+        PoolSample.objects.filter(pool__cluster=cluster, at__lt=now - dt.timedelta(days=1))
+        .values_list("pool_id", flat=True)
+        .distinct()
+    )
+    bare = [(pk, float(allocated), float(usable)) for pk, allocated, usable in pools]
+    bare = [pool for pool in bare if pool[0] not in with_history]
+    filling = [pool for pool in bare if pool[2] > pool[1] > 0]
+    exhausting = max(filling, key=lambda pool: pool[1] / pool[2], default=None)
+    rows = []
+    for pk, allocated, usable in bare:
+        for sample in demo_series(
+            now=now,
+            allocated=allocated,
+            usable=usable,
+            exhausting=pk == (exhausting and exhausting[0]),
+            seed=pk,
+        ):
+            hourly = now - sample.at > RAW_KEEP
+            rows.append(
+                PoolSample(
+                    pool_id=pk,
+                    at=_truncate(sample.at, "hour") if hourly else sample.at,
+                    resolution=PoolSample.Resolution.HOUR if hourly else PoolSample.Resolution.RAW,
+                    allocated=sample.allocated,
+                    usable=usable,
+                )
+            )
+    PoolSample.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    return len(rows)

@@ -35,3 +35,11 @@ def roles_ensure() -> dict[str, Group]:
         group.permissions.set(wanted)
         groups[role] = group
     return groups
+
+
+def role_needed(permission: str) -> str:
+    """The least role that holds `permission` ("app.codename"), for a refusal to name it."""
+    for role, perms in ROLE_PERMISSIONS.items():
+        if permission in perms:
+            return role
+    return ADMIN

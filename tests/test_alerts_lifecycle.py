@@ -113,8 +113,17 @@ def test_pool_alerts_at_the_threshold_and_when_exhausted(rows, settings):
     kinds = set(
         Alert.objects.filter(pool=pool, state=Alert.State.OPEN).values_list("kind", flat=True)
     )
-    assert kinds == {Alert.Kind.POOL_THRESHOLD, Alert.Kind.POOL_EXHAUSTED}
-    Allocation.objects.filter(pool=pool, key__in=["4", "5", "6"]).delete()
+    # one alert per pool and condition: exhausted supersedes above threshold
+    assert kinds == {Alert.Kind.POOL_EXHAUSTED}
+    states = dict(Alert.objects.filter(pool=pool).values_list("kind", "state"))
+    assert states[Alert.Kind.POOL_THRESHOLD] == "resolved"
+    Allocation.objects.filter(pool=pool, key__in=["5", "6"]).delete()
+    pool.allocated, pool.utilization = 4, 4 / 6
+    pool.save()
+    leaks_detect(cluster=rows.cluster)
+    states = dict(Alert.objects.filter(pool=pool).values_list("kind", "state"))
+    assert states == {Alert.Kind.POOL_THRESHOLD: "open", Alert.Kind.POOL_EXHAUSTED: "resolved"}
+    Allocation.objects.filter(pool=pool, key__in=["4"]).delete()
     pool.allocated, pool.utilization = 3, 0.5
     pool.save()
     settings.IPPAM_POOL_ALERT_THRESHOLD = 0.9

@@ -11,6 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PURE = (
     "ippam.annotations",
     "ippam.cniconfig",
+    "ippam.demo_login",
+    "ippam.findingkinds",
+    "ippam.demoseries",
     "ippam.ipparse",
     "ippam.nadbuilder",
     "ippam.poolnumbers",

@@ -66,6 +66,7 @@ def receiver():
 @pytest.fixture
 def full_pool(db):
     cluster = make_cluster("alerting")
+    make_pool(cluster, "10.9.1.0/28", allocated=14, usable=14)  # a second alert, left as it is
     return make_pool(cluster, "10.9.0.0/28", allocated=14, usable=14)  # exhausted
 
 
@@ -84,7 +85,8 @@ def test_each_state_change_gets_one_row_per_channel_queued_after_commit(
     settings.IPPAM_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/"
     settings.IPPAM_ALERT_EMAILS = ["ops@example.org"]
     queued = _refresh(full_pool, django_capture_on_commit_callbacks)
-    # threshold and exhausted alerts opened: 2 alerts x 2 channels, sent by one grouped flush
+    # two exhausted pools (exhausted supersedes above threshold): 2 alerts x 2 channels,
+    # sent by one grouped flush
     assert len(queued) == 1
     assert AlertDelivery.objects.count() == 4
     assert set(AlertDelivery.objects.values_list("transition", "channel", "status")) == {
@@ -97,7 +99,7 @@ def test_each_state_change_gets_one_row_per_channel_queued_after_commit(
     counts = {
         t: AlertDelivery.objects.filter(transition=t).count() for t in AlertDelivery.Transition
     }
-    assert counts == {"opened": 4, "resolved": 4, "reopened": 4}
+    assert counts == {"opened": 4, "resolved": 2, "reopened": 2}  # only full_pool changed
 
 
 def test_no_channel_configured_writes_nothing(full_pool, django_capture_on_commit_callbacks):
@@ -134,7 +136,7 @@ def test_email_goes_through_djangos_mail_settings_once(
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.IPPAM_ALERT_EMAILS = ["ops@example.org", "noc@example.org"]
     _refresh(full_pool, django_capture_on_commit_callbacks)
-    delivery = AlertDelivery.objects.get(alert__kind=Alert.Kind.POOL_EXHAUSTED)
+    delivery = AlertDelivery.objects.get(alert__pool=full_pool)
     assert deliver_alert_notification(delivery.pk)["outcome"] == "sent"
     assert deliver_alert_notification(delivery.pk)["outcome"] == "skipped"  # never twice
     assert len(mail.outbox) == 1
@@ -182,7 +184,7 @@ def test_snooze_suppresses_notifications(full_pool, settings, django_capture_on_
     queued = _refresh(full_pool, django_capture_on_commit_callbacks, allocated=0)  # resolved
     assert queued == []
     resolved = AlertDelivery.objects.filter(transition="resolved")
-    assert resolved.count() == 2 and {d.status for d in resolved} == {"suppressed"}
+    assert resolved.count() == 1 and {d.status for d in resolved} == {"suppressed"}
     assert "snoozed until" in resolved[0].error
 
 

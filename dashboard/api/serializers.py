@@ -273,6 +273,32 @@ class FreeRangeSerializer(serializers.Serializer):
     )
 
 
+class PoolSampleSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    allocated = serializers.FloatField()
+    usable = serializers.FloatField()
+
+
+class ForecastSerializer(serializers.Serializer):
+    full = serializers.BooleanField(help_text="every usable address is allocated now")
+    days = serializers.FloatField(help_text="days until full at the fitted 7-day trend")
+    earliest = serializers.FloatField(help_text="days, at the fastest rate the 95 % band allows")
+    latest = serializers.FloatField(help_text="days, at the slowest rate the 95 % band allows")
+
+
+class PoolHistorySerializer(serializers.Serializer):
+    pool = serializers.IntegerField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    samples = PoolSampleSerializer(many=True)
+    forecast = ForecastSerializer(
+        allow_null=True,
+        help_text="null while the history cannot honestly say: under 12 samples or a day, "
+        "no rise the trend tells from noise, or not within a year",
+    )
+    days_to_exhaustion = serializers.FloatField(allow_null=True)
+
+
 class FreeAddressesSerializer(serializers.Serializer):
     pool = serializers.IntegerField(source="pool.id")
     range = serializers.CharField(source="pool.range")

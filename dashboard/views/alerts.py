@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
@@ -16,6 +15,7 @@ from dashboard.views.common import (
     query_without,
     render_fragment,
     render_page,
+    role_required,
     safe_next_url,
     selected_cluster,
 )
@@ -73,7 +73,7 @@ def _ack_errors(request: DashboardRequest, errors: list[str], *, back: str) -> H
 
 
 @require_POST
-@permission_required("ippam.acknowledge_alert", raise_exception=True)
+@role_required("ippam.acknowledge_alert")
 def alert_acknowledge(request: DashboardRequest) -> HttpResponse:
     """Acknowledge the selected open alerts with one note; answer with the changed rows
     (or, from the leaks page, the finding's row) and an `alerts-changed` event."""
@@ -124,7 +124,7 @@ def _alert_or_404(alert_id: int) -> Alert:
 
 
 @require_POST
-@permission_required("ippam.acknowledge_alert", raise_exception=True)
+@role_required("ippam.acknowledge_alert")
 def alert_snooze(request: DashboardRequest, alert_id: int) -> HttpResponse:
     """No notifications for the alert until the given time (empty: wake it now)."""
     alert = _alert_or_404(alert_id)
@@ -145,7 +145,7 @@ def alert_snooze(request: DashboardRequest, alert_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("ippam.acknowledge_alert", raise_exception=True)
+@role_required("ippam.acknowledge_alert")
 def alert_assign(request: DashboardRequest, alert_id: int) -> HttpResponse:
     """Make a user (or nobody) the one who looks after the alert."""
     alert = _alert_or_404(alert_id)

@@ -30,7 +30,7 @@ from ippam.models import Cluster, IPPool
 from ippam.selectors.alerts import alert_list
 from ippam.selectors.findings import finding_list
 from ippam.selectors.free_addresses import MAX_FREE_COUNT, pool_free_addresses
-from ippam.selectors.history import pools_attach_days_to_exhaustion
+from ippam.selectors.history import pool_history, pools_attach_days_to_exhaustion
 from ippam.selectors.listings import allocation_list, interface_list
 from ippam.selectors.nads import nad_list
 from ippam.selectors.pools import pool_list_with_usage
@@ -157,6 +157,25 @@ class PoolViewSet(ApiViewSet):
             raise ValidationError({"count": "ask for at least 1 address"})
         free = pool_free_addresses(pool=self.get_object(), count=min(count, MAX_FREE_COUNT))
         return Response(s.FreeAddressesSerializer(free).data)
+
+    @extend_schema(responses=s.PoolHistorySerializer)
+    @action(detail=True, renderer_classes=[JSONRenderer], filter_backends=[])
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        """The pool's last 30 days of samples (allocated, usable) and its forecast."""
+        pool = self.get_object()
+        found = pool_history(pool=pool)
+        body = {
+            "pool": pool.pk,
+            "start": found["start"],
+            "end": found["end"],
+            "samples": [
+                {"at": at, "allocated": allocated, "usable": usable}
+                for at, allocated, usable in found["series"]
+            ],
+            "forecast": found["forecast"],
+            "days_to_exhaustion": found["days_to_exhaustion"],
+        }
+        return Response(s.PoolHistorySerializer(body).data)
 
 
 class AllocationViewSet(ApiViewSet):

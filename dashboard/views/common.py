@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -16,7 +19,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
 from ippam.models import Cluster
+from ippam.roles import role_needed
 from ippam.selectors.clusters import cluster_list
+
+ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
 
 SESSION_KEY = "ippam_cluster"
 PAGE_SIZE = 50
@@ -183,3 +189,24 @@ def render_fragment(
     response = render(request, f"{template}#{name}", context)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     return response
+
+
+def role_required(permission: str) -> Callable[[ViewFunc], ViewFunc]:
+    """Refuse a user without `permission` with a 403 page that names the role needed
+    (templates/403.html shows the message); an anonymous user is sent to log in first."""
+
+    def decorator(view: ViewFunc) -> ViewFunc:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not request.user.has_perm(permission):
+                raise PermissionDenied(
+                    f"This needs the {role_needed(permission)} role; your account does not "
+                    "have it. An admin can add it under Admin › Users."
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 
-from dashboard.views.common import DashboardRequest, paginate, query_without, render_page
+from dashboard.views.common import (
+    DashboardRequest,
+    paginate,
+    query_without,
+    render_page,
+    role_required,
+)
 from ippam.models import AlertDelivery
 from ippam.notify import channels, delivery_list
 
 
 @require_GET
-@permission_required("ippam.acknowledge_alert", raise_exception=True)
+@role_required("ippam.acknowledge_alert")
 def delivery_list_view(request: DashboardRequest) -> HttpResponse:
     deliveries = delivery_list()
     status = request.GET.get("status", "")

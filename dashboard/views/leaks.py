@@ -10,15 +10,24 @@ from dashboard.views.common import (
     selected_cluster,
 )
 from ippam.filters import FindingFilter
-from ippam.selectors.findings import attach_finding_context, finding_counts, finding_list
+from ippam.findingkinds import RECLAIMABLE, SECTION_TITLES
+from ippam.selectors.findings import (
+    attach_finding_context,
+    attach_finding_sections,
+    finding_counts,
+    finding_list,
+    findings_reclaimable_first,
+)
 
 
 def leak_list(request: DashboardRequest) -> HttpResponse:
     cluster = selected_cluster(request)
     filterset = FindingFilter(request.GET, queryset=finding_list(cluster=cluster))
-    page = paginate(request, filterset.qs)
+    page = paginate(request, findings_reclaimable_first(filterset.qs))
     findings = list(page.object_list)
     attach_finding_context(findings)
+    attach_finding_sections(findings)
+    counts = finding_counts(cluster=cluster)
     # The fields that validated (django-filter ignores the others, as the page always has).
     chosen = filterset.form.cleaned_data
     context = {
@@ -26,7 +35,11 @@ def leak_list(request: DashboardRequest) -> HttpResponse:
         "filter": filterset,
         "page": page,
         "findings": findings,
-        "counts": finding_counts(cluster=cluster),
+        "count_sections": [
+            (SECTION_TITLES["reclaimable"], [c for c in counts if c[0] in RECLAIMABLE]),
+            (SECTION_TITLES["hazard"], [c for c in counts if c[0] not in RECLAIMABLE]),
+        ],
+        "section_titles": SECTION_TITLES,
         "kind": chosen.get("kind") or "",
         "state": chosen.get("state") or "",
         "q": (chosen.get("q") or "").strip(),

@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard.forms import NADForm
-from dashboard.views.common import DashboardRequest, render_fragment, render_page
+from dashboard.views.common import DashboardRequest, render_fragment, render_page, role_required
 from ippam import nadbuilder
 from ippam.nads import NADCreateError, nad_create
 
@@ -31,7 +30,7 @@ def _preview_context(form: NADForm) -> dict[str, Any]:
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required("ippam.create_nad", raise_exception=True)
+@role_required("ippam.create_nad")
 def nad_new(request: DashboardRequest) -> HttpResponse:
     """GET: the form. POST: create the NAD (or, with ``preview``, only show the manifest)."""
     if request.method == "GET":
@@ -63,7 +62,7 @@ def nad_new(request: DashboardRequest) -> HttpResponse:
 
 
 @require_POST
-@permission_required("ippam.create_nad", raise_exception=True)
+@role_required("ippam.create_nad")
 def nad_preview(request: DashboardRequest) -> HttpResponse:
     """The manifest and kubectl command for what is typed so far, plus each field's messages."""
     form = NADForm(request.POST)
@@ -72,7 +71,7 @@ def nad_preview(request: DashboardRequest) -> HttpResponse:
 
 
 @require_GET
-@permission_required("ippam.create_nad", raise_exception=True)
+@role_required("ippam.create_nad")
 def nad_fieldset(request: DashboardRequest) -> HttpResponse:
     """Only the fields of the chosen CNI type (``?cni_type=``) or IPAM type (``?ipam_type=``)."""
     form = NADForm(initial={k: v for k, v in request.GET.items() if k in ("cni_type", "ipam_type")})

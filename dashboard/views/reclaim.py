@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from django.contrib.auth.decorators import permission_required
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from dashboard.forms import ReclaimPlanForm
-from dashboard.views.common import DashboardRequest, render_page
+from dashboard.views.common import DashboardRequest, render_page, role_required
 from ippam.leaks import ReclaimError, reclaim_plan, reclaim_preview
 from ippam.leaks.reclaim.execute import reclaim_runs_expire
 from ippam.models import ReclaimRun
@@ -29,7 +28,7 @@ WORKER_PATIENCE_SECONDS = 30
 
 
 @require_POST
-@permission_required("ippam.reclaim_allocation", raise_exception=True)
+@role_required("ippam.reclaim_allocation")
 def reclaim_plan_view(request: DashboardRequest) -> HttpResponse:
     """A dry run: what will be freed and what will be skipped (and why), as the run's live
     re-check decides it now, shown in a dialog before anything is written."""
@@ -80,7 +79,7 @@ def _run_or_404(run_id: int) -> ReclaimRun:
 
 
 @require_POST
-@permission_required("ippam.reclaim_allocation", raise_exception=True)
+@role_required("ippam.reclaim_allocation")
 def reclaim_execute_view(request: DashboardRequest, run_id: int) -> HttpResponse:
     """Queue the planned run on Celery (after commit) and answer with the progress partial."""
     run = _run_or_404(run_id)
@@ -98,7 +97,7 @@ def reclaim_execute_view(request: DashboardRequest, run_id: int) -> HttpResponse
 
 
 @require_GET
-@permission_required("ippam.reclaim_allocation", raise_exception=True)
+@role_required("ippam.reclaim_allocation")
 def reclaim_progress(request: DashboardRequest, run_id: int) -> HttpResponse:
     """Per-item outcome of a run; the htmx partial polls itself every second until done."""
     return _progress_page(request, _run_or_404(run_id))

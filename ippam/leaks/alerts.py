@@ -1,5 +1,6 @@
 """Alerts: one per finding identity (open -> acknowledged -> resolved, re-opened when the
-finding comes back), and per pool when it crosses the utilization threshold or is exhausted."""
+finding comes back), and one per pool when it crosses the utilization threshold or, in its
+place, when it is exhausted."""
 
 from __future__ import annotations
 
@@ -54,13 +55,12 @@ def _wanted_alerts(cluster: Cluster) -> dict[str, _Wanted]:
         numbers = PoolNumbers.of(usable, allocated)
         # The stored text is what a notification carries; pages render it again from the
         # pool's numbers at display time (Alert.text), so a watched change shows at once.
-        kinds = [Alert.Kind.POOL_THRESHOLD]
-        if numbers.exhausted:
-            kinds.append(Alert.Kind.POOL_EXHAUSTED)
-        for kind in kinds:
-            wanted[f"{kind.value}:{label}"] = _Wanted(
-                kind=kind, message=pool_alert_text(kind, label, numbers, threshold), pool_id=pk
-            )
+        # One alert per pool and condition: "exhausted" supersedes "above threshold" (the
+        # threshold alert resolves as the exhausted one opens, and comes back with room).
+        kind = Alert.Kind.POOL_EXHAUSTED if numbers.exhausted else Alert.Kind.POOL_THRESHOLD
+        wanted[f"{kind.value}:{label}"] = _Wanted(
+            kind=kind, message=pool_alert_text(kind, label, numbers, threshold), pool_id=pk
+        )
     return wanted
 
 

@@ -4,8 +4,9 @@ each finding of a page shows.
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
+from ippam.findingkinds import MISSING_RESERVATION, RECLAIMABLE, finding_remedy, finding_section
 from ippam.ipparse import input_ip
 from ippam.models import Alert, Cluster, Finding, Pod
 from ippam.selectors.shared import nodes_named, pods_by_ref, scoped
@@ -29,6 +30,28 @@ def finding_list(
         qs = qs.filter(state=state)
     qs = findings_matching(qs, q)
     return qs.select_related("cluster", "pool", "nad", "reservation").order_by("kind", "ip", "pk")
+
+
+def findings_reclaimable_first(qs: QuerySet[Finding]) -> QuerySet[Finding]:
+    """The leaks page's order: reclaimable leaks, then hazards; each by kind and address."""
+    missing_reservation = Q(kind=Finding.Kind.ORPHANED_RESERVATION, reservation__isnull=True)
+    section = Case(
+        When(Q(kind__in=RECLAIMABLE) & ~missing_reservation, then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+    return qs.order_by(section, "kind", "ip", "pk")
+
+
+def attach_finding_sections(findings: list[Finding]) -> None:
+    """Give each finding `.section` (reclaimable or hazard), `.group` (its kind's label, a
+    missing reservation told apart) and `.remedy` (ippam.findingkinds)."""
+    for f in findings:
+        has_reservation = f.reservation_id is not None
+        f.section = finding_section(f.kind, has_reservation=has_reservation)  # type: ignore[attr-defined]
+        f.remedy = finding_remedy(f.kind, has_reservation=has_reservation)  # type: ignore[attr-defined]
+        missing = f.kind == Finding.Kind.ORPHANED_RESERVATION and not has_reservation
+        f.group = MISSING_RESERVATION if missing else f.get_kind_display()  # type: ignore[attr-defined]
 
 
 def findings_matching(qs: QuerySet[Finding], q: str) -> QuerySet[Finding]:
@@ -102,4 +125,5 @@ def finding_get(*, finding_id: int) -> Finding:
     """
     finding = Finding.objects.select_related("cluster", "pool", "nad").get(pk=finding_id)
     attach_finding_context([finding])
+    attach_finding_sections([finding])
     return finding

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from ippam.models import Allocation, Cluster, PodInterface
-from ippam.selectors.shared import scoped
+from ippam.selectors.shared import natural_order, scoped
 
 
 def allocation_list(*, cluster: Cluster | None = None) -> QuerySet[Allocation]:
@@ -23,5 +23,5 @@ def interface_list(*, cluster: Cluster | None = None) -> QuerySet[PodInterface]:
     return (
         scoped(PodInterface.objects.all(), cluster)
         .select_related("cluster", "pod")
-        .order_by("cluster_id", "pod__namespace", "pod__name", "interface", "pk")
+        .order_by("cluster_id", "pod__namespace", *natural_order("pod__name"), "interface", "pk")
     )

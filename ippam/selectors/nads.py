@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 
 from ippam.ipparse import input_ip
 from ippam.models import Cluster, NADRange, NetworkAttachmentDefinition, PodInterface
-from ippam.selectors.shared import scoped, sort_param
+from ippam.selectors.shared import natural_order, scoped, sort_param
 from ippam.userinput import clean_query
 
 NAD_SORTS = {
@@ -90,7 +90,7 @@ def nad_interfaces(*, nad: NetworkAttachmentDefinition) -> QuerySet[PodInterface
         PodInterface.objects.filter(nad=nad)
         .select_related("pod")
         .prefetch_related("addresses")
-        .order_by("pod__namespace", "pod__name", "interface")
+        .order_by("pod__namespace", *natural_order("pod__name"), "interface")
     )
 
 

@@ -11,7 +11,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, QuerySe
 from django.db.models.functions import Coalesce
 
 from ippam.models import Cluster, InterfaceAddress, Node, Pod, PodInterface
-from ippam.selectors.shared import scoped, sort_param
+from ippam.selectors.shared import natural_order, scoped, sort_param
 from ippam.userinput import clean_query
 
 WHEREABOUTS = "whereabouts"  # a NAD's ipam.type when whereabouts hands out its addresses
@@ -120,7 +120,7 @@ def node_pods(*, node: Node) -> QuerySet[Pod]:
     return (
         Pod.objects.filter(cluster=node.cluster_id, node_name=node.name)
         .prefetch_related(Prefetch("interfaces", queryset=interfaces))
-        .order_by("namespace", "name")
+        .order_by("namespace", *natural_order("name"))
     )
 
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.models import Model, Q, QuerySet
+from django.db.models import CharField, F, Func, Model, Q, QuerySet, Value
+from django.db.models.functions import Length
 from django.db.models.sql import Query
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -136,3 +137,14 @@ def attach_nodes(items: list[Any]) -> None:
     for item in items:
         pod = item.pod
         item.node = nodes.get((pod.cluster_id, pod.node_name)) if pod is not None else None
+
+
+def natural_order(field: str) -> list[Any]:
+    """ORDER BY terms that sort names by their trailing number: amf-1, amf-2, amf-10 (not
+    amf-1, amf-10, amf-11, amf-2), as StatefulSet ordinals and numbered replicas are read.
+
+    The name without its trailing digits, then its length (a longer number is a larger
+    one), then the name; RTRIM(text, characters) reads the same on SQLite and PostgreSQL.
+    """
+    stem = Func(F(field), Value("0123456789"), function="RTRIM", output_field=CharField())
+    return [stem, Length(field), field]

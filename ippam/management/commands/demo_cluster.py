@@ -3,7 +3,8 @@
 --if-none  registers a cluster named `demo` (simulated, kubeconfig var/demo-kubeconfig)
            when no cluster is configured at all.
 --serve    (Procfile.dev) runs simcluster's demo scenario with live churn for that cluster,
-           writes the kubeconfig, and runs a first sync; it removes the kubeconfig when it
+           writes the kubeconfig, runs a first sync and seeds a month of pool history
+           where there is none (ippam.demoseries); it removes the kubeconfig when it
            stops. Without a simulated `demo` cluster it idles quietly, so honcho does not stop
            the other processes. IPPAM_DEMO_PORT picks the port (default 6443).
 """
@@ -60,13 +61,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["if_none"]:
-            self._register()
+            self._register(verbosity=options["verbosity"])
         else:
             self._serve(options["churn"])
 
-    def _register(self) -> None:
+    def _register(self, *, verbosity: int = 1) -> None:
         if Cluster.objects.exists():
-            self.stdout.write("clusters are configured; no demo cluster added")
+            if verbosity:
+                self.stdout.write("clusters are configured; no demo cluster added")
             return
         path = demo_kubeconfig()
         cluster_add(name=DEMO_NAME, kubeconfig=str(path), simulated=True, check=False)
@@ -130,6 +132,7 @@ class Command(BaseCommand):
         return False
 
     def _first_sync(self, cluster: Cluster) -> None:
+        from ippam.history import demo_history_seed
         from ippam.locks import cluster_sync_lock
         from ippam.sync import cluster_sync_full
 
@@ -140,6 +143,9 @@ class Command(BaseCommand):
             try:
                 run = cluster_sync_full(cluster=cluster)
                 self.stdout.write(f"demo cluster synced: {run.counts.get('pods', 0)} pods")
+                # A month of history for pools that have none, so the charts and the
+                # forecast show on the first run.
+                demo_history_seed(cluster=cluster)
             except KubeError as exc:
                 self.stderr.write(
                     f"first sync of the demo cluster failed: {exc} (the next scheduled sync retries)"

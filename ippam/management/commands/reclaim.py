@@ -9,19 +9,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ippam.leaks.reclaim.common import ReclaimError
 from ippam.leaks.reclaim.execute import reclaim_runs_expire
 from ippam.leaks.reclaim.plan import reclaim_plan
 from ippam.leaks.reclaim.preview import ItemPreview, Preview, reclaim_preview
 from ippam.leaks.tasks import reclaim_run
+from ippam.management.base import ServiceCommand
 from ippam.models import Finding, ReclaimItem, ReclaimRun
 from ippam.selectors.report import ReportError, report_candidates, report_cluster_names
 from ippam.sync.cli import clusters_selected, dump_json, table
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Reclaim leaked addresses: orphaned and stale allocations, orphaned reservations. "
         "Each item is re-checked against the live cluster right before it is freed."
