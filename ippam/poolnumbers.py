@@ -25,6 +25,10 @@ from decimal import Decimal
 __all__ = ["PoolNumbers", "percent_text", "pool_alert_text", "readable"]
 
 
+#: whereabouts stores offsets as signed 64-bit integers, so no range hands out more.
+USABLE_MAX = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class PoolNumbers:
     usable: int
@@ -32,8 +36,11 @@ class PoolNumbers:
 
     @classmethod
     def of(cls, usable: int | Decimal | float | str, allocated: int) -> PoolNumbers:
-        """From the stored columns (usable is a DecimalField: exact, never through float)."""
-        return cls(usable=int(Decimal(str(usable))), allocated=int(allocated))
+        """From the stored columns (usable is a DecimalField: exact, never through float).
+
+        Capped at 2**63 - 1, the most whereabouts can hand out of one range: SQLite keeps a
+        decimal this big as a float, whose text (9223372036854780000) is above the cap."""
+        return cls(usable=min(int(Decimal(str(usable))), USABLE_MAX), allocated=int(allocated))
 
     @property
     def free(self) -> int:

@@ -44,6 +44,9 @@ def test_free_is_usable_minus_allocated_never_below_zero():
     assert PoolNumbers(14, 15).free == 0  # an allocation the config no longer hands out
     assert PoolNumbers(0, 0).utilization == 0.0
     assert PoolNumbers.of(Decimal(2**63 - 1), 21).free == 2**63 - 1 - 21  # no float on the way
+    # SQLite returns the /64's stored count as a float: the cap gives the exact count back.
+    assert PoolNumbers.of(float(2**63 - 1), 21).usable == 2**63 - 1
+    assert PoolNumbers.of(9.22337203685478e18, 21).free == 2**63 - 1 - 21
 
 
 def test_percent_is_floored_so_100_means_full():

@@ -17,6 +17,7 @@ from ippam.models import (
     NetworkAttachmentDefinition,
     PodInterface,
 )
+from ippam.poolnumbers import PoolNumbers
 
 
 class IPField(serializers.CharField):
@@ -121,11 +122,18 @@ class AllocationSerializer(serializers.ModelSerializer):
         return f"{allocation.pool.namespace}/{allocation.pool.name}"
 
 
+class UsableCountField(serializers.IntegerField):
+    """A stored usable count, exact: read through PoolNumbers, which undoes SQLite's float."""
+
+    def to_representation(self, value: Any) -> int:
+        return PoolNumbers.of(value, 0).usable
+
+
 class NADRangeSerializer(serializers.ModelSerializer):
     range_start = IPField(allow_null=True)
     range_end = IPField(allow_null=True)
     gateway = IPField(allow_null=True)
-    usable = serializers.IntegerField()
+    usable = UsableCountField()
 
     class Meta:
         model = NADRange
