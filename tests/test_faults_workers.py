@@ -254,7 +254,7 @@ def test_a_redis_restart_loses_no_notification(postgres_required, celery_conf, t
     celery_conf(broker_url=url, result_backend=url)  # the flush alerts_refresh queues
     # The test's own sends go through an app of their own: the process-wide one keeps pools
     # and result consumers from earlier tests' brokers.
-    app = Celery("fault-suite", broker=url, backend=url)
+    app = Celery("fault-suite", broker=url, backend=url, set_as_current=False)
     app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"])
     env = {"IPPAM_ALERT_WEBHOOK_URL": server.url, "IPPAM_ALERT_GROUP_WAIT_SECONDS": "0"}
     cluster = Cluster.objects.create(name="redis", kubeconfig="/nonexistent")

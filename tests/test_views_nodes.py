@@ -59,7 +59,9 @@ def test_node_list_bad_params(viewer_client, params):
 def test_node_detail_full_page(viewer_client, django_assert_max_num_queries):
     demo = make_demo()
     w1 = demo["nodes"][0]
-    with django_assert_max_num_queries(13):  # +1: the node-slice section's NodeSlicePools
+    with django_assert_max_num_queries(
+        14
+    ):  # +watcher retry state on the sync bar; +1: the node-slice section's NodeSlicePools
         response = viewer_client.get(f"/nodes/{w1.pk}/")
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html
@@ -109,7 +111,9 @@ def test_node_detail_query_count_is_fixed(viewer_client, django_assert_max_num_q
             default_ip=f"172.16.0.{i + 2}",
             interfaces=[("net1", nad, [f"10.0.0.{i + 2}"], "")],
         )
-    with django_assert_max_num_queries(13):  # +1: the node-slice section's NodeSlicePools
+    with django_assert_max_num_queries(
+        14
+    ):  # +watcher retry state on the sync bar; +1: the node-slice section's NodeSlicePools
         html = viewer_client.get(f"/nodes/{node.pk}/").content.decode()
     assert html.count('<tbody id="pod-') == 50 and "page 1 of 2" in html
 
